@@ -1,0 +1,285 @@
+"""Run the mock in a background thread on a free loopback port, and drive it from Python.
+
+``ControlClient`` speaks the control API of any running mock (this process's or another's);
+``MockServer`` starts one with uvicorn in a thread and is a ``ControlClient`` for it::
+
+    with MockServer() as mock:
+        mock.url, mock.token_url
+        mock.advance_clock(7201)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mock_server.config import MockConfig
+
+
+class MockServerError(RuntimeError):
+    """The mock could not start, or a request crashed inside it."""
+
+
+class ControlClient:
+    """Every control-API call of interface.md, as a method, over HTTP."""
+
+    def __init__(self, url: str, *, control_token: str | None = None, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {control_token}"} if control_token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r})"
+
+    # Endpoint URLs, for configuring clients under test.
+    @property
+    def authorize_url(self) -> str:
+        """The authorization endpoint."""
+        return f"{self.url}/oauth2/authorize"
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint."""
+        return f"{self.url}/oauth2/token"
+
+    @property
+    def revoke_url(self) -> str:
+        """The revocation endpoint."""
+        return f"{self.url}/oauth2/revoke"
+
+    @property
+    def api_base(self) -> str:
+        """The REST API base (``/1.0``)."""
+        return f"{self.url}/1.0"
+
+    @property
+    def dashboard_url(self) -> str:
+        """The QA dashboard."""
+        return f"{self.url}/_mock/"
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        response = self._http.request(method, f"/_mock/{path}", json=body)
+        if response.status_code >= 400:
+            raise MockServerError(
+                f"control call {method} /_mock/{path} failed: {response.status_code} {response.text}"
+            )
+        return response.json() if response.content else None
+
+    def clock(self) -> dict[str, Any]:
+        """``{"now": float, "frozen": bool}``."""
+        result: dict[str, Any] = self._call("GET", "clock")
+        return result
+
+    def now(self) -> float:
+        """The mock's current time."""
+        return float(self.clock()["now"])
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the mock's clock forward; returns the new time."""
+        return float(self._call("POST", "clock/advance", {"seconds": seconds})["now"])
+
+    def set_clock(self, now: float | None = None, *, frozen: bool | None = None) -> float:
+        """Jump to ``now`` and/or freeze or unfreeze the clock; returns the new time."""
+        body: dict[str, Any] = {}
+        if now is not None:
+            body["now"] = now
+        if frozen is not None:
+            body["frozen"] = frozen
+        return float(self._call("POST", "clock/set", body)["now"])
+
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str | None,
+        redirect_uris: list[str],
+        name: str = "Test application",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Register a client (``client_secret=None`` = public)."""
+        body = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "redirect_uris": redirect_uris,
+            "name": name,
+            **extra,
+        }
+        result: dict[str, Any] = self._call("POST", "clients", body)
+        return result
+
+    def add_user(self, username: str, password: str) -> dict[str, Any]:
+        """Create a user with its own account; the answer carries ``account_id``."""
+        result: dict[str, Any] = self._call("POST", "users", {"username": username, "password": password})
+        return result
+
+    def approve(self, params: Mapping[str, str], username: str = "demo") -> dict[str, Any]:
+        """Headless approval of an authorize request: ``{"code", "redirect"}``."""
+        result: dict[str, Any] = self._call("POST", "approve", {**params, "username": username})
+        return result
+
+    def expire_tokens(self, **filters: str) -> int:
+        """Expire access tokens matching ``client_id``/``username``/``access_token`` (all if none)."""
+        return int(self._call("POST", "tokens/expire", filters)["expired"])
+
+    def revoke_tokens(self, **filters: str) -> int:
+        """Revoke access and refresh tokens matching the filters."""
+        return int(self._call("POST", "tokens/revoke", filters)["revoked"])
+
+    def add_fault(
+        self,
+        path: str,
+        *,
+        count: int = 1,
+        status: int | None = None,
+        body: Any = None,
+        delay_ms: int | None = None,
+        drop: bool = False,
+    ) -> dict[str, Any]:
+        """Arm a fault for the next ``count`` calls of ``path``."""
+        spec: dict[str, Any] = {"path": path, "count": count}
+        if status is not None:
+            spec["status"] = status
+            if body is not None:
+                spec["body"] = body
+        if delay_ms is not None:
+            spec["delay_ms"] = delay_ms
+        if drop:
+            spec["drop"] = True
+        result: dict[str, Any] = self._call("POST", "faults", spec)
+        return result
+
+    def clear_faults(self) -> None:
+        """Disarm every fault."""
+        self._call("DELETE", "faults")
+
+    def events(self) -> list[dict[str, Any]]:
+        """The request log, newest last."""
+        result: list[dict[str, Any]] = self._call("GET", "events")
+        return result
+
+    def state(self) -> dict[str, Any]:
+        """Clients, users, live codes and tokens (values redacted)."""
+        result: dict[str, Any] = self._call("GET", "state")
+        return result
+
+    def reset(self) -> None:
+        """Back to the start state."""
+        self._call("POST", "reset")
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+
+class _ErrorCapture:
+    """Keeps exceptions that escape the app, so tests fail on them instead of on a vague 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.errors: list[BaseException] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            self.errors.append(exc)
+            raise
+
+
+class MockServer(ControlClient):
+    """The mock on a free loopback port in a daemon thread; ``with MockServer() as mock: ...``."""
+
+    def __init__(
+        self,
+        config: MockConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        control_token: str | None = None,
+        app: ASGIApp | None = None,
+    ) -> None:
+        if app is None:
+            from mock_server.app import create_app  # noqa: PLC0415 - keeps runner importable alone
+
+            app = create_app(config, control_token=control_token)
+        self.app = app
+        self._capture = _ErrorCapture(app)
+        self._host = host
+        self._port = port
+        self._control_token = control_token
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._startup_error: BaseException | None = None
+        super().__init__(f"http://{host}:{port}", control_token=control_token)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions that escaped the app since start (or the last ``check_errors``)."""
+        return self._capture.errors
+
+    def check_errors(self) -> None:
+        """Raise if a request crashed inside the server since the last check."""
+        if self._capture.errors:
+            errors, self._capture.errors = self._capture.errors, []
+            raise MockServerError(f"the mock raised {len(errors)} error(s): {errors[0]!r}") from errors[0]
+
+    def start(self) -> MockServer:
+        """Bind the port, start serving, and return once requests are accepted."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._capture,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+
+        def run() -> None:
+            try:
+                asyncio.run(server.serve(sockets=[sock]))
+            except BaseException as exc:  # surfaced by start() or stop()
+                self._startup_error = exc
+
+        self._thread = threading.Thread(target=run, name=f"mock-aweber:{port}", daemon=True)
+        self._thread.start()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise MockServerError(f"mock server failed to start: {self._startup_error!r}")
+            self._thread.join(0.01)
+        base = f"http://{'[' + self._host + ']' if ':' in self._host else self._host}:{port}"
+        self.url = base
+        self._http.close()
+        headers = {"Authorization": f"Bearer {self._control_token}"} if self._control_token else {}
+        self._http = httpx.Client(base_url=base, headers=headers, timeout=10.0)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+            self._server = None
+        self.close()
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
