@@ -5,6 +5,13 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
+class EventLog:
+    """The recent request log, bounded, newest last."""
+
+    def reset(self) -> None:
+        """Forget every event."""
+
+
 class RequestLogMiddleware:
     """Records every request (no secrets) into the state's event log."""
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
+class FaultTable:
+    """Armed faults by path, each for a number of calls."""
+
+    def reset(self) -> None:
+        """Disarm every fault."""
+
+
 class FaultMiddleware:
     """Applies armed faults before (status, delay) or after (drop) the handler runs."""
 

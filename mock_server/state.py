@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from mock_server.clock import Clock
 from mock_server.config import MockConfig
+from mock_server.directory import Directory
+from mock_server.events import EventLog
+from mock_server.faults import FaultTable
+from mock_server.ratelimit import RateLimiter
 
 
 class InvalidToken(Exception):
@@ -37,6 +41,11 @@ class MockState:
     def __init__(self, config: MockConfig | None = None, *, clock: Clock | None = None) -> None:
         self.config = config or MockConfig()
         self.clock = clock or Clock()
+        # Parts owned by other modules; reset() must reset each of them too.
+        self.directory = Directory(self.clock)
+        self.rate_limiter = RateLimiter(self.clock, self.config)
+        self.events = EventLog()
+        self.faults = FaultTable()
 
     def authenticate(self, access_token: str) -> AccessGrant:
         """The grant behind a bearer token, or InvalidToken."""
