@@ -1,0 +1,72 @@
+"""The TokenStore interface every backend implements (OWNER: stores work).
+
+Records are keyed by install. Writes are compare-and-set on ``InstallRecord.version``: a write
+succeeds only if the stored version equals ``expected_version`` (None = must not exist yet), and
+the stored copy gets ``expected_version + 1`` (1 for a new record). A crash at any moment leaves
+the old record or the new one, never a mix or nothing.
+
+The refresh lock is cross-process (for SQLite: on one host; Redis/PostgreSQL: across hosts)
+and carries a lease: a holder that dies releases it when the lease runs out.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+from oob_helper.tokens import InstallRecord, PendingAttempt
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Install records, pending attempts, settings, and a per-install refresh lock."""
+
+    def get(self, install: str) -> InstallRecord | None:
+        """The install's record, or None."""
+        ...
+
+    def put(self, record: InstallRecord, *, expected_version: int | None) -> InstallRecord:
+        """Compare-and-set write; returns the stored record (new version) or raises VersionConflict."""
+        ...
+
+    def delete(self, install: str) -> bool:
+        """Forget the install (and its attempts); True if it existed."""
+        ...
+
+    def list_installs(self) -> list[str]:
+        """Every install key with a record, sorted."""
+        ...
+
+    def save_attempt(self, attempt: PendingAttempt) -> None:
+        """Keep a pending attempt until it expires or is taken."""
+        ...
+
+    def take_attempt(self, attempt_id: str) -> PendingAttempt | None:
+        """Atomically remove and return the attempt (single use); None if unknown or taken.
+
+        Expiry is the caller's decision (``PendingAttempt.is_expired``); stores may purge
+        attempts older than their ``expires_at`` at any time.
+        """
+        ...
+
+    def purge_attempts(self, now: float) -> int:
+        """Drop attempts that expired before ``now``; returns how many."""
+        ...
+
+    def get_setting(self, name: str) -> str | None:
+        """A store-wide setting (e.g. the generated web secret key)."""
+        ...
+
+    def set_setting_if_absent(self, name: str, value: str) -> str:
+        """Store ``value`` unless the setting exists; returns the value that is stored."""
+        ...
+
+    def lock(
+        self, install: str, *, timeout: float = 30.0, lease: float = 60.0
+    ) -> AbstractContextManager[None]:
+        """The install's refresh lock, across processes; raises StoreError after ``timeout``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        ...
