@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from oob_helper.config import Settings
-from oob_helper.tokens import InstallRecord, PendingAttempt, Token
-
-RefreshResult = Literal["refreshed", "skipped", "reauthorization_required", "failed"]
+from oob_helper.tokens import InstallRecord, PendingAttempt, RefreshResult, Token
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from oob_helper.helper import RefreshResult
 from oob_helper.stores.base import TokenStore
-from oob_helper.tokens import InstallRecord, Token
+from oob_helper.tokens import InstallRecord, RefreshResult, Token
 
 # Performs the refresh grant for a record's refresh token and returns the new Token (keeping
 # the old refresh token when the response has none). Raises oob_helper.errors.ProviderError

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 InstallState = Literal["connected", "reauthorization_required", "not_connected"]
+RefreshResult = Literal["refreshed", "skipped", "reauthorization_required", "failed"]
 
 
 @dataclass(frozen=True)
