@@ -1,22 +1,63 @@
-"""httpx.Auth that keeps an install's token fresh (OWNER: refresh work).
+"""httpx.Auth that keeps an install's token fresh.
 
 Bearer header; proactive refresh before expiry; after a 401 (AWeber's ``invalid_token`` body or
-its error envelope), one refresh and one retry. AWeber's 403 "Rate Limit Error" is not a reason
-to refresh. Works for sync and async clients.
+its error envelope, or any other 401), one refresh and one retry; a second 401 goes back to the
+caller as it is. AWeber's 403 "Rate Limit Error" is not a reason to refresh. Works for sync and
+async clients; the async flow runs the coordinator (store and token-endpoint I/O, lock waits)
+in a worker thread so the event loop never blocks.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Generator
+
+import anyio.to_thread
 import httpx
 
 from oob_helper.refresh import RefreshCoordinator
+from oob_helper.tokens import Token
 
 
 class OAuthHelperAuth(httpx.Auth):
     """Auth flow for one install, backed by the shared refresh coordinator."""
 
     requires_response_body = True
+    # The request may be sent twice (after a 401), so its body must be replayable.
+    requires_request_body = True
 
     def __init__(self, coordinator: RefreshCoordinator, install: str) -> None:
         self.coordinator = coordinator
         self.install = install
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(install={self.install!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send with a valid token; on 401 refresh once (single flight) and retry once."""
+        token = self.coordinator.valid_token(self.install)
+        _authorize(request, token)
+        response = yield request
+        if response.status_code != 401:
+            return
+        _authorize(request, self._after_rejection(token))
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """The async twin of ``auth_flow``; coordinator calls run in a worker thread."""
+        token = await anyio.to_thread.run_sync(self.coordinator.valid_token, self.install)
+        _authorize(request, token)
+        response = yield request
+        if response.status_code != 401:
+            return
+        _authorize(request, await anyio.to_thread.run_sync(self._after_rejection, token))
+        yield request
+
+    def _after_rejection(self, rejected: Token) -> Token:
+        """The token to retry with: a sibling's newer one, or a fresh one (single flight)."""
+        _, record = self.coordinator.refresh(self.install, rejected_access_token=rejected.access_token)
+        assert record.token is not None  # the coordinator raises when there is no token
+        return record.token
+
+
+def _authorize(request: httpx.Request, token: Token) -> None:
+    request.headers["Authorization"] = f"Bearer {token.access_token}"

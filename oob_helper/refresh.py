@@ -1,15 +1,26 @@
-"""The single-flight refresh coordinator (OWNER: refresh work).
+"""The single-flight refresh coordinator.
 
 Contract used by the facade (oob_helper/helper.py) and the httpx auth (oob_helper/auth.py):
 inside the install's cross-process store lock it re-reads the record, refreshes only if still
 needed, and persists the new refresh token (compare-and-set on the version) before anyone uses
 the new access token.
+
+Two locks, on purpose: a per-install ``threading.Lock`` queues the threads of this process
+(so they wait cheaply and do not all poll the store's lock), and ``store.lock(install)``
+serialises processes. A waiter that gets the lock re-reads the record and, finding a token a
+sibling just wrote, returns it without calling the provider.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import random
+import threading
 from collections.abc import Callable
+from typing import NoReturn
 
+from oob_helper.errors import InvalidGrant, NotConnected, ReauthorizationRequired, VersionConflict
 from oob_helper.stores.base import TokenStore
 from oob_helper.tokens import InstallRecord, RefreshResult, Token
 
@@ -17,6 +28,10 @@ from oob_helper.tokens import InstallRecord, RefreshResult, Token
 # the old refresh token when the response has none). Raises oob_helper.errors.ProviderError
 # subclasses (InvalidGrant when the provider refuses the refresh token) or NetworkError.
 Refresher = Callable[[InstallRecord], Token]
+
+# A refresh that loses a compare-and-set (only possible when a lock lease ran out under it)
+# re-reads and writes again this many times before giving up.
+_WRITE_ATTEMPTS = 3
 
 
 class RefreshCoordinator:
@@ -32,14 +47,32 @@ class RefreshCoordinator:
         jitter: float = 30.0,
         lock_timeout: float = 30.0,
     ) -> None:
-        raise NotImplementedError
+        self.store = store
+        self.refresher = refresher
+        self.clock = clock
+        self.leeway = leeway
+        self.jitter = jitter
+        self.lock_timeout = lock_timeout
+        self._guard = threading.Lock()
+        self._install_locks: dict[str, threading.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(store={type(self.store).__name__}, leeway={self.leeway})"
 
     def valid_token(self, install: str) -> Token:
         """A token not expiring within the leeway; refreshes first if needed.
 
         Raises NotConnected, ReauthorizationRequired, ProviderError or NetworkError.
         """
-        raise NotImplementedError
+        record = self.store.get(install)
+        token = _usable_token(install, record)
+        # Jitter spreads the proactive refreshes of many installs written at the same moment
+        # (e.g. by `refresh --all`) so they do not all come due together next time.
+        within = self.leeway + random.uniform(0.0, self.jitter)  # noqa: S311 - not a secret
+        if not token.is_expiring(self.clock(), within):
+            return token
+        _, record = self.refresh(install, within=within)
+        return _usable_token(install, record)
 
     def refresh(
         self,
@@ -51,4 +84,104 @@ class RefreshCoordinator:
     ) -> tuple[RefreshResult, InstallRecord]:
         """Refresh if needed: ``force``; or the API rejected ``rejected_access_token`` (and it is
         still the stored one); or expiring within ``within`` (default: the leeway)."""
-        raise NotImplementedError
+        window = self.leeway if within is None else within
+        with self._thread_lock(install), self.store.lock(install, timeout=self.lock_timeout):
+            record = self.store.get(install)
+            token = _usable_token(install, record)
+            assert record is not None  # _usable_token raised otherwise
+            if not self._needed(token, rejected_access_token, force, window):
+                return "skipped", record
+            return self._refresh_locked(record)
+
+    def _needed(self, token: Token, rejected: str | None, force: bool, window: float) -> bool:
+        if force:
+            return True
+        if rejected is not None and token.access_token == rejected:
+            return True
+        # A rejected token that is no longer the stored one means a sibling already replaced
+        # it: the stored token is the answer unless it too is about to expire.
+        return token.is_expiring(self.clock(), window)
+
+    def _refresh_locked(self, record: InstallRecord) -> tuple[RefreshResult, InstallRecord]:
+        """Call the provider and persist the result; the caller holds both locks."""
+        assert record.token is not None
+        if record.token.refresh_token is None:
+            if not record.token.is_expiring(self.clock(), 0.0):
+                return "skipped", record  # nothing to refresh with, but it still works
+            self._require_reauthorization(record, "the token expired and no refresh token was issued")
+        try:
+            new_token = self.refresher(record)
+        except InvalidGrant as exc:
+            current = self.store.get(record.install)
+            if current is None:
+                raise NotConnected(record.install) from None
+            stored = _usable_token(record.install, current)
+            if stored.refresh_token != record.token.refresh_token:
+                # Rotated under us (a lease ran out, or another host): the stored pair is newer
+                # than the one the provider refused, so use it rather than give up.
+                if stored.is_expiring(self.clock(), 0.0) and stored.refresh_token is not None:
+                    return self._refresh_locked(current)
+                return "skipped", current
+            reason = f"the provider refused the refresh token ({exc.error})"
+            if exc.error_description:
+                reason += f": {exc.error_description}"
+            self._require_reauthorization(current, reason)
+        if new_token.refresh_token is None:
+            new_token = dataclasses.replace(new_token, refresh_token=record.token.refresh_token)
+        return "refreshed", self._write(record, new_token)
+
+    def _write(self, record: InstallRecord, token: Token) -> InstallRecord:
+        """Persist the new pair before anyone may use it (compare-and-set on the version)."""
+        now = self.clock()
+        current = record
+        for _ in range(_WRITE_ATTEMPTS):
+            updated = dataclasses.replace(
+                current,
+                token=token,
+                state="connected",
+                reason=None,
+                state_changed_at=now if current.state != "connected" else current.state_changed_at,
+                last_refresh_at=now,
+            )
+            try:
+                return self.store.put(updated, expected_version=current.version)
+            except VersionConflict:
+                # Someone wrote while we refreshed (our lock's lease ran out). The provider has
+                # just issued our pair, so with rotation it is the one still valid: write it
+                # over theirs, unless the install was disconnected meanwhile.
+                latest = self.store.get(record.install)
+                if latest is None:
+                    raise NotConnected(record.install) from None
+                current = latest
+        raise VersionConflict(
+            f"install {record.install!r}: the record kept changing while a refresh was written"
+        )
+
+    def _require_reauthorization(self, record: InstallRecord, reason: str) -> NoReturn:
+        """Mark the install (keeping its record) and raise ReauthorizationRequired."""
+        marked = dataclasses.replace(
+            record,
+            state="reauthorization_required",
+            reason=reason,
+            state_changed_at=self.clock(),
+        )
+        # On a conflict a newer record (perhaps a fresh connection) won; do not overwrite it.
+        with contextlib.suppress(VersionConflict):
+            self.store.put(marked, expected_version=record.version)
+        raise ReauthorizationRequired(record.install, reason) from None
+
+    def _thread_lock(self, install: str) -> threading.Lock:
+        with self._guard:
+            lock = self._install_locks.get(install)
+            if lock is None:
+                lock = self._install_locks[install] = threading.Lock()
+            return lock
+
+
+def _usable_token(install: str, record: InstallRecord | None) -> Token:
+    """The record's token, or the error that says why there is none to use."""
+    if record is None or record.state == "not_connected" or record.token is None:
+        raise NotConnected(install)
+    if record.state == "reauthorization_required":
+        raise ReauthorizationRequired(install, record.reason or "the provider refused the grant")
+    return record.token
