@@ -1,15 +1,25 @@
 """Settings: what the helper needs to talk to one provider as one client.
 
-OWNER: helper-CLI (loading from flags, environment ``OOB_HELPER_*`` and a config file, in
-that order of precedence, with errors that name the setting and the fix). The ``Settings``
-fields are the contract the library, CLI and web helper share; add, do not rename.
+``load_settings`` resolves them from flags, environment ``OOB_HELPER_*`` and an optional TOML
+config file, in that order of precedence, over the provider's defaults. Every bad value raises
+``ConfigurationError`` naming the setting (as its variable name) and the fix; the client secret,
+the secret key and store passwords are never echoed. The ``Settings`` fields are the contract
+the library, CLI and web helper share; add, do not rename.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import urlsplit, urlunsplit
 
-from oob_helper.providers import OOB_REDIRECT_URI, ClientAuth, Provider
+from oob_helper.errors import ConfigurationError
+from oob_helper.providers import OOB_REDIRECT_URI, PROVIDERS, ClientAuth, Provider
 
 
 @dataclass(frozen=True)
@@ -43,3 +53,318 @@ class Settings:
         if self.client_auth is not None:
             return self.client_auth
         return "none" if self.is_public else self.provider.confidential_auth
+
+
+ENV_PREFIX = "OOB_HELPER_"
+CONFIG_ENV = "OOB_HELPER_CONFIG"
+
+# Every setting a user can give, by its config-file key; the environment variable is
+# ``OOB_HELPER_`` + the key upper-cased, the flag ``--`` + the key with dashes.
+SETTING_NAMES: tuple[str, ...] = (
+    "provider",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "auth_base",
+    "api_base",
+    "authorize_url",
+    "token_url",
+    "revoke_url",
+    "client_auth",
+    "redirect_uri",
+    "store",
+    "secret_key",
+)
+# Secrets come from the environment or the config file only: a flag would show in `ps`.
+SECRET_SETTINGS = frozenset({"client_secret", "secret_key"})
+CUSTOM_PROVIDER = "custom"
+STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+MIN_SECRET_KEY_LENGTH = 16
+
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def env_name(key: str) -> str:
+    """The environment variable for a setting key (``client_id`` -> ``OOB_HELPER_CLIENT_ID``)."""
+    return ENV_PREFIX + key.upper()
+
+
+def flag_name(key: str) -> str:
+    """The command-line flag for a setting key (``client_id`` -> ``--client-id``)."""
+    return "--" + key.replace("_", "-")
+
+
+def read_config_file(path: str) -> dict[str, str]:
+    """The settings in a TOML file, as strings (``scopes`` may be a list there)."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"config file {path} does not exist: create it, or fix {CONFIG_ENV} / --config"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"config file {path} cannot be read ({exc.strerror}): check its permissions"
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML ({exc}): fix its syntax") from None
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        if key not in SETTING_NAMES:
+            known = ", ".join(SETTING_NAMES)
+            raise ConfigurationError(
+                f"config file {path}: unknown setting {key!r}: use one of {known} (lower case, no prefix)"
+            )
+        if key == "scopes" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            values[key] = " ".join(value)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            raise ConfigurationError(
+                f"config file {path}: {key} must be a string"
+                + (" or a list of strings" if key == "scopes" else "")
+                + f", got a {type(value).__name__}: quote the value"
+            )
+    return values
+
+
+def _merge(
+    overrides: Mapping[str, str | None], environ: Mapping[str, str], file_values: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Winning value and where it came from, per key. Empty strings count as unset."""
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for key in SETTING_NAMES:
+        candidates = (
+            (overrides.get(key), flag_name(key)),
+            (environ.get(env_name(key)), env_name(key)),
+            (file_values.get(key), f"{key} in the config file"),
+        )
+        for value, source in candidates:
+            if value is not None and value.strip() != "":
+                values[key] = value.strip()
+                sources[key] = source
+                break
+    return values, sources
+
+
+def _where(key: str) -> str:
+    """How a user sets ``key``, for error messages."""
+    ways = [env_name(key)]
+    if key not in SECRET_SETTINGS:
+        ways.insert(0, flag_name(key))
+    return ", ".join(ways) + f" or {key} in the config file"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (store URLs may carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _check_http_url(key: str, value: str, source: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{source} must be an absolute http(s) URL such as https://example.com/path, "
+            f"got {value!r}: fix {_where(key)}"
+        )
+    if parts.fragment:
+        raise ConfigurationError(f"{source} must not contain a '#' fragment: remove it from {value!r}")
+    return value
+
+
+def _check_redirect_uri(value: str, source: str) -> str:
+    if value == OOB_REDIRECT_URI:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise ConfigurationError(
+            f"{source} must be {OOB_REDIRECT_URI} (out of band) or an absolute http(s) URL without "
+            f"a '#' fragment, registered with the provider; got {value!r}: fix {_where('redirect_uri')}"
+        )
+    return value
+
+
+def _check_scopes(value: str, source: str) -> tuple[str, ...]:
+    scopes = tuple(value.split())
+    for scope in scopes:
+        if not _SCOPE_TOKEN.fullmatch(scope):
+            raise ConfigurationError(
+                f"{source}: scope {scope!r} has characters OAuth does not allow (quotes, backslashes "
+                "or non-ASCII): separate scopes with spaces, e.g. 'account.read list.read'"
+            )
+    return scopes
+
+
+def _check_store(value: str, source: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in STORE_SCHEMES:
+        raise ConfigurationError(
+            f"{source}: unsupported store URL {redact_url(value)!r}: use sqlite:///PATH, memory://, "
+            "redis://HOST[:PORT][/DB] or postgresql://USER@HOST/DB"
+        )
+    if parts.scheme == "sqlite" and not parts.path.strip("/"):
+        raise ConfigurationError(
+            f"{source}: a SQLite store URL needs a file path, e.g. sqlite:////var/lib/oob-helper/tokens.db"
+        )
+    return value
+
+
+def _provider(values: Mapping[str, str], sources: Mapping[str, str]) -> Provider:
+    name = values.get("provider", "aweber").lower()
+    urls = {
+        key: _check_http_url(key, values[key], sources[key])
+        for key in ("auth_base", "api_base", "authorize_url", "token_url", "revoke_url")
+        if key in values
+    }
+    if name == CUSTOM_PROVIDER:
+        missing = [env_name(k) for k in ("authorize_url", "token_url") if k not in urls]
+        if missing:
+            raise ConfigurationError(
+                f"the custom provider needs {' and '.join(missing)} (full endpoint URLs): set "
+                "them, or choose provider aweber or constantcontact"
+            )
+        if "auth_base" in urls:
+            raise ConfigurationError(
+                f"{sources['auth_base']} does not apply to the custom provider, whose URLs are given "
+                f"whole: remove it and use {env_name('authorize_url')} and {env_name('token_url')}"
+            )
+        return Provider(
+            name=CUSTOM_PROVIDER,
+            display_name=urlsplit(urls["authorize_url"]).hostname or "OAuth 2 provider",
+            authorize_url=urls["authorize_url"],
+            token_url=urls["token_url"],
+            revoke_url=urls.get("revoke_url"),
+            api_base=urls.get("api_base", "").rstrip("/"),
+            default_scopes=(),
+            confidential_auth="basic",  # RFC 6749 2.3.1: servers must support Basic
+        )
+    if name not in PROVIDERS:
+        known = ", ".join([*sorted(PROVIDERS), CUSTOM_PROVIDER])
+        raise ConfigurationError(
+            f"unknown provider {values.get('provider')!r} ({sources['provider']}): use one of {known}"
+        )
+    provider = PROVIDERS[name]
+    if "auth_base" in urls or "api_base" in urls:
+        provider = provider.with_bases(urls.get("auth_base"), urls.get("api_base"))
+    return dataclasses.replace(
+        provider,
+        authorize_url=urls.get("authorize_url", provider.authorize_url),
+        token_url=urls.get("token_url", provider.token_url),
+        revoke_url=urls.get("revoke_url", provider.revoke_url),
+    )
+
+
+def _client_auth(values: Mapping[str, str], sources: Mapping[str, str], public: bool) -> ClientAuth | None:
+    raw = values.get("client_auth")
+    if raw is None:
+        return None
+    allowed: tuple[str, ...] = get_args(ClientAuth)
+    auth = raw.lower()
+    if auth not in allowed:
+        raise ConfigurationError(
+            f"unknown client authentication {raw!r} ({sources['client_auth']}): use basic (HTTP Basic), "
+            "post (secret in the form body) or none (public client)"
+        )
+    if public and auth != "none":
+        raise ConfigurationError(
+            f"client authentication {auth!r} ({sources['client_auth']}) needs a client secret: set "
+            f"{env_name('client_secret')}, or use none for a public client (PKCE)"
+        )
+    if not public and auth == "none":
+        raise ConfigurationError(
+            f"a client secret is set but client authentication is none ({sources['client_auth']}): "
+            f"use basic or post, or unset {env_name('client_secret')} for a public client"
+        )
+    result: ClientAuth = "basic" if auth == "basic" else "post" if auth == "post" else "none"
+    return result
+
+
+def load_settings(
+    *,
+    overrides: Mapping[str, str | None],
+    environ: Mapping[str, str],
+    config_file: str | None,
+) -> Settings:
+    """Resolve settings: ``overrides`` (flags) > ``environ`` > config file > provider defaults.
+
+    ``config_file`` (the ``--config`` flag) wins over ``OOB_HELPER_CONFIG`` in ``environ``;
+    with neither, no file is read. Keys of ``overrides`` are those of ``SETTING_NAMES``.
+    """
+    unknown = set(overrides) - set(SETTING_NAMES)
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s) {', '.join(sorted(unknown))}: use {SETTING_NAMES}")
+    path = config_file or environ.get(CONFIG_ENV) or None
+    file_values = read_config_file(path) if path else {}
+    values, sources = _merge(overrides, environ, file_values)
+
+    provider = _provider(values, sources)
+    client_id = values.get("client_id")
+    if not client_id:
+        raise ConfigurationError(
+            f"missing client id: set {_where('client_id')} to the client id of your "
+            f"{provider.display_name} app"
+        )
+    client_secret = values.get("client_secret")
+    client_auth = _client_auth(values, sources, public=not client_secret)
+    scopes = _check_scopes(values["scopes"], sources["scopes"]) if "scopes" in values else ()
+    redirect_uri = (
+        _check_redirect_uri(values["redirect_uri"], sources["redirect_uri"])
+        if "redirect_uri" in values
+        else OOB_REDIRECT_URI
+    )
+    store_url = _check_store(values["store"], sources["store"]) if "store" in values else None
+    secret_key = values.get("secret_key")
+    if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigurationError(
+            f"{sources['secret_key']} is too short to sign pages safely: use at least "
+            f"{MIN_SECRET_KEY_LENGTH} random characters (or unset it to have one generated)"
+        )
+    return Settings(
+        provider=provider,
+        client_id=client_id,
+        client_secret=client_secret,
+        scopes=scopes,
+        redirect_uri=redirect_uri,
+        client_auth=client_auth,
+        store_url=store_url,
+        secret_key=secret_key,
+    )
+
+
+def default_config_path() -> Path:
+    """Where the CLI looks for a config file when none is named."""
+    import platformdirs  # noqa: PLC0415 - only the CLI's default path needs it
+
+    return Path(platformdirs.user_config_dir("oob-helper")) / "config.toml"
+
+
+def default_store_url() -> str:
+    """The default store: a SQLite file in the user's data directory."""
+    import platformdirs  # noqa: PLC0415
+
+    return "sqlite:///" + str(Path(platformdirs.user_data_dir("oob-helper")) / "tokens.db")
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with no secret (for ``status`` and debugging)."""
+    return {
+        "provider": settings.provider.name,
+        "client_id": settings.client_id,
+        "client": "public" if settings.is_public else "confidential",
+        "client_auth": settings.effective_client_auth,
+        "scopes": list(settings.effective_scopes),
+        "redirect_uri": settings.redirect_uri,
+        "authorize_url": settings.provider.authorize_url,
+        "token_url": settings.provider.token_url,
+        "api_base": settings.provider.api_base,
+        "store": redact_url(settings.store_url or default_store_url()),
+    }
