@@ -1,7 +1,95 @@
-"""Connect self-hosted software to AWeber-style OAuth 2 with the out-of-band flow, and keep it connected."""
+"""Connect self-hosted software to AWeber-style OAuth 2 with the out-of-band flow, and keep it connected.
+
+The public surface is what ``__all__`` lists (a test keeps them in sync); everything else is
+internal and may change.
+"""
 
 from __future__ import annotations
 
-from oob_helper.tokens import InstallRecord, PendingAttempt, Token
+from oob_helper.config import Settings
+from oob_helper.errors import (
+    AccessDenied,
+    AttemptError,
+    AttemptExpired,
+    AttemptNotFound,
+    AuthorizationDenied,
+    ConfigurationError,
+    InvalidClient,
+    InvalidGrant,
+    InvalidPaste,
+    InvalidRequest,
+    InvalidScope,
+    InvalidToken,
+    MalformedResponse,
+    NetworkError,
+    NotConnected,
+    OobHelperError,
+    ProviderError,
+    ReauthorizationRequired,
+    ServerError,
+    StateMismatch,
+    StoreError,
+    TemporarilyUnavailable,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    VersionConflict,
+)
+from oob_helper.helper import AuthorizationStart, OAuthHelper, RefreshOutcome
+from oob_helper.providers import (
+    AWEBER,
+    CONSTANT_CONTACT,
+    OOB_REDIRECT_URI,
+    PROVIDERS,
+    ClientAuth,
+    Provider,
+    custom_provider,
+    get_provider,
+)
+from oob_helper.stores import TokenStore
+from oob_helper.tokens import InstallRecord, InstallState, PendingAttempt, RefreshResult, Token
 
-__all__ = ["InstallRecord", "PendingAttempt", "Token"]
+__all__ = [
+    "AWEBER",
+    "CONSTANT_CONTACT",
+    "OOB_REDIRECT_URI",
+    "PROVIDERS",
+    "AccessDenied",
+    "AttemptError",
+    "AttemptExpired",
+    "AttemptNotFound",
+    "AuthorizationDenied",
+    "AuthorizationStart",
+    "ClientAuth",
+    "ConfigurationError",
+    "InstallRecord",
+    "InstallState",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidPaste",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidToken",
+    "MalformedResponse",
+    "NetworkError",
+    "NotConnected",
+    "OAuthHelper",
+    "OobHelperError",
+    "PendingAttempt",
+    "Provider",
+    "ProviderError",
+    "ReauthorizationRequired",
+    "RefreshOutcome",
+    "RefreshResult",
+    "ServerError",
+    "Settings",
+    "StateMismatch",
+    "StoreError",
+    "TemporarilyUnavailable",
+    "Token",
+    "TokenStore",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "VersionConflict",
+    "custom_provider",
+    "get_provider",
+]

@@ -6,8 +6,12 @@ Pure data (OWNER: helper-core). AWeber and Constant Contact v3 follow ../shared/
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
+
+from oob_helper.errors import ConfigurationError
 
 ClientAuth = Literal["basic", "post", "none"]
 OOB_REDIRECT_URI = "urn:ietf:wg:oauth:2.0:oob"
@@ -32,10 +36,82 @@ class Provider:
     # Constant Contact access tokens are JWTs whose ``exp`` beats ``expires_in`` (B4).
     read_jwt_exp: bool = False
     default_access_token_ttl: int | None = None
+    # Path under ``api_base`` that names the connected account (None: the provider has none we
+    # know of, so the account is not recorded and ``get_token(check=True)`` cannot probe).
+    account_path: str | None = None
 
     def with_bases(self, auth_base: str | None = None, api_base: str | None = None) -> Provider:
-        """The same provider with its authorization server and/or API moved (e.g. to the mock)."""
-        raise NotImplementedError
+        """The same provider with its authorization server and/or API moved (e.g. to the mock).
+
+        ``auth_base`` replaces the scheme, host and port of the authorize, token and revoke
+        URLs and keeps their paths (``https://auth.aweber.com/oauth2/token`` becomes
+        ``<auth_base>/oauth2/token``); ``api_base`` replaces the API base whole.
+        """
+        changes: dict[str, str | None] = {}
+        if auth_base:
+            base = _check_url("auth_base", auth_base).rstrip("/")
+            changes["authorize_url"] = base + urlsplit(self.authorize_url).path
+            changes["token_url"] = base + urlsplit(self.token_url).path
+            if self.revoke_url:
+                changes["revoke_url"] = base + urlsplit(self.revoke_url).path
+        if api_base:
+            changes["api_base"] = _check_url("api_base", api_base).rstrip("/")
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def with_urls(
+        self,
+        *,
+        authorize_url: str | None = None,
+        token_url: str | None = None,
+        revoke_url: str | None = None,
+    ) -> Provider:
+        """The same provider with some endpoint URLs replaced whole."""
+        changes: dict[str, str] = {}
+        if authorize_url:
+            changes["authorize_url"] = _check_url("authorize_url", authorize_url)
+        if token_url:
+            changes["token_url"] = _check_url("token_url", token_url)
+        if revoke_url:
+            changes["revoke_url"] = _check_url("revoke_url", revoke_url)
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _check_url(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{name} must be an absolute http(s) URL, got {url!r}")
+    return url
+
+
+def custom_provider(
+    *,
+    authorize_url: str,
+    token_url: str,
+    revoke_url: str | None = None,
+    api_base: str = "",
+    scopes: tuple[str, ...] = (),
+    client_auth: ClientAuth = "basic",
+    pkce_for_confidential: bool = True,
+    account_path: str | None = None,
+    display_name: str = "OAuth 2 provider",
+) -> Provider:
+    """A provider for any standard OAuth 2 server, every URL given by the settings.
+
+    Confidential clients use PKCE too (RFC 9700 recommends it for every client); set
+    ``pkce_for_confidential=False`` for servers that refuse it, as AWeber does.
+    """
+    return Provider(
+        name="custom",
+        display_name=display_name,
+        authorize_url=_check_url("authorize_url", authorize_url),
+        token_url=_check_url("token_url", token_url),
+        revoke_url=None if not revoke_url else _check_url("revoke_url", revoke_url),
+        api_base=api_base.rstrip("/") if api_base else "",
+        default_scopes=tuple(scopes),
+        confidential_auth=client_auth,
+        pkce_for_confidential=pkce_for_confidential,
+        account_path=account_path,
+    )
 
 
 AWEBER = Provider(
@@ -47,6 +123,7 @@ AWEBER = Provider(
     api_base="https://api.aweber.com/1.0",
     default_scopes=("account.read", "list.read", "subscriber.read"),
     default_access_token_ttl=7200,
+    account_path="/accounts",
 )
 
 CONSTANT_CONTACT = Provider(
@@ -60,8 +137,30 @@ CONSTANT_CONTACT = Provider(
     pkce_for_confidential=True,
     read_jwt_exp=True,
     default_access_token_ttl=86400,
+    account_path="/account/summary",
 )
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (AWEBER, CONSTANT_CONTACT)}
 
-__all__ = ["AWEBER", "CONSTANT_CONTACT", "OOB_REDIRECT_URI", "PROVIDERS", "ClientAuth", "Provider"]
+
+def get_provider(name: str) -> Provider:
+    """The built-in provider called ``name`` (``aweber``, ``constantcontact``)."""
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDERS))
+        raise ConfigurationError(
+            f"unknown provider {name!r}: use one of {known}, or 'custom' with its URLs"
+        ) from None
+
+
+__all__ = [
+    "AWEBER",
+    "CONSTANT_CONTACT",
+    "OOB_REDIRECT_URI",
+    "PROVIDERS",
+    "ClientAuth",
+    "Provider",
+    "custom_provider",
+    "get_provider",
+]

@@ -1,0 +1,189 @@
+"""The HTTP seam: the one place that sends token-endpoint requests, and the account look-up.
+
+Bounded retries with exponential backoff on network errors and 5xx (a 503's Retry-After is
+honoured), none on 4xx. A code or rotating refresh token is spent by the first request that
+reaches the server, so a request whose answer was lost is resent only when it is marked
+``retry_safe`` (revocation); otherwise the caller gets a NetworkError and decides. Nothing
+secret is logged: only the grant, the host and the status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+
+from oob_helper.errors import InvalidToken, NetworkError, ProviderError
+from oob_helper.protocol import (
+    Account,
+    TokenRequest,
+    is_token_rejected,
+    parse_account,
+    parse_error_response,
+    parse_token_response,
+)
+from oob_helper.providers import Provider
+from oob_helper.tokens import Token
+
+logger = logging.getLogger("oob_helper.transport")
+
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# Failures where the request certainly did not reach the server: always safe to resend.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    return None
+
+
+class Transport:
+    """Sends token, refresh and revoke requests and API probes over one httpx.Client."""
+
+    def __init__(
+        self,
+        http: httpx.Client | None = None,
+        *,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._owns_http = http is None
+        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(attempts={self.attempts})"
+
+    def _delay(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.backoff * (2**attempt)))
+
+    def send(self, request: TokenRequest) -> httpx.Response:
+        """Send ``request`` with bounded retries; the last answer is returned, whatever its status.
+
+        Raises NetworkError when no answer came back.
+        """
+        host = _host(request.url)
+        for attempt in range(self.attempts):
+            last = attempt == self.attempts - 1
+            try:
+                response = self.http.request(
+                    request.method, request.url, data=dict(request.form), headers=dict(request.headers)
+                )
+            except httpx.TransportError as exc:
+                kind = type(exc).__name__
+                safe = request.retry_safe or isinstance(exc, _NOT_SENT)
+                if last or not safe:
+                    logger.warning("%s request to %s failed: %s", request.grant, host, kind)
+                    hint = (
+                        "" if safe else " (the request may have reached the provider, so it was not resent)"
+                    )
+                    raise NetworkError(
+                        f"could not get an answer from the provider at {host} ({kind}){hint}: "
+                        "check the network and the provider's URL, then try again"
+                    ) from None
+                delay = self._delay(attempt)
+                logger.info(
+                    "%s request to %s failed (%s); retrying in %.1fs", request.grant, host, kind, delay
+                )
+                self.sleep(delay)
+                continue
+            logger.debug("%s request to %s: HTTP %s", request.grant, host, response.status_code)
+            if response.status_code < 500 or last:
+                return response
+            retry_after = _retry_after(response)
+            if retry_after is not None and retry_after > self.max_retry_after:
+                return response  # too long to wait here; the error carries retry_after
+            delay = retry_after if retry_after is not None else self._delay(attempt)
+            logger.info(
+                "%s request to %s: HTTP %s; retrying in %.1fs",
+                request.grant,
+                host,
+                response.status_code,
+                delay,
+            )
+            self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def token(
+        self,
+        request: TokenRequest,
+        *,
+        clock: Callable[[], float],
+        provider: Provider,
+        previous: Token | None = None,
+        requested_scopes: tuple[str, ...] = (),
+    ) -> Token:
+        """Send a code-exchange or refresh request and parse the Token (expiry taken at receipt)."""
+        response = self.send(request)
+        return parse_token_response(
+            response.status_code,
+            response.content,
+            response.headers.get("Content-Type", ""),
+            now=clock(),
+            provider=provider,
+            previous=previous,
+            requested_scopes=requested_scopes,
+            retry_after=_retry_after(response),
+        )
+
+    def revoke(self, request: TokenRequest) -> None:
+        """RFC 7009 revocation; raises the ProviderError the answer means unless it is 2xx."""
+        response = self.send(request)
+        if not 200 <= response.status_code < 300:
+            raise parse_error_response(
+                response.status_code,
+                response.content,
+                response.headers.get("Content-Type", ""),
+                retry_after=_retry_after(response),
+            )
+
+    def api_get(self, url: str, access_token: str) -> httpx.Response:
+        """One GET on the provider's API with a bearer token (no retries)."""
+        try:
+            return self.http.get(
+                url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+            )
+        except httpx.TransportError as exc:
+            raise NetworkError(
+                f"could not get an answer from the API at {_host(url)} ({type(exc).__name__}): "
+                "check the network and the API base URL, then try again"
+            ) from None
+
+    def fetch_account(self, provider: Provider, access_token: str) -> Account:
+        """The account the token belongs to; raises InvalidToken when the API refuses the token."""
+        if not provider.account_path:
+            raise ProviderError(f"{provider.display_name} has no account endpoint configured")
+        response = self.api_get(provider.api_base + provider.account_path, access_token)
+        if is_token_rejected(response.status_code, response.content):
+            raise InvalidToken(
+                f"the API refused the access token (HTTP {response.status_code})",
+                status_code=response.status_code,
+            )
+        return parse_account(
+            provider, response.status_code, response.content, response.headers.get("Content-Type", "")
+        )
+
+    def close(self) -> None:
+        """Close the connection pool if this transport created it."""
+        if self._owns_http:
+            self.http.close()
+
+
+__all__ = ["DEFAULT_TIMEOUT", "Transport"]
