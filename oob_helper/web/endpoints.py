@@ -1,0 +1,254 @@
+"""The pages: status, connect, code submission, refresh, disconnect.
+
+Thin: each handler checks the host, the admin, the CSRF token, then makes one facade call in a
+worker thread and turns its result or error into a page (``errors.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from oob_helper import errors
+from oob_helper.web.csrf import TokenRejected, new_session_id
+from oob_helper.web.pages import StatusView
+from oob_helper.web.problems import PageError, attempt_problem, csrf_problem, facade_problem
+
+if TYPE_CHECKING:
+    from oob_helper.web.app import WebContext
+
+MAX_FORM_BYTES = 16 * 1024
+MAX_PASTE_CHARS = 4096
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass
+class Visit:
+    """One request's install and browser session (``new_session``: the cookie must be set)."""
+
+    request: Request
+    web: WebContext
+    install: str
+    session_id: str
+    new_session: bool
+    form: dict[str, str]
+
+
+def page(*, post: bool) -> Callable[[Callable[[Visit], Awaitable[Response]]], Endpoint]:
+    """Wrap a handler: resolve the install, check the admin (and CSRF for POSTs), map errors."""
+
+    def decorate(handler: Callable[[Visit], Awaitable[Response]]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            web: WebContext = request.app.state.oob_web
+            try:
+                visit = await _visit(request, web, post=post)
+                response = await handler(visit)
+            except PageError as problem:
+                return web.error_response(request, problem)
+            if visit.new_session:
+                web.set_session_cookie(request, response, visit.session_id)
+            return response
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return decorate
+
+
+async def _visit(request: Request, web: WebContext, *, post: bool) -> Visit:
+    install = await web.resolve_install(request)
+    if not await web.check_admin(request):
+        raise PageError(
+            403,
+            "Only site administrators can manage this connection",
+            "This page is for the site's administrators.",
+            "Sign in as an administrator, or open the page from the server itself "
+            "(the standalone helper only answers requests from this machine unless configured otherwise).",
+        )
+    cookie = request.cookies.get(web.cookie_name)
+    session_ok = cookie is not None and _SESSION_ID.match(cookie) is not None
+    form: dict[str, str] = {}
+    if post:
+        form = await _read_form(request)
+        try:
+            web.signer.check_csrf(form.get("csrf_token"), install, cookie if session_ok else None)
+        except TokenRejected as rejected:
+            raise csrf_problem(rejected.reason) from None
+    if session_ok and cookie is not None:
+        return Visit(request, web, install, cookie, False, form)
+    return Visit(request, web, install, new_session_id(), True, form)
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """The urlencoded body, refusing anything over MAX_FORM_BYTES before reading it all."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise PageError(
+            415,
+            "The form was sent in an unexpected format",
+            "This page only accepts the forms it shows.",
+            "Go back, reload the page and submit the form again.",
+        )
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_FORM_BYTES:
+            raise _too_large()
+    try:
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        raise PageError(
+            400,
+            "The form could not be read",
+            "The submitted form was not valid text.",
+            "Go back, reload the page and submit the form again.",
+        ) from None
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _too_large() -> PageError:
+    return PageError(
+        413,
+        "What was submitted is far too long",
+        "An authorization code is a short line of letters and digits.",
+        "Copy only the code from the AWeber page (use its Copy button) and paste it again.",
+    )
+
+
+def _status_context(visit: Visit, record: Any) -> dict[str, Any]:
+    web = visit.web
+    return {
+        "status": StatusView.of(record, web.clock()),
+        "csrf_token": web.signer.csrf_token(visit.install, visit.session_id),
+        "install": visit.install,
+        "path": lambda name, **params: web.path_for(visit.request, name, **params),
+    }
+
+
+async def _render_status(
+    visit: Visit,
+    *,
+    connect: bool | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    web = visit.web
+    record = await _call(web, web.helper.status, visit.install)
+    context = _status_context(visit, record)
+    show_connect = record.state != "connected" if connect is None else connect
+    context["connect"] = await _start_attempt(visit) if show_connect else None
+    context["notice"] = notice
+    return web.renderer.render("status.html", context, status_code=status_code)
+
+
+async def _start_attempt(visit: Visit) -> dict[str, str]:
+    start = await _call(visit.web, visit.web.helper.start_authorization, visit.install)
+    ref = visit.web.signer.attempt_ref(start.attempt.attempt_id, visit.install, visit.session_id)
+    return {"authorize_url": start.authorize_url, "attempt": ref}
+
+
+async def _call(web: WebContext, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking facade call in a worker thread; its errors become pages."""
+    try:
+        return await run_in_threadpool(function, *args, **kwargs)
+    except errors.OobHelperError as exc:
+        raise facade_problem(exc, web.renderer.display_name) from None
+
+
+@page(post=False)
+async def status_page(visit: Visit) -> Response:
+    """The install's status, with the connect form when it is not connected."""
+    return await _render_status(visit)
+
+
+@page(post=False)
+async def connect_page(visit: Visit) -> Response:
+    """Start a new attempt (also to switch accounts) and show the connect form."""
+    return await _render_status(visit, connect=True)
+
+
+@page(post=True)
+async def submit_code(visit: Visit) -> Response:
+    """Exchange the pasted code (or redirect URL) for tokens."""
+    web = visit.web
+    try:
+        attempt_id = web.signer.check_attempt_ref(visit.form.get("attempt"), visit.install, visit.session_id)
+    except TokenRejected as rejected:
+        raise attempt_problem(rejected.reason) from None
+    retry_after = web.limiter.hit(visit.install)
+    if retry_after is not None:
+        raise PageError(
+            429,
+            "Too many codes submitted",
+            f"This site accepts at most {web.limiter.limit} codes a minute.",
+            f"Wait {int(retry_after) + 1} seconds, then start again.",
+            headers={"Retry-After": str(int(retry_after) + 1)},
+        )
+    pasted = visit.form.get("code", "").strip()
+    if not pasted:
+        raise PageError(
+            400,
+            "No authorization code was pasted",
+            "The Authorization code field was empty.",
+            f"Open Connect to {web.renderer.display_name}, allow access, copy the code shown, "
+            "paste it into the field and press Connect.",
+            retry=True,
+        )
+    if len(pasted) > MAX_PASTE_CHARS:
+        raise _too_large()
+    record = await _call(web, web.helper.complete_authorization, visit.install, attempt_id, pasted)
+    name = record.account_name or record.account_id or "your account"
+    return await _render_status(visit, connect=False, notice=f"Connected to {name}.")
+
+
+@page(post=True)
+async def refresh(visit: Visit) -> Response:
+    """Refresh the install's access token now."""
+    outcome = await _call(visit.web, visit.web.helper.refresh, visit.install, force=True)
+    if outcome.result == "refreshed":
+        return await _render_status(visit, notice="The access token was refreshed.")
+    if outcome.result == "skipped":
+        return await _render_status(visit, notice="The access token is still fresh; nothing to do.")
+    if outcome.result == "reauthorization_required":
+        return await _render_status(
+            visit,
+            notice=f"{visit.web.renderer.display_name} no longer accepts this connection. "
+            "Connect again below.",
+            status_code=409,
+        )
+    raise PageError(
+        502,
+        "The token could not be refreshed",
+        f"{visit.web.renderer.display_name} answered: {outcome.error or 'an unknown error'}.",
+        "The current token is kept. Try again in a minute.",
+    )
+
+
+@page(post=True)
+async def disconnect(visit: Visit) -> Response:
+    """Revoke at the provider, then forget the install (``force``: forget even if revoke fails)."""
+    force = visit.form.get("force") == "1"
+    try:
+        await _call(visit.web, visit.web.helper.disconnect, visit.install, force=force)
+    except PageError as problem:
+        if problem.status_code in (502, 504):
+            problem.hint = (
+                "The connection is kept. Try again later, or forget it here without revoking "
+                "(the token then stays valid at the provider until it expires)."
+            )
+            problem.offer_force_disconnect = True
+        raise
+    return await _render_status(visit, notice="Disconnected. The token was revoked and forgotten.")
