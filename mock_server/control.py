@@ -1,10 +1,311 @@
-"""The control plane under /_mock/: JSON API and QA dashboard. OWNER: control-plane helper."""
+"""The control plane under ``/_mock/``: the JSON control API of interface.md and the dashboard.
+
+Every answer is JSON; a body that cannot be used gets 400 with
+``{"error": "invalid_request", "error_description": <what is wrong and how to fix it>}``.
+
+When a control token is set, every JSON call needs ``Authorization: Bearer <token>`` (compared
+in constant time; 401 otherwise). The dashboard (``control_dashboard``) also accepts a session
+cookie set by its login form, since a browser cannot send the header.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import hmac
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mock_server import control_dashboard
+from mock_server.faults import FaultSpecError
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_BODY = 64 * 1024
+_FILTERS = ("client_id", "username", "access_token")
+
+
+class BadRequest(Exception):
+    """A control call whose body cannot be used; the message says what to send instead."""
+
+
+def _state(request: Request) -> Any:
+    return request.app.state.mock
+
+
+def _error(status: int, error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+async def _body(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
+    if not raw.strip():
+        if optional:
+            return {}
+        raise BadRequest("send a JSON object as the body (Content-Type: application/json)")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _only(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r}; allowed: {', '.join(allowed) or 'none'}")
+
+
+def _number(data: dict[str, Any], name: str) -> float:
+    value = data[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadRequest(f"{name!r} must be a number of seconds")
+    return float(value)
+
+
+def _string(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    if name not in data or data[name] is None:
+        if required:
+            raise BadRequest(f"{name!r} is required and must be a string")
+        return None
+    value = data[name]
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name!r} must be a non-empty string")
+    return value
+
+
+# --- clock -------------------------------------------------------------------------------------
+
+
+def _clock_answer(request: Request) -> JSONResponse:
+    clock = _state(request).clock
+    return JSONResponse({"now": clock.now(), "frozen": clock.frozen})
+
+
+async def get_clock(request: Request) -> Response:
+    """``{"now": float, "frozen": bool}``."""
+    return _clock_answer(request)
+
+
+async def advance_clock(request: Request) -> Response:
+    """Move the clock by ``seconds`` (negative goes back)."""
+    data = await _body(request)
+    _only(data, ("seconds",))
+    if "seconds" not in data:
+        raise BadRequest("'seconds' is required, e.g. {\"seconds\": 7201}")
+    _state(request).clock.advance(_number(data, "seconds"))
+    return _clock_answer(request)
+
+
+async def set_clock(request: Request) -> Response:
+    """Jump to ``now`` and/or freeze (``frozen: true``) or unfreeze the clock."""
+    data = await _body(request)
+    _only(data, ("now", "frozen"))
+    if not data:
+        raise BadRequest("give 'now' (unix seconds) and/or 'frozen' (true or false)")
+    now = _number(data, "now") if data.get("now") is not None else None
+    frozen = data.get("frozen")
+    if frozen is not None and not isinstance(frozen, bool):
+        raise BadRequest("'frozen' must be true or false")
+    _state(request).clock.set(now, frozen=frozen)
+    return _clock_answer(request)
+
+
+# --- clients, users, approval ------------------------------------------------------------------
+
+
+async def add_client(request: Request) -> Response:
+    """Register a client; ``client_secret: null`` (or absent) makes it public."""
+    data = await _body(request)
+    _only(data, ("client_id", "client_secret", "redirect_uris", "name", "refresh_policy"))
+    client_id = _string(data, "client_id")
+    secret = _string(data, "client_secret", required=False)
+    uris = data.get("redirect_uris")
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) and u for u in uris):
+        raise BadRequest("'redirect_uris' must be a non-empty list of URI strings")
+    name = _string(data, "name", required=False) or "Test application"
+    policy = data.get("refresh_policy")
+    if policy is not None and not isinstance(policy, str | dict):
+        raise BadRequest("'refresh_policy' must be a policy name or an object")
+    try:
+        client = _state(request).add_client(client_id, secret, uris, name, refresh_policy=policy)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return JSONResponse(client, status_code=201)
+
+
+async def add_user(request: Request) -> Response:
+    """Create a user with its own account."""
+    data = await _body(request)
+    _only(data, ("username", "password"))
+    username = _string(data, "username")
+    password = _string(data, "password")
+    try:
+        user = _state(request).add_user(username, password)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return JSONResponse(user, status_code=201)
+
+
+async def approve(request: Request) -> Response:
+    """Headless approval: the authorize parameters plus ``username``; ``{"code", "redirect"}``."""
+    data = await _body(request)
+    username = _string(data, "username")
+    params = {k: v for k, v in data.items() if k != "username"}
+    bad = sorted(k for k, v in params.items() if not isinstance(v, str))
+    if bad:
+        raise BadRequest(f"{bad[0]!r} must be a string, as in an authorize URL's query")
+    try:
+        code, redirect = _state(request).approve(params, username)
+    except Exception as exc:
+        # The state's authorization errors carry the OAuth error, its text and an HTTP status.
+        if hasattr(exc, "error"):
+            status = getattr(exc, "status", 400)
+            status = status if isinstance(status, int) and 400 <= status <= 599 else 400
+            return _error(status, str(exc.error), str(getattr(exc, "description", exc)))
+        if isinstance(exc, ValueError):
+            raise BadRequest(str(exc)) from None
+        raise
+    return JSONResponse({"code": code, "redirect": redirect})
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+
+async def _filters(request: Request) -> dict[str, str]:
+    data = await _body(request, optional=True)
+    _only(data, _FILTERS)
+    filters: dict[str, str] = {}
+    for name in _FILTERS:
+        value = _string(data, name, required=False)
+        if value is not None:
+            filters[name] = value
+    return filters
+
+
+async def expire_tokens(request: Request) -> Response:
+    """Expire the access tokens matching the filters (all when none)."""
+    filters = await _filters(request)
+    return JSONResponse({"expired": _state(request).expire_tokens(**filters)})
+
+
+async def revoke_tokens(request: Request) -> Response:
+    """Revoke the access and refresh tokens matching the filters (all when none)."""
+    filters = await _filters(request)
+    return JSONResponse({"revoked": _state(request).revoke_tokens(**filters)})
+
+
+# --- faults, events, state, reset --------------------------------------------------------------
+
+
+async def add_fault(request: Request) -> Response:
+    """Arm a fault for the next ``count`` calls of ``path``; 201 with the fault."""
+    data = await _body(request)
+    try:
+        fault = _state(request).faults.add(data)
+    except FaultSpecError as exc:
+        raise BadRequest(str(exc)) from None
+    return JSONResponse(fault.as_dict(), status_code=201)
+
+
+async def list_faults(request: Request) -> Response:
+    """The armed faults."""
+    return JSONResponse(_state(request).faults.list())
+
+
+async def clear_faults(request: Request) -> Response:
+    """Disarm every fault."""
+    _state(request).faults.reset()
+    return Response(status_code=204)
+
+
+async def events(request: Request) -> Response:
+    """The request log, newest last; ``?since=<id>`` gives only newer events."""
+    since_text = request.query_params.get("since", "0")
+    if not since_text.isdigit():
+        raise BadRequest("'since' must be an event id (a non-negative integer)")
+    return JSONResponse(_state(request).events.list(since=int(since_text)))
+
+
+async def state(request: Request) -> Response:
+    """Clients, users, live codes and tokens (values redacted), and armed faults."""
+    mock = _state(request)
+    snapshot = dict(mock.snapshot())
+    snapshot.setdefault("faults", mock.faults.list())
+    snapshot.setdefault("clock", {"now": mock.clock.now(), "frozen": mock.clock.frozen})
+    return JSONResponse(snapshot)
+
+
+async def reset(request: Request) -> Response:
+    """Back to the start state."""
+    _state(request).reset()
+    return Response(status_code=204)
+
+
+# --- guard and routes --------------------------------------------------------------------------
+
+
+def bearer_ok(request: Request, control_token: str | None) -> bool:
+    """Whether the request carries the control token as a bearer token (or none is needed)."""
+    if control_token is None:
+        return True
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), control_token.encode())
+
+
+def unauthorized() -> JSONResponse:
+    """401 for a control call without the right token."""
+    response = _error(
+        401,
+        "unauthorized",
+        "this mock has a control token: send 'Authorization: Bearer <control token>'",
+    )
+    response.headers["WWW-Authenticate"] = 'Bearer realm="mock-aweber control"'
+    return response
+
+
+def _guarded(endpoint: Endpoint, control_token: str | None) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        if not bearer_ok(request, control_token):
+            return unauthorized()
+        try:
+            return await endpoint(request)
+        except BadRequest as exc:
+            return _error(400, "invalid_request", str(exc))
+
+    guarded.__name__ = endpoint.__name__
+    guarded.__doc__ = endpoint.__doc__
+    return guarded
 
 
 def routes(control_token: str | None) -> list[BaseRoute]:
     """Control API and dashboard routes, guarded by the control token when one is set."""
-    return []
+    api: list[tuple[str, Endpoint, str]] = [
+        ("/clock", get_clock, "GET"),
+        ("/clock/advance", advance_clock, "POST"),
+        ("/clock/set", set_clock, "POST"),
+        ("/clients", add_client, "POST"),
+        ("/users", add_user, "POST"),
+        ("/approve", approve, "POST"),
+        ("/tokens/expire", expire_tokens, "POST"),
+        ("/tokens/revoke", revoke_tokens, "POST"),
+        ("/faults", add_fault, "POST"),
+        ("/faults", list_faults, "GET"),
+        ("/faults", clear_faults, "DELETE"),
+        ("/events", events, "GET"),
+        ("/state", state, "GET"),
+        ("/reset", reset, "POST"),
+    ]
+    result: list[BaseRoute] = [
+        Route(path, _guarded(endpoint, control_token), methods=[method]) for path, endpoint, method in api
+    ]
+    return [*result, *control_dashboard.routes(control_token)]

@@ -1,15 +1,219 @@
-"""Fault injection for the next N calls of a path (status, delay, drop). OWNER: control helper."""
+"""Fault injection for the next N calls of a path (status, delay, drop).
+
+Armed with ``POST /_mock/faults`` ``{"path", "count", and one of "status" (+ "body"),
+"delay_ms", "drop": true}``. Faults match the request path exactly and are used up in the order
+they were armed; the control plane itself (``/_mock/``) is never faulted.
+
+- ``status``: answer that status (and ``body``: JSON when it is an object, list, number or
+  boolean, text when it is a string) without running the handler;
+- ``delay_ms``: wait, then run the handler normally (the server simulating latency);
+- ``drop``: run the handler fully (a refresh token is consumed, a code is spent) but never send
+  its answer: the connection is aborted instead, as when a response is lost in transit.
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import asyncio
+import json
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FaultKind = Literal["status", "delay", "drop"]
+MAX_COUNT = 1_000_000
+MAX_DELAY_MS = 60_000
+_FIELDS = frozenset({"path", "count", "status", "body", "delay_ms", "drop"})
+
+
+class FaultSpecError(ValueError):
+    """A fault specification that cannot be armed; the message names the bad field."""
+
+
+@dataclass
+class Fault:
+    """One armed fault and how many more calls it applies to."""
+
+    id: int
+    path: str
+    remaining: int
+    kind: FaultKind
+    status: int | None = None
+    body: Any = None
+    has_body: bool = False
+    delay_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fault as the control API shows it."""
+        data: dict[str, Any] = {"id": self.id, "path": self.path, "count": self.remaining, "kind": self.kind}
+        if self.kind == "status":
+            data["status"] = self.status
+            if self.has_body:
+                data["body"] = self.body
+        elif self.kind == "delay":
+            data["delay_ms"] = self.delay_ms
+        else:
+            data["drop"] = True
+        return data
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_fault(spec: object, fault_id: int = 0) -> Fault:
+    """Validate a fault specification (the JSON body of ``POST /_mock/faults``)."""
+    if not isinstance(spec, Mapping):
+        raise FaultSpecError("the fault must be a JSON object with 'path', 'count' and one fault kind")
+    unknown = sorted(set(spec) - _FIELDS)
+    if unknown:
+        raise FaultSpecError(f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_FIELDS))}")
+    path = spec.get("path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise FaultSpecError("'path' must be a string starting with '/', e.g. \"/oauth2/token\"")
+    if path == "/_mock" or path.startswith("/_mock/"):
+        raise FaultSpecError("'path' must not be under /_mock/: the control plane cannot be faulted")
+    count = spec.get("count", 1)
+    if not _is_int(count) or not 1 <= count <= MAX_COUNT:
+        raise FaultSpecError(f"'count' must be an integer from 1 to {MAX_COUNT}")
+    kinds = [k for k in ("status", "delay_ms", "drop") if k in spec]
+    if len(kinds) != 1:
+        raise FaultSpecError("give exactly one of 'status', 'delay_ms' or 'drop'")
+    if "body" in spec and "status" not in spec:
+        raise FaultSpecError("'body' is only allowed together with 'status'")
+    if "status" in spec:
+        status = spec["status"]
+        if not _is_int(status) or not 200 <= status <= 599:
+            raise FaultSpecError("'status' must be an integer HTTP status from 200 to 599")
+        return Fault(
+            fault_id, path, count, "status", status=status, body=spec.get("body"), has_body="body" in spec
+        )
+    if "delay_ms" in spec:
+        delay = spec["delay_ms"]
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or not math.isfinite(delay):
+            raise FaultSpecError("'delay_ms' must be a number of milliseconds")
+        if not 0 <= delay <= MAX_DELAY_MS:
+            raise FaultSpecError(f"'delay_ms' must be from 0 to {MAX_DELAY_MS}")
+        return Fault(fault_id, path, count, "delay", delay_ms=float(delay))
+    if spec["drop"] is not True:
+        raise FaultSpecError("'drop' must be true")
+    return Fault(fault_id, path, count, "drop")
 
 
 class FaultTable:
-    """Armed faults by path, each for a number of calls."""
+    """Armed faults by path, each for a number of calls; thread-safe."""
+
+    def __init__(self) -> None:
+        self._faults: dict[str, deque[Fault]] = {}
+        self._lock = threading.Lock()
+        self._next_id = 1
+
+    def add(self, spec: object) -> Fault:
+        """Validate and arm a fault (FaultSpecError names the bad field)."""
+        with self._lock:
+            fault = parse_fault(spec, self._next_id)
+            self._next_id += 1
+            self._faults.setdefault(fault.path, deque()).append(fault)
+            return fault
+
+    def take(self, path: str) -> Fault | None:
+        """The fault for this call of ``path``, using one of its calls up; None when unarmed."""
+        with self._lock:
+            queue = self._faults.get(path)
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                queue.popleft()
+                if not queue:
+                    del self._faults[path]
+            return fault
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every armed fault, in arming order per path."""
+        with self._lock:
+            faults = [f for queue in self._faults.values() for f in queue]
+        return [f.as_dict() for f in sorted(faults, key=lambda f: f.id)]
 
     def reset(self) -> None:
         """Disarm every fault."""
+        with self._lock:
+            self._faults.clear()
+
+
+def _status_messages(fault: Fault) -> list[Message]:
+    if not fault.has_body:
+        body: bytes = json.dumps(
+            {
+                "error": "injected_fault",
+                "error_description": f"fault injected by the mock's control API (status {fault.status})",
+            }
+        ).encode()
+        content_type = b"application/json"
+    elif isinstance(fault.body, str):
+        body, content_type = fault.body.encode(), b"text/plain; charset=utf-8"
+    elif fault.body is None:
+        body, content_type = b"", b"text/plain; charset=utf-8"
+    else:
+        body, content_type = json.dumps(fault.body).encode(), b"application/json"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    return [
+        {"type": "http.response.start", "status": fault.status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
+
+
+def _find_cycle(send: Callable[..., Any]) -> Any:
+    """The server's request cycle behind ``send`` (one with a ``transport``), or None.
+
+    In uvicorn ``send`` is a bound method of the request-response cycle, reached through the
+    closures of the middleware wrappers in between (Starlette's ServerErrorMiddleware, ours).
+    """
+    seen: set[int] = set()
+    todo: list[Any] = [send]
+    while todo and len(seen) < 64:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        owner = getattr(obj, "__self__", None)
+        if owner is not None and hasattr(owner, "transport"):
+            return owner
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if callable(content):
+                todo.append(content)
+        inner = getattr(obj, "func", None)  # functools.partial
+        if callable(inner):
+            todo.append(inner)
+    return None
+
+
+class DroppedResponse(ConnectionAbortedError):
+    """Raised when no transport could be found to close for a ``drop`` fault."""
+
+
+async def _drop_connection(send: Send) -> None:
+    cycle = _find_cycle(send)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise DroppedResponse("drop fault: no transport found; the response is not sent")
+    transport.abort()
+    # uvicorn marks the cycle disconnected when the loop reports the lost connection; until then
+    # returning without a response would make it log an error and try to write a 500.
+    for _ in range(50):
+        if getattr(cycle, "disconnected", True):
+            return
+        await asyncio.sleep(0)
+    cycle.disconnected = True
 
 
 class FaultMiddleware:
@@ -19,4 +223,35 @@ class FaultMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        path: str = scope.get("path", "")
+        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
+        if scope["type"] != "http" or state is None or path == "/_mock" or path.startswith("/_mock/"):
+            await self.app(scope, receive, send)
+            return
+        fault = state.faults.take(path)
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        event = scope.setdefault("mock_event", {})
+        event.update(fault=fault.kind, fault_id=fault.id)
+        if fault.kind == "status":
+            for message in _status_messages(fault):
+                await send(message)
+        elif fault.kind == "delay":
+            await asyncio.sleep(fault.delay_ms / 1000)
+            await self.app(scope, receive, send)
+        else:
+            await self._run_and_drop(scope, receive, send)
+
+    async def _run_and_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+        withheld: dict[str, int] = {}
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                withheld["status"] = int(message["status"])
+
+        await self.app(scope, receive, swallow)
+        # The log shows what the handler answered, though the client never sees it.
+        if "status" in withheld:
+            scope["mock_event"]["status"] = withheld["status"]
+        await _drop_connection(send)

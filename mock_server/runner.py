@@ -15,13 +15,16 @@ import socket
 import threading
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.config import MockConfig
+
+if TYPE_CHECKING:
+    from mock_server.state import MockState
 
 
 class MockServerError(RuntimeError):
@@ -218,6 +221,15 @@ class MockServer(ControlClient):
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
         super().__init__(f"http://{host}:{port}", control_token=control_token)
+
+    @property
+    def mock_state(self) -> MockState:
+        """The server's MockState, for in-process inspection (``state()`` asks over HTTP)."""
+        state = getattr(getattr(self.app, "state", None), "mock", None)
+        if state is None:
+            raise MockServerError("this server's app has no MockState (app.state.mock)")
+        result: MockState = state
+        return result
 
     @property
     def errors(self) -> list[BaseException]:

@@ -1,0 +1,147 @@
+"""The request log: one event per request, on the mock's clock, bounded, and without secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mock_server import MockServer, MockState
+from mock_server.events import EventLog, RequestLogMiddleware, annotate, redact_query
+from mock_server.faults import FaultMiddleware
+
+SECRETS = ["sekrit-code-123", "sekrit-token-456", "sekrit-pass-789", "sekrit-verifier-0ab"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MockServer]:
+    with MockServer() as mock:
+        yield mock
+
+
+@pytest.fixture
+def mock(server: MockServer) -> Iterator[MockServer]:
+    server.mock_state.events.reset()
+    server.clear_faults()
+    yield server
+    server.mock_state.clock.reset()
+    server.check_errors()
+
+
+def test_each_request_is_one_event_on_the_mock_clock(mock: MockServer) -> None:
+    mock.set_clock(2_000_000_000.0, frozen=True)
+    httpx.get(f"{mock.url}/openapi.json")
+    httpx.post(f"{mock.url}/no/such/path", data={"a": "b"})
+    events = mock.events()
+    assert [(e["method"], e["path"], e["status"]) for e in events] == [
+        ("GET", "/openapi.json", 200),
+        ("POST", "/no/such/path", 404),
+    ]
+    assert [e["time"] for e in events] == [2_000_000_000.0, 2_000_000_000.0]
+    assert events[0]["id"] < events[1]["id"]
+
+
+def test_events_hold_no_secret_from_the_query_headers_or_body(
+    mock: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    code, token, password, verifier = SECRETS
+    with caplog.at_level(logging.INFO, logger="mock_server.requests"):
+        httpx.post(
+            f"{mock.url}/oauth2/token",
+            params={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_secret": token,
+                "refresh_token": token,
+                "access_token": token,
+                "password": password,
+                "code_verifier": verifier,
+                "client_id": "demo-public",
+            },
+            headers={"Authorization": f"Bearer {token}", "Cookie": f"session={token}"},
+            data={"code": code, "password": password},
+        )
+    [event] = mock.events()
+    dumped = json.dumps(event)
+    for secret in SECRETS:
+        assert secret not in dumped
+        assert secret not in caplog.text
+    assert "grant_type=authorization_code" in event["query"]
+    assert "client_id=demo-public" in event["query"]
+    assert "code=%5Bredacted%5D" in event["query"]
+    # The one log line per request is there too, and says what was asked.
+    assert "POST /oauth2/token?grant_type=authorization_code" in caplog.text
+
+
+def test_events_show_injected_faults(mock: MockServer) -> None:
+    mock.add_fault("/openapi.json", status=503)
+    httpx.get(f"{mock.url}/openapi.json")
+    [event] = mock.events()
+    assert event["status"] == 503
+    assert event["fault"] == "status"
+
+
+def test_handler_annotations_reach_the_event_without_secret_fields() -> None:
+    async def handler(request: Request) -> JSONResponse:
+        annotate(request, grant_type="refresh_token", client_id="demo-public", result="ok")
+        annotate(request, refresh_token="sekrit-token-456")
+        return JSONResponse({})
+
+    state = MockState()
+    app = Starlette(
+        routes=[Route("/x", handler)],
+        middleware=[Middleware(RequestLogMiddleware), Middleware(FaultMiddleware)],
+    )
+    app.state.mock = state
+    with MockServer(app=app) as mock:
+        httpx.get(f"{mock.url}/x")
+        [event] = state.events.list()
+        mock.check_errors()
+    assert event["grant_type"] == "refresh_token"
+    assert event["client_id"] == "demo-public"
+    assert event["result"] == "ok"
+    assert event["refresh_token"] == "[redacted]"
+
+
+def test_event_log_is_bounded_newest_last() -> None:
+    log = EventLog(maxlen=3)
+    for n in range(5):
+        log.record({"n": n})
+    assert [e["n"] for e in log.list()] == [2, 3, 4]
+    assert len(log) == 3
+    assert [e["n"] for e in log.list(since=4)] == [4]
+    log.reset()
+    assert log.list() == []
+    assert log.record({"n": 9})["id"] == 6
+
+
+def test_default_event_log_keeps_the_last_thousand() -> None:
+    log = EventLog()
+    for n in range(1005):
+        log.record({"n": n})
+    kept = log.list()
+    assert len(kept) == 1000
+    assert kept[0]["n"] == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ""),
+        ("a=1&b=2", "a=1&b=2"),
+        ("code=abc&state=s", "code=%5Bredacted%5D&state=s"),
+        ("ws.op=find&access_token=t", "ws.op=find&access_token=%5Bredacted%5D"),
+        ("token_type_hint=refresh_token&token=t", "token_type_hint=refresh_token&token=%5Bredacted%5D"),
+        ("Client_Secret=x", "Client_Secret=%5Bredacted%5D"),
+    ],
+)
+def test_redact_query(query: str, expected: str) -> None:
+    assert redact_query(query) == expected
