@@ -1,0 +1,214 @@
+"""Run the web helper: ``serve`` in the foreground (``oob-helper serve``), ``WebServer`` in a thread.
+
+Both bind the socket first, so a busy port is reported before anything starts, and both stop
+cleanly: ``serve`` on Ctrl-C or SIGTERM (exit 0), ``WebServer`` on ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from types import FrameType, TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from oob_helper.config import Settings
+from oob_helper.errors import OobHelperError
+from oob_helper.web.hosts import LOOPBACK_HOSTS
+
+
+class WebServerError(RuntimeError):
+    """The server could not start, or a request crashed inside it."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port`` (0 = a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def base_url(host: str, port: int) -> str:
+    """``http://host:port`` with IPv6 hosts in brackets."""
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def _uvicorn_config(app: ASGIApp, **extra: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        server_header=False,
+        **extra,
+    )
+
+
+class _ErrorCapture:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.errors: list[BaseException] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            self.errors.append(exc)
+            raise
+
+
+class WebServer:
+    """An ASGI app on a loopback port in a daemon thread: ``with WebServer(app) as s: s.url``."""
+
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._capture = _ErrorCapture(app)
+        self.host = host
+        self.port = port
+        self.url = base_url(host, port)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r})"
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions that escaped the app since start."""
+        return self._capture.errors
+
+    def check_errors(self) -> None:
+        """Raise if a request crashed inside the app since the last check."""
+        if self._capture.errors:
+            found, self._capture.errors = self._capture.errors, []
+            raise WebServerError(f"the web helper raised {len(found)} error(s): {found[0]!r}") from found[0]
+
+    def start(self) -> WebServer:
+        """Bind, serve, and return once connections are accepted."""
+        sock = bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        self.url = base_url(self.host, self.port)
+        server = uvicorn.Server(_uvicorn_config(self._capture))
+        self._server = server
+
+        def run() -> None:
+            try:
+                asyncio.run(server.serve(sockets=[sock]))
+            except BaseException as exc:  # surfaced by start()
+                self._error = exc
+            finally:
+                sock.close()
+
+        self._thread = threading.Thread(target=run, name=f"oob-helper-web:{self.port}", daemon=True)
+        self._thread.start()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise WebServerError(f"the web helper failed to start: {self._error!r}")
+            self._thread.join(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._server = None
+
+    def __enter__(self) -> WebServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def quiet_signals() -> Iterator[list[int]]:
+    """Turn Ctrl-C and SIGTERM into a recorded request to stop instead of a crash.
+
+    uvicorn re-raises the signal it stopped for once it has shut down; with these handlers in
+    place that is a no-op, so the process exits 0 after a clean shutdown.
+    """
+    received: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_foreground(app: ASGIApp, sock: socket.socket) -> None:
+    """Serve ``app`` on ``sock`` in this (main) thread until Ctrl-C or SIGTERM."""
+    server = uvicorn.Server(_uvicorn_config(app))
+    with quiet_signals():
+        server.run(sockets=[sock])
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    allowed_hosts: Iterable[str] | None = None,
+) -> int:
+    """``oob-helper serve``: the web helper in the foreground; returns the exit code.
+
+    ``allowed_hosts`` are the host names installs are served on (default: loopback names).
+    Only loopback clients are answered: put the helper behind the site's own authentication
+    (embed it with ``create_app(..., is_admin=...)``) to serve remote administrators.
+    """
+    from oob_helper.helper import OAuthHelper  # noqa: PLC0415 - keeps this module light to import
+    from oob_helper.stores import open_store  # noqa: PLC0415
+    from oob_helper.web.app import create_app  # noqa: PLC0415
+
+    hosts = list(allowed_hosts) if allowed_hosts else list(LOOPBACK_HOSTS)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        print(f"oob-helper: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print("Choose another --port, or stop the program using it.", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(settings.store_url)
+        helper = OAuthHelper(settings, store)
+        try:
+            app = create_app(helper, allowed_hosts=hosts)
+        except BaseException:
+            helper.close()
+            raise
+    except OobHelperError as exc:
+        sock.close()
+        print(f"oob-helper: {exc}", file=sys.stderr)
+        return 2
+    try:
+        url = base_url(host, sock.getsockname()[1])
+        print(f"oob-helper web helper: {url}/", flush=True)
+        print(f"Serving host names: {', '.join(hosts)} (loopback clients only). Ctrl-C stops.", flush=True)
+        run_foreground(app, sock)
+    finally:
+        sock.close()
+        helper.close()
+    return 0
