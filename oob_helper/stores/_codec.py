@@ -1,0 +1,109 @@
+"""How every backend turns records, attempts and settings into stored text (and back).
+
+One place decides the stored form, so all backends encrypt the same fields the same way and
+``migrate-store`` moves records between them unchanged. See ``oob_helper.crypto`` for the
+encrypted-field format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from oob_helper.crypto import ENV_KEYS, TokenCipher
+from oob_helper.errors import StoreError
+from oob_helper.tokens import InstallRecord, PendingAttempt
+
+_TOKEN_SECRETS = ("access_token", "refresh_token")
+_ATTEMPT_SECRETS = ("attempt_id", "state", "code_verifier")
+
+
+def attempt_key(attempt_id: str) -> str:
+    """The stored key of an attempt: a hash, so the id itself is never a lookup key at rest."""
+    return hashlib.sha256(attempt_id.encode("utf-8")).hexdigest()
+
+
+class Codec:
+    """JSON with the secret fields encrypted when a cipher is configured."""
+
+    def __init__(self, cipher: TokenCipher | None) -> None:
+        self.cipher = cipher
+
+    @property
+    def encrypted(self) -> bool:
+        """True when new writes are encrypted."""
+        return self.cipher is not None
+
+    def dump_record(self, record: InstallRecord) -> str:
+        """The stored text of ``record`` (its version included)."""
+        data = record.to_dict()
+        if data.get("token") is not None:
+            self._seal(data["token"], _TOKEN_SECRETS)
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    def load_record(self, text: str | bytes, version: int | None = None) -> InstallRecord:
+        """Inverse of ``dump_record``; ``version`` (from a column) wins over the JSON's."""
+        data = self._parse(text, "record")
+        if data.get("token") is not None:
+            self._open(data["token"], _TOKEN_SECRETS)
+        if version is not None:
+            data["version"] = version
+        return InstallRecord.from_dict(data)
+
+    def dump_attempt(self, attempt: PendingAttempt) -> str:
+        """The stored text of ``attempt``."""
+        data = attempt.to_dict()
+        self._seal(data, _ATTEMPT_SECRETS)
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    def load_attempt(self, text: str | bytes) -> PendingAttempt:
+        """Inverse of ``dump_attempt``."""
+        data = self._parse(text, "attempt")
+        self._open(data, _ATTEMPT_SECRETS)
+        return PendingAttempt.from_dict(data)
+
+    def dump_setting(self, value: str) -> str:
+        """The stored text of a setting value."""
+        if self.cipher is None:
+            return json.dumps(value)
+        return json.dumps({"fernet": self.cipher.encrypt(value)})
+
+    def load_setting(self, text: str | bytes) -> str:
+        """Inverse of ``dump_setting``."""
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise StoreError("a stored setting is not valid JSON: the store is damaged") from None
+        return str(self._open_value(value))
+
+    def _seal(self, data: dict[str, Any], names: tuple[str, ...]) -> None:
+        if self.cipher is None:
+            return
+        for name in names:
+            if isinstance(data.get(name), str):
+                data[name] = {"fernet": self.cipher.encrypt(data[name])}
+
+    def _open(self, data: dict[str, Any], names: tuple[str, ...]) -> None:
+        for name in names:
+            data[name] = self._open_value(data.get(name))
+
+    def _open_value(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        if self.cipher is None:
+            raise StoreError(
+                "the store holds encrypted tokens but no encryption key is configured: "
+                f"set {ENV_KEYS} to the key(s) it was written with"
+            )
+        return self.cipher.decrypt(str(value.get("fernet", "")))
+
+    @staticmethod
+    def _parse(text: str | bytes, what: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise StoreError(f"a stored {what} is not valid JSON: the store is damaged")
+        return data

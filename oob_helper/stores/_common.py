@@ -1,0 +1,59 @@
+"""Small pieces the backends share: waiting for a lock, naming a store without its password."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import urlsplit, urlunsplit
+
+from oob_helper.errors import StoreError, VersionConflict
+from oob_helper.tokens import InstallRecord
+
+
+def wait_for(
+    try_acquire: Callable[[], bool], *, install: str, timeout: float, first_delay: float = 0.002
+) -> None:
+    """Call ``try_acquire`` until it returns True; StoreError once ``timeout`` has passed.
+
+    Backs off exponentially (with jitter, so waiters spread out) up to 50 ms between tries.
+    """
+    deadline = time.monotonic() + max(timeout, 0.0)
+    delay = first_delay
+    while True:
+        if try_acquire():
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreError(
+                f"timed out after {timeout:g}s waiting for the refresh lock of install "
+                f"{install!r}: another worker holds it; try again"
+            )
+        time.sleep(min(left, delay * (0.5 + random.random())))  # noqa: S311 - jitter, not secrecy
+        delay = min(delay * 2, 0.05)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for reprs, messages and status)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<malformed URL>"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment))
+
+
+def with_version(record: InstallRecord, version: int) -> InstallRecord:
+    """``record`` carrying ``version``."""
+    return replace(record, version=version)
+
+
+def conflict(install: str, expected: int | None, found: int | None) -> VersionConflict:
+    """The error for a lost compare-and-set (names versions, never contents)."""
+    want = "no record" if expected is None else f"version {expected}"
+    got = "no record" if found is None else f"version {found}"
+    return VersionConflict(f"install {install!r} changed meanwhile: expected {want}, found {got}")

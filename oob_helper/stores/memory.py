@@ -1,0 +1,146 @@
+"""An in-process store for tests and embedding: thread-safe, gone when the process ends.
+
+Its lock works across threads of one process only; the lease still applies, so a thread that
+holds the lock past its lease loses it to the next waiter (writes stay fenced by version).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from oob_helper.crypto import TokenCipher
+from oob_helper.stores._codec import Codec, attempt_key
+from oob_helper.stores._common import conflict, wait_for, with_version
+from oob_helper.tokens import InstallRecord, PendingAttempt
+
+
+class MemoryStore:
+    """Records, attempts and settings in dicts, stored in the same text form as other backends."""
+
+    def __init__(self, *, cipher: TokenCipher | None = None) -> None:
+        self._codec = Codec(cipher)
+        self._mutex = threading.Lock()
+        self._records: dict[str, tuple[int, str]] = {}
+        self._attempts: dict[str, tuple[str, float, str]] = {}  # key -> (install, expires, text)
+        self._settings: dict[str, str] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # install -> (holder, monotonic expiry)
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(installs={len(self._records)}, encrypted={self._codec.encrypted})"
+
+    def describe(self) -> dict[str, Any]:
+        """What the store is, for ``status``: backend name and whether tokens are encrypted."""
+        return {"backend": "memory", "encrypted": self._codec.encrypted, "location": "memory://"}
+
+    def get(self, install: str) -> InstallRecord | None:
+        """The install's record, or None."""
+        with self._mutex:
+            stored = self._records.get(install)
+        return None if stored is None else self._codec.load_record(stored[1], stored[0])
+
+    def put(self, record: InstallRecord, *, expected_version: int | None) -> InstallRecord:
+        """Compare-and-set write; returns the stored record or raises VersionConflict."""
+        new_version = 1 if expected_version is None else expected_version + 1
+        new = with_version(record, new_version)
+        text = self._codec.dump_record(new)
+        with self._mutex:
+            current = self._records.get(record.install)
+            found = None if current is None else current[0]
+            if found != expected_version:
+                raise conflict(record.install, expected_version, found)
+            self._records[record.install] = (new_version, text)
+        return new
+
+    def import_record(self, record: InstallRecord) -> None:
+        """Write ``record`` exactly as given (version included), replacing any (migrate-store)."""
+        text = self._codec.dump_record(record)
+        with self._mutex:
+            self._records[record.install] = (record.version, text)
+
+    def delete(self, install: str) -> bool:
+        """Forget the install and its attempts; True if it had a record."""
+        with self._mutex:
+            existed = self._records.pop(install, None) is not None
+            for key in [k for k, v in self._attempts.items() if v[0] == install]:
+                del self._attempts[key]
+        return existed
+
+    def list_installs(self) -> list[str]:
+        """Every install key with a record, sorted."""
+        with self._mutex:
+            return sorted(self._records)
+
+    def iter_records(self) -> Iterator[InstallRecord]:
+        """Every record, ordered by install."""
+        for install in self.list_installs():
+            record = self.get(install)
+            if record is not None:
+                yield record
+
+    def save_attempt(self, attempt: PendingAttempt) -> None:
+        """Keep a pending attempt until it expires or is taken."""
+        text = self._codec.dump_attempt(attempt)
+        with self._mutex:
+            self._attempts[attempt_key(attempt.attempt_id)] = (
+                attempt.install,
+                attempt.expires_at,
+                text,
+            )
+
+    def take_attempt(self, attempt_id: str) -> PendingAttempt | None:
+        """Remove and return the attempt (single use); None if unknown or taken."""
+        with self._mutex:
+            stored = self._attempts.pop(attempt_key(attempt_id), None)
+        return None if stored is None else self._codec.load_attempt(stored[2])
+
+    def purge_attempts(self, now: float) -> int:
+        """Drop attempts that expired before ``now``; returns how many."""
+        with self._mutex:
+            old = [k for k, v in self._attempts.items() if v[1] <= now]
+            for key in old:
+                del self._attempts[key]
+        return len(old)
+
+    def get_setting(self, name: str) -> str | None:
+        """A store-wide setting, or None."""
+        with self._mutex:
+            text = self._settings.get(name)
+        return None if text is None else self._codec.load_setting(text)
+
+    def set_setting_if_absent(self, name: str, value: str) -> str:
+        """Store ``value`` unless the setting exists; returns the value that is stored."""
+        text = self._codec.dump_setting(value)
+        with self._mutex:
+            text = self._settings.setdefault(name, text)
+        return self._codec.load_setting(text)
+
+    @contextmanager
+    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
+        """The install's refresh lock across this process's threads, with a lease."""
+        holder = uuid.uuid4().hex
+
+        def try_acquire() -> bool:
+            now = time.monotonic()
+            with self._mutex:
+                current = self._leases.get(install)
+                if current is not None and current[1] > now:
+                    return False
+                self._leases[install] = (holder, now + lease)
+                return True
+
+        wait_for(try_acquire, install=install, timeout=timeout)
+        try:
+            yield
+        finally:
+            with self._mutex:
+                current = self._leases.get(install)
+                if current is not None and current[0] == holder:
+                    del self._leases[install]
+
+    def close(self) -> None:
+        """Nothing to release."""

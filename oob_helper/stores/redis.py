@@ -1,0 +1,14 @@
+"""Placeholder until the redis backend lands (issue 5)."""
+
+from __future__ import annotations
+
+from oob_helper.crypto import TokenCipher
+from oob_helper.errors import ConfigurationError
+from oob_helper.stores.memory import MemoryStore
+
+
+class RedisStore(MemoryStore):
+    """Not available yet."""
+
+    def __init__(self, url: str, *, cipher: TokenCipher | None = None) -> None:
+        raise ConfigurationError("OOB_HELPER_STORE: the redis backend is not available yet")

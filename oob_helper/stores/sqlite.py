@@ -1,0 +1,306 @@
+"""The embedded default store: one SQLite file, safe across threads and processes of one host.
+
+- WAL journal, ``synchronous=FULL``: a committed refresh token survives a crash or power loss,
+  and a crash at any moment leaves the old record or the new one (every write is one
+  ``BEGIN IMMEDIATE`` transaction).
+- The database file is created 0600 before SQLite opens it; SQLite gives its ``-wal`` and
+  ``-shm`` siblings the database file's mode, and they are tightened again after opening.
+- The schema is versioned with ``PRAGMA user_version`` and migrated forward on open.
+- One connection per thread (sqlite3 connections are not shared across threads).
+- The refresh lock is ``fcntl.flock`` on a per-install file in ``<database>.locks/``: each
+  acquisition opens its own descriptor, so it excludes threads as well as processes, and the
+  kernel releases it the moment its holder dies, so the lease is not needed here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from oob_helper.crypto import TokenCipher
+from oob_helper.errors import StoreError
+from oob_helper.stores._codec import Codec, attempt_key
+from oob_helper.stores._common import conflict, wait_for, with_version
+from oob_helper.tokens import InstallRecord, PendingAttempt
+
+# Migration N (1-based) takes the schema from user_version N-1 to N. Append only.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE records (install TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)",
+        "CREATE TABLE attempts (attempt_key TEXT PRIMARY KEY, install TEXT NOT NULL,"
+        " expires_at REAL NOT NULL, data TEXT NOT NULL)",
+        "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+    # purge_attempts scans by expiry and delete() by install: index both.
+    (
+        "CREATE INDEX attempts_by_expiry ON attempts (expires_at)",
+        "CREATE INDEX attempts_by_install ON attempts (install)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_PAGE = 500
+
+
+class SQLiteStore:
+    """A TokenStore in one SQLite file (see the module docstring for its guarantees)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, cipher: TokenCipher | None = None, busy_timeout: float = 15.0
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self._codec = Codec(cipher)
+        self._busy_ms = int(busy_timeout * 1000)
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_mutex = threading.Lock()
+        self._lock_dir = self.path.with_name(self.path.name + ".locks")
+        with self._errors():
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private_file(self.path)
+            self._lock_dir.mkdir(mode=0o700, exist_ok=True)
+            conn = self._conn()
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            self._migrate(conn)
+            self._tighten_siblings()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore(path={str(self.path)!r}, encrypted={self._codec.encrypted})"
+
+    def describe(self) -> dict[str, Any]:
+        """What the store is, for ``status``: backend name, whether tokens are encrypted, where."""
+        return {"backend": "sqlite", "encrypted": self._codec.encrypted, "location": str(self.path)}
+
+    # -- records -------------------------------------------------------------------------
+
+    def get(self, install: str) -> InstallRecord | None:
+        """The install's record, or None."""
+        with self._errors():
+            row = (
+                self._conn()
+                .execute("SELECT version, data FROM records WHERE install = ?", (install,))
+                .fetchone()
+            )
+        return None if row is None else self._codec.load_record(row[1], row[0])
+
+    def put(self, record: InstallRecord, *, expected_version: int | None) -> InstallRecord:
+        """Compare-and-set write in one transaction; raises VersionConflict on a lost race."""
+        new_version = 1 if expected_version is None else expected_version + 1
+        new = with_version(record, new_version)
+        text = self._codec.dump_record(new)
+        with self._write() as conn:
+            if expected_version is None:
+                cur = conn.execute(
+                    "INSERT INTO records (install, version, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT (install) DO NOTHING",
+                    (record.install, new_version, text),
+                )
+            else:
+                cur = conn.execute(
+                    "UPDATE records SET version = ?, data = ? WHERE install = ? AND version = ?",
+                    (new_version, text, record.install, expected_version),
+                )
+            if cur.rowcount != 1:
+                row = conn.execute(
+                    "SELECT version FROM records WHERE install = ?", (record.install,)
+                ).fetchone()
+                raise conflict(record.install, expected_version, None if row is None else row[0])
+        return new
+
+    def import_record(self, record: InstallRecord) -> None:
+        """Write ``record`` exactly as given (version included), replacing any (migrate-store)."""
+        text = self._codec.dump_record(record)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO records (install, version, data) VALUES (?, ?, ?)",
+                (record.install, record.version, text),
+            )
+
+    def delete(self, install: str) -> bool:
+        """Forget the install and its attempts; True if it had a record."""
+        with self._write() as conn:
+            existed = conn.execute("DELETE FROM records WHERE install = ?", (install,)).rowcount > 0
+            conn.execute("DELETE FROM attempts WHERE install = ?", (install,))
+        return existed
+
+    def list_installs(self) -> list[str]:
+        """Every install key with a record, sorted."""
+        with self._errors():
+            rows = self._conn().execute("SELECT install FROM records ORDER BY install").fetchall()
+        return [row[0] for row in rows]
+
+    def iter_records(self) -> Iterator[InstallRecord]:
+        """Every record, ordered by install, read in pages."""
+        after = ""
+        while True:
+            with self._errors():
+                rows = (
+                    self._conn()
+                    .execute(
+                        "SELECT install, version, data FROM records WHERE install > ? "
+                        "ORDER BY install LIMIT ?",
+                        (after, _PAGE),
+                    )
+                    .fetchall()
+                )
+            for _install, version, data in rows:
+                yield self._codec.load_record(data, version)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    # -- attempts ------------------------------------------------------------------------
+
+    def save_attempt(self, attempt: PendingAttempt) -> None:
+        """Keep a pending attempt until it expires or is taken."""
+        text = self._codec.dump_attempt(attempt)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO attempts (attempt_key, install, expires_at, data) "
+                "VALUES (?, ?, ?, ?)",
+                (attempt_key(attempt.attempt_id), attempt.install, attempt.expires_at, text),
+            )
+
+    def take_attempt(self, attempt_id: str) -> PendingAttempt | None:
+        """Remove and return the attempt in one statement (single use); None if unknown or taken."""
+        with self._write() as conn:
+            row = conn.execute(
+                "DELETE FROM attempts WHERE attempt_key = ? RETURNING data", (attempt_key(attempt_id),)
+            ).fetchone()
+        return None if row is None else self._codec.load_attempt(row[0])
+
+    def purge_attempts(self, now: float) -> int:
+        """Drop attempts that expired before ``now``; returns how many."""
+        with self._write() as conn:
+            count: int = conn.execute("DELETE FROM attempts WHERE expires_at <= ?", (now,)).rowcount
+        return count
+
+    # -- settings ------------------------------------------------------------------------
+
+    def get_setting(self, name: str) -> str | None:
+        """A store-wide setting, or None."""
+        with self._errors():
+            row = self._conn().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._codec.load_setting(row[0])
+
+    def set_setting_if_absent(self, name: str, value: str) -> str:
+        """Store ``value`` unless the setting exists; returns the value that is stored."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, self._codec.dump_setting(value)),
+            )
+            row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return self._codec.load_setting(row[0])
+
+    # -- lock ----------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
+        """The install's refresh lock across threads and processes of this host (flock)."""
+        name = hashlib.sha256(install.encode("utf-8")).hexdigest()[:40] + ".lock"
+        with self._errors():
+            fd = os.open(self._lock_dir / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+
+            def try_acquire() -> bool:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+                return True
+
+            wait_for(try_acquire, install=install, timeout=timeout)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._conns_mutex:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
+        if cached is not None and cached[0] == os.getpid():
+            return cached[1]
+        # check_same_thread=False only so close() may close it from another thread.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        conn.execute("PRAGMA synchronous = FULL")
+        self._local.conn = (os.getpid(), conn)
+        with self._conns_mutex:
+            self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {str(self.path)!r} failed: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"SQLite store {str(self.path)!r} failed: {exc.strerror or exc}") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._errors():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        while True:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"SQLite store {str(self.path)!r} has schema version {current}, newer than this "
+                    f"oob-helper knows ({SCHEMA_VERSION}): upgrade oob-helper"
+                )
+            if current == SCHEMA_VERSION:
+                return
+            with self._write() as tx:
+                # Re-read inside the write lock: another process may have migrated meanwhile.
+                version = tx.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
+                    for statement in MIGRATIONS[version]:
+                        tx.execute(statement)
+                    tx.execute(f"PRAGMA user_version = {version + 1}")
+
+    def _tighten_siblings(self) -> None:
+        for suffix in ("-wal", "-shm", "-journal"):
+            sibling = self.path.with_name(self.path.name + suffix)
+            with suppress(FileNotFoundError):
+                os.chmod(sibling, 0o600)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 before SQLite writes to it; tighten an existing one."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except PermissionError:
+        pass  # not ours to change (another user's file we may write): leave its mode
+    finally:
+        os.close(fd)

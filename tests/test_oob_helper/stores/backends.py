@@ -1,0 +1,114 @@
+"""One object per backend under test: how to open it, and what it promises.
+
+``make_backend(name, tmp_path, request)`` gives a fresh, empty store namespace for one test;
+every store it opened is closed afterwards. Worker processes open the same namespace by URL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from oob_helper.stores import TokenStore, open_store
+
+WORKER = Path(__file__).resolve().parent / "worker.py"
+BACKENDS = ["memory", "sqlite"]
+CROSS_PROCESS = ["sqlite"]
+LEASED = ["memory"]  # the kernel releases a SQLite flock instead
+
+
+@dataclass
+class Backend:
+    """A backend under test: ``url`` opens the same store from any process."""
+
+    name: str
+    url: str
+    cross_process: bool  # the lock and the data are shared across processes
+    has_lease: bool  # the lock's lease expires while its holder still lives
+    keys: Sequence[str] = ()
+    _opened: list[TokenStore] = field(default_factory=list)
+    _shared: TokenStore | None = None
+
+    def open(self, keys: Sequence[str] | None = None) -> TokenStore:
+        """Another handle on the same store (for memory: the same object)."""
+        if self.name == "memory":
+            if self._shared is None:
+                self._shared = open_store(self.url, encryption_keys=list(self.keys))
+                self._opened.append(self._shared)
+            return self._shared
+        store = open_store(self.url, encryption_keys=list(self.keys if keys is None else keys))
+        self._opened.append(store)
+        return store
+
+    def close_all(self) -> None:
+        """Close every handle opened by the test."""
+        for store in self._opened:
+            store.close()
+        self._opened.clear()
+
+
+def make_backend(name: str, tmp_path: Path, request: object = None) -> Backend:
+    """A fresh namespace of backend ``name``."""
+    if name == "memory":
+        return Backend(name, "memory://", cross_process=False, has_lease=True)
+    if name == "sqlite":
+        return Backend(name, f"sqlite:///{tmp_path / 'store.db'}", cross_process=True, has_lease=False)
+    raise AssertionError(f"unknown backend {name}")
+
+
+def unique(prefix: str) -> str:
+    """A fresh name (keys, schemas, installs)."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+class Workers:
+    """Worker processes started together, released together with "go", and then collected."""
+
+    def __init__(
+        self, command: str, url: str, args_per_worker: list[list[str]], env: dict[str, str] | None = None
+    ):
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, str(WORKER), command, url, *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for args in args_per_worker
+        ]
+
+    def wait_ready(self, word: str = "ready") -> None:
+        """Block until every worker printed ``word``."""
+        for proc in self.procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if line != word:
+                proc.kill()
+                _out, err = proc.communicate()
+                raise AssertionError(f"worker said {line!r}, stderr:\n{err}")
+
+    def go(self) -> list[str]:
+        """Release every worker; returns each one's remaining stdout."""
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = []
+        for proc in self.procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            outputs.append(out)
+        return outputs
+
+    def kill(self) -> None:
+        """Stop every worker still running."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()

@@ -1,0 +1,388 @@
+"""The TokenStore contract, run against every backend (memory, SQLite; Redis and PostgreSQL
+join through ``stores.backends``). Process tests use real worker processes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stores.backends import BACKENDS, CROSS_PROCESS, LEASED, Backend, Workers, make_backend
+
+from oob_helper.errors import StoreError, VersionConflict
+from oob_helper.stores import TokenStore
+from oob_helper.tokens import InstallRecord, PendingAttempt, Token
+
+SECRET_ACCESS = "SECRET-ACCESS-7f3a9"
+SECRET_REFRESH = "SECRET-REFRESH-c41d2"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    b = make_backend(request.param, tmp_path, request)
+    yield b
+    b.close_all()
+
+
+@pytest.fixture(params=CROSS_PROCESS)
+def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    b = make_backend(request.param, tmp_path, request)
+    yield b
+    b.close_all()
+
+
+@pytest.fixture(params=LEASED)
+def leased_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    b = make_backend(request.param, tmp_path, request)
+    yield b
+    b.close_all()
+
+
+@pytest.fixture
+def store(backend: Backend) -> TokenStore:
+    return backend.open()
+
+
+def record(install: str = "site.example", n: int = 1) -> InstallRecord:
+    token = Token(
+        access_token=f"{SECRET_ACCESS}-{n}",
+        refresh_token=f"{SECRET_REFRESH}-{n}",
+        expires_at=1_000.0 + n,
+        scopes=("account.read", "list.read"),
+        obtained_at=float(n),
+    )
+    return InstallRecord(
+        install=install, token=token, state="connected", account_id="42", account_name="Acme"
+    )
+
+
+def attempt(attempt_id: str, install: str = "site.example", expires_at: float = 600.0) -> PendingAttempt:
+    return PendingAttempt(
+        attempt_id=attempt_id,
+        install=install,
+        state=f"state-{attempt_id}",
+        redirect_uri="urn:ietf:wg:oauth:2.0:oob",
+        scopes=("account.read",),
+        created_at=0.0,
+        expires_at=expires_at,
+        code_verifier=f"verifier-{attempt_id}",
+    )
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def test_put_creates_then_compare_and_set_advances_the_version(store: TokenStore) -> None:
+    assert store.get("site.example") is None
+    first = store.put(record(n=1), expected_version=None)
+    assert first.version == 1
+    loaded = store.get("site.example")
+    assert loaded == first
+    second = store.put(record(n=2), expected_version=1)
+    assert second.version == 2
+    assert store.get("site.example") == second
+    assert store.get("site.example").token.refresh_token == f"{SECRET_REFRESH}-2"  # type: ignore[union-attr]
+
+
+def test_stale_or_duplicate_writes_conflict_and_change_nothing(store: TokenStore) -> None:
+    store.put(record(n=1), expected_version=None)
+    stored = store.put(record(n=2), expected_version=1)
+    with pytest.raises(VersionConflict):
+        store.put(record(n=3), expected_version=None)  # must not exist yet
+    with pytest.raises(VersionConflict):
+        store.put(record(n=3), expected_version=1)  # stale
+    with pytest.raises(VersionConflict):
+        store.put(record(n=3), expected_version=7)  # from the future
+    with pytest.raises(VersionConflict):
+        store.put(record("other.example"), expected_version=1)  # no record at all
+    assert store.get("site.example") == stored
+    assert store.get("other.example") is None
+
+
+def test_concurrent_compare_and_set_lets_exactly_one_writer_win(backend: Backend) -> None:
+    stores = [backend.open() for _ in range(8)]
+    stores[0].put(record(n=0), expected_version=None)
+    for round_ in range(1, 11):
+        barrier = threading.Barrier(len(stores))
+
+        def write(i: int, s: TokenStore, r: int = round_, b: threading.Barrier = barrier) -> bool:
+            b.wait()
+            try:
+                s.put(record(n=r * 100 + i), expected_version=r)
+            except VersionConflict:
+                return False
+            return True
+
+        with ThreadPoolExecutor(len(stores)) as pool:
+            wins = list(pool.map(write, range(len(stores)), stores))
+        assert wins.count(True) == 1
+        current = stores[0].get("site.example")
+        assert current is not None
+        assert current.version == round_ + 1
+        winner = wins.index(True)
+        assert current.token is not None
+        assert current.token.access_token == f"{SECRET_ACCESS}-{round_ * 100 + winner}"
+
+
+def test_delete_list_and_iterate(store: TokenStore) -> None:
+    for name in ["b.example", "a.example", "c.example"]:
+        store.put(record(name), expected_version=None)
+    store.save_attempt(attempt("att-b", install="b.example"))
+    store.save_attempt(attempt("att-c", install="c.example"))
+    assert store.list_installs() == ["a.example", "b.example", "c.example"]
+    assert [r.install for r in store.iter_records()] == ["a.example", "b.example", "c.example"]  # type: ignore[attr-defined]
+    assert store.delete("b.example") is True
+    assert store.delete("b.example") is False
+    assert store.get("b.example") is None
+    assert store.take_attempt("att-b") is None  # its attempts went with it
+    assert store.take_attempt("att-c") is not None
+    assert store.list_installs() == ["a.example", "c.example"]
+    # A deleted install can be connected again from scratch.
+    assert store.put(record("b.example"), expected_version=None).version == 1
+
+
+def test_import_record_keeps_the_version(store: TokenStore) -> None:
+    imported = record(n=5)
+    store.import_record(replace(imported, version=17))  # type: ignore[attr-defined]
+    assert store.get("site.example") == replace(imported, version=17)
+    assert store.put(record(n=6), expected_version=17).version == 18
+
+
+# -- attempts --------------------------------------------------------------------------------
+
+
+def test_attempts_are_single_use(store: TokenStore) -> None:
+    original = attempt("att-1")
+    store.save_attempt(original)
+    assert store.take_attempt("att-unknown") is None
+    assert store.take_attempt("att-1") == original
+    assert store.take_attempt("att-1") is None
+
+
+def test_purge_drops_only_expired_attempts(store: TokenStore) -> None:
+    store.save_attempt(attempt("old-1", expires_at=100.0))
+    store.save_attempt(attempt("old-2", expires_at=199.0))
+    store.save_attempt(attempt("fresh", expires_at=300.0))
+    assert store.purge_attempts(200.0) == 2
+    assert store.purge_attempts(200.0) == 0
+    assert store.take_attempt("old-1") is None
+    assert store.take_attempt("fresh") is not None
+
+
+def test_concurrent_takes_by_threads_hand_each_attempt_out_once(backend: Backend) -> None:
+    stores = [backend.open() for _ in range(8)]
+    ids = [f"att-{i}" for i in range(40)]
+    for i in ids:
+        stores[0].save_attempt(attempt(i))
+    barrier = threading.Barrier(len(stores))
+
+    def take_all(s: TokenStore) -> list[str]:
+        barrier.wait()
+        return [i for i in ids if s.take_attempt(i) is not None]
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        results = list(pool.map(take_all, stores))
+    taken = [i for got in results for i in got]
+    assert sorted(taken) == sorted(ids)
+
+
+def test_concurrent_takes_by_processes_hand_each_attempt_out_once(shared_backend: Backend) -> None:
+    store = shared_backend.open()
+    ids = [f"att-{i}" for i in range(60)]
+    for i in ids:
+        store.save_attempt(attempt(i))
+    workers = Workers("take", shared_backend.url, [[",".join(ids)] for _ in range(4)])
+    try:
+        workers.wait_ready()
+        outputs = workers.go()
+    finally:
+        workers.kill()
+    taken = [i for out in outputs for i in json.loads(out)]
+    assert sorted(taken) == sorted(ids)
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+def test_settings_are_set_once(store: TokenStore) -> None:
+    assert store.get_setting("secret_key") is None
+    assert store.set_setting_if_absent("secret_key", "first") == "first"
+    assert store.set_setting_if_absent("secret_key", "second") == "first"
+    assert store.get_setting("secret_key") == "first"
+
+
+def test_setting_race_between_threads_keeps_one_value(backend: Backend) -> None:
+    stores = [backend.open() for _ in range(8)]
+    barrier = threading.Barrier(len(stores))
+
+    def race(i: int) -> str:
+        barrier.wait()
+        return stores[i].set_setting_if_absent("secret_key", f"value-{i}")
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        values = list(pool.map(race, range(len(stores))))
+    assert len(set(values)) == 1
+    assert stores[0].get_setting("secret_key") == values[0]
+
+
+def test_setting_race_between_processes_keeps_one_value(shared_backend: Backend) -> None:
+    workers = Workers("setting", shared_backend.url, [[f"value-{i}"] for i in range(4)])
+    try:
+        workers.wait_ready()
+        values = {out.strip() for out in workers.go()}
+    finally:
+        workers.kill()
+    assert len(values) == 1
+    assert shared_backend.open().get_setting("shared") == values.pop()
+
+
+# -- the refresh lock ------------------------------------------------------------------------
+
+
+def test_lock_excludes_threads(backend: Backend) -> None:
+    stores = [backend.open() for _ in range(6)]
+    inside = 0
+    overlaps = 0
+    counter = 0
+    mutex = threading.Lock()
+
+    def work(s: TokenStore) -> None:
+        nonlocal inside, overlaps, counter
+        for _ in range(30):
+            with s.lock("site.example", timeout=30):
+                with mutex:
+                    inside += 1
+                    overlaps += inside > 1
+                value = counter
+                threading.Event().wait(0)  # yields the GIL inside the critical section
+                counter = value + 1
+                with mutex:
+                    inside -= 1
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        list(pool.map(work, stores))
+    assert overlaps == 0
+    assert counter == 6 * 30
+
+
+def test_lock_excludes_processes(shared_backend: Backend, tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    log = tmp_path / "log"
+    workers = Workers(
+        "lockcount", shared_backend.url, [["site.example", str(counter), str(log), "40"] for _ in range(4)]
+    )
+    try:
+        workers.wait_ready()
+        workers.go()
+    finally:
+        workers.kill()
+    assert counter.read_text() == str(4 * 40)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 * 4 * 40
+    for enter, leave in zip(lines[::2], lines[1::2], strict=True):
+        assert enter.startswith("in ")
+        assert leave == "out " + enter[3:]
+
+
+def test_lock_times_out_with_a_store_error(backend: Backend) -> None:
+    holder, waiter = backend.open(), backend.open()
+    with holder.lock("site.example", timeout=5):
+        with (
+            pytest.raises(StoreError, match=r"refresh lock of install 'site\.example'"),
+            waiter.lock("site.example", timeout=0.1),
+        ):
+            pass
+        with waiter.lock("other.example", timeout=0.1):  # other installs are independent
+            pass
+    with waiter.lock("site.example", timeout=0.1):  # released on exit
+        pass
+
+
+def test_lock_held_by_another_process_times_out(shared_backend: Backend) -> None:
+    holder = Workers("hold", shared_backend.url, [["site.example"]])
+    try:
+        holder.wait_ready("held")
+        with (
+            pytest.raises(StoreError, match="timed out"),
+            shared_backend.open().lock("site.example", timeout=0.2),
+        ):
+            pass
+    finally:
+        holder.kill()
+    # The holder died: the lock is free again (the kernel or the lease releases it).
+    with shared_backend.open().lock("site.example", timeout=90):
+        pass
+
+
+def test_lock_is_released_when_the_body_raises(store: TokenStore) -> None:
+    with pytest.raises(RuntimeError), store.lock("site.example", timeout=1):
+        raise RuntimeError("boom")
+    with store.lock("site.example", timeout=0.1):
+        pass
+
+
+def test_expired_lease_passes_the_lock_on_and_the_old_holder_is_fenced(leased_backend: Backend) -> None:
+    slow, fast, third = leased_backend.open(), leased_backend.open(), leased_backend.open()
+    slow.put(record(n=1), expected_version=None)
+    acquired, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def take_over() -> None:
+        try:
+            with fast.lock("site.example", timeout=30, lease=60):
+                current = fast.get("site.example")
+                assert current is not None
+                fast.put(record(n=2), expected_version=current.version)
+                acquired.set()
+                release.wait(30)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+            acquired.set()
+
+    with slow.lock("site.example", timeout=5, lease=0.3):
+        seen = slow.get("site.example")
+        assert seen is not None
+        thread = threading.Thread(target=take_over)
+        thread.start()
+        assert acquired.wait(30)  # the other worker got in once the lease ran out
+        assert not errors, errors
+        # The old holder still believes it holds the lock: its write must not land.
+        with pytest.raises(VersionConflict):
+            slow.put(record(n=99), expected_version=seen.version)
+    # Leaving the expired lock must not release the new holder's lock.
+    with pytest.raises(StoreError, match="timed out"), third.lock("site.example", timeout=0.1):
+        pass
+    release.set()
+    thread.join(30)
+    current = third.get("site.example")
+    assert current is not None
+    assert current.token is not None
+    assert current.token.access_token == f"{SECRET_ACCESS}-2"
+    assert current.version == 2
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+
+def test_no_secret_in_repr_str_describe_or_errors(backend: Backend) -> None:
+    store = backend.open()
+    store.put(record(n=1), expected_version=None)
+    store.save_attempt(attempt("att-secret-id"))
+    store.set_setting_if_absent("secret_key", "SECRET-SETTING")
+    try:
+        store.put(record(n=2), expected_version=5)
+    except VersionConflict as exc:
+        error_text = f"{exc!s} {exc!r}"
+    shown = " ".join([repr(store), str(store), json.dumps(store.describe()), error_text])  # type: ignore[attr-defined]
+    shown += repr(store.get("site.example")) + repr(store.take_attempt("att-secret-id"))
+    for secret in (SECRET_ACCESS, SECRET_REFRESH, "SECRET-SETTING", "att-secret-id", "verifier-"):
+        assert secret not in shown
+    assert store.describe()["backend"] == backend.name  # type: ignore[attr-defined]

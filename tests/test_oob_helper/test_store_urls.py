@@ -1,0 +1,80 @@
+"""open_store: which URL opens which backend, and the errors for the ones that do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oob_helper.errors import ConfigurationError
+from oob_helper.stores import default_store_url, open_store
+from oob_helper.stores.memory import MemoryStore
+from oob_helper.stores.sqlite import SQLiteStore
+
+
+def test_memory_url() -> None:
+    store = open_store("memory://", encryption_keys=[])
+    assert isinstance(store, MemoryStore)
+    assert store.describe() == {"backend": "memory", "encrypted": False, "location": "memory://"}
+
+
+def test_sqlite_absolute_url(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://///{tmp_path}/a.db", encryption_keys=[])
+    assert isinstance(store, SQLiteStore)
+    assert store.path == tmp_path / "a.db"
+    store.close()
+    assert str(tmp_path).startswith("/")  # so the URL below has four slashes
+    four_slashes = open_store(f"sqlite:///{tmp_path}/b.db", encryption_keys=[])
+    assert isinstance(four_slashes, SQLiteStore)
+    assert four_slashes.path == tmp_path / "b.db"
+    four_slashes.close()
+
+
+def test_sqlite_relative_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///rel/tokens.db", encryption_keys=[])
+    assert isinstance(store, SQLiteStore)
+    assert store.path == tmp_path / "rel" / "tokens.db"
+    store.close()
+
+
+def test_no_url_means_a_sqlite_file_in_the_user_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_store_url() == f"sqlite:///{tmp_path}/data/oob-helper/tokens.db"
+    store = open_store(None, encryption_keys=[])
+    assert isinstance(store, SQLiteStore)
+    assert store.path == tmp_path / "data" / "oob-helper" / "tokens.db"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://localhost/db",
+        "tokens.db",
+        "sqlite://",
+        "sqlite:///",
+        "sqlite://relative.db",
+        "sqlite:///tokens.db?mode=ro",
+        "memory://something",
+        "redis://host:notaport/0",
+        "postgresql://user:pw@host:99999999/db",
+    ],
+)
+def test_bad_urls_name_the_setting_and_the_accepted_forms(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_store(url, encryption_keys=[])
+    message = str(info.value)
+    assert "OOB_HELPER_STORE" in message
+    assert "sqlite:///" in message
+    assert "memory://" in message
+    assert "redis://" in message
+
+
+def test_a_password_in_a_bad_url_is_not_shown() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_store("postgresql://user:hunter2@host:notaport/db", encryption_keys=[])
+    assert "hunter2" not in str(info.value)
