@@ -1,8 +1,359 @@
-"""``oob-helper`` command line (OWNER: the helper-CLI work)."""
+"""``oob-helper`` command line: parse arguments, run one command, turn errors into exit codes.
+
+A thin shell: settings come from ``oob_helper.config``, the work from ``OAuthHelper``; this
+module only translates. Exit codes (interface.md): 0 ok, 2 usage or configuration error,
+3 reauthorization required, 4 provider or network error; 130 when interrupted. Errors are one
+line on stderr, never a traceback, never a secret.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
 
-def main(argv: list[str] | None = None) -> int:
+from oob_helper import cli_commands
+from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, env_name, flag_name
+from oob_helper.errors import (
+    AttemptError,
+    AuthorizationDenied,
+    ConfigurationError,
+    InvalidPaste,
+    NetworkError,
+    NotConnected,
+    OobHelperError,
+    ProviderError,
+    ReauthorizationRequired,
+    StoreError,
+)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_REAUTHORIZE = 3
+EXIT_PROVIDER = 4
+EXIT_INTERRUPTED = 130
+
+PROG = "oob-helper"
+
+_SETTING_HELP = {
+    "provider": "aweber (default), constantcontact or custom",
+    "client_id": "the app's client id",
+    "scopes": "space-separated scopes to request (default: the provider's read scopes)",
+    "auth_base": "base URL of the authorization server, e.g. the mock's URL",
+    "api_base": "base URL of the API, e.g. <mock URL>/1.0",
+    "authorize_url": "full authorize endpoint URL (required for custom)",
+    "token_url": "full token endpoint URL (required for custom)",
+    "revoke_url": "full revocation endpoint URL",
+    "client_auth": "token endpoint client authentication: basic, post or none",
+    "redirect_uri": "urn:ietf:wg:oauth:2.0:oob (default) or a registered http(s) URL",
+    "store": "token store URL: sqlite:///PATH, memory://, redis://..., postgresql://...",
+}
+
+_DESCRIPTION = f"""\
+Connect an app to AWeber-style OAuth 2 with the out-of-band flow, and keep it connected.
+
+Settings come from flags, then environment variables, then a TOML config file
+(--config, {env_name("config")}, or the default path if it exists), then the provider's
+defaults. Each flag below has an environment variable {env_name("<name>")} and a config key
+<name>; the client secret and the web signing key are read only from
+{env_name("client_secret")} / {env_name("secret_key")} or the config file, so they never
+appear in a process list.
+
+Exit codes: 0 ok, 2 usage or configuration error, 3 reauthorization required (a person
+must run `connect` again), 4 provider or network error (retry later), 130 interrupted.
+"""
+
+_CONNECT_HELP = """\
+Authorize an install. By default: print the authorize URL and instructions on stderr, read the
+pasted code or redirect URL from stdin (or take --code), exchange it, store the tokens, and
+print the connected account on stdout. Everything meant for a person goes to stderr, so stdout
+carries only the result and can be piped. In two steps, for scripts: `connect --start` prints
+the URL (and with --json the attempt id) on stdout; then `connect --attempt ID --code CODE`.
+"""
+
+_REFRESH_HELP = """\
+Refresh tokens now. A progress bar is drawn on stderr only when stderr is a terminal; the
+summary line (refreshed, skipped, reauthorization required, failed) goes to stdout, and each
+install that was not refreshed is named on stderr. Exit 3 if any install needs
+reauthorization, else 4 if any failed, else 0.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in our one-line style (still exit 2)."""
+
+    def error(self, message: str) -> argparse.Namespace:  # type: ignore[override]
+        # One line, not the whole usage: with every settings flag it would fill the screen.
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """Settings flags; SUPPRESS so a flag given before or after the subcommand both count."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log what the helper does on stderr (never a secret)",
+    )
+    group = parser.add_argument_group("settings (flags > environment > config file)")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help=f"TOML config file (env {env_name('config')})",
+    )
+    for key in SETTING_NAMES:
+        if key in SECRET_SETTINGS:
+            continue
+        group.add_argument(
+            flag_name(key),
+            dest=key,
+            metavar=key.split("_")[-1].upper(),
+            default=argparse.SUPPRESS,
+            help=f"{_SETTING_HELP[key]} (env {env_name(key)})",
+        )
+
+
+def _install_arg(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "--install",
+        metavar="NAME",
+        required=required,
+        help="the install's key, e.g. the site's domain",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog=PROG, description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_settings_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(
+            name,
+            help=help_text,
+            description=description or help_text,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_settings_options(cmd)
+        return cmd
+
+    connect = command("connect", "authorize an install (paste the code)", _CONNECT_HELP)
+    _install_arg(connect)
+    connect.add_argument(
+        "--code",
+        metavar="CODE_OR_URL",
+        help="the authorization code or the whole redirect URL ('-' reads it from stdin)",
+    )
+    connect.add_argument("--open-browser", action="store_true", help="open the authorize URL in a browser")
+    connect.add_argument(
+        "--start", action="store_true", help="only start: print the authorize URL on stdout and exit"
+    )
+    connect.add_argument(
+        "--attempt", metavar="ID", help="complete the attempt a previous `connect --start` began"
+    )
+    connect.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    token = command(
+        "token",
+        "print a valid access token on stdout (nothing else)",
+        "Print a valid access token on stdout and nothing else, refreshing it first when it is expiring.",
+    )
+    _install_arg(token)
+    token.add_argument(
+        "--check",
+        action="store_true",
+        help="first try the token on the API; on a 401 refresh once (catches early revocation)",
+    )
+
+    status = command("status", "show each install's state, account, scopes and expiry")
+    _install_arg(status, required=False)
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON on stdout: one object with --install, else a list of objects",
+    )
+
+    refresh = command("refresh", "refresh tokens now", _REFRESH_HELP)
+    target = refresh.add_mutually_exclusive_group(required=True)
+    target.add_argument("--install", metavar="NAME", help="refresh this install")
+    target.add_argument("--all", action="store_true", help="refresh every install")
+    refresh.add_argument(
+        "--within",
+        metavar="DURATION",
+        type=_duration,
+        help="only tokens expiring within DURATION (e.g. 90s, 10m, 2h, 1d, 1h30m)",
+    )
+    refresh.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_concurrency,
+        default=8,
+        help="refresh at most N installs at once (1-256, default 8)",
+    )
+
+    disconnect = command("disconnect", "revoke at the provider, then forget the install")
+    _install_arg(disconnect)
+    disconnect.add_argument(
+        "--force", action="store_true", help="forget the install even if the provider's revoke fails"
+    )
+
+    serve = command("serve", "run the web helper")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--allowed-host",
+        dest="allowed_hosts",
+        metavar="HOST",
+        action="append",
+        help="a Host header to accept (repeatable; default: the listening host)",
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the mock and the web helper together on loopback",
+        description="Run the mock AWeber server and the web helper on loopback with a SQLite "
+        "store in a temporary directory, print both URLs and the demo login; Ctrl-C stops both.",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address for both servers (default 127.0.0.1)")
+    demo.add_argument("--helper-port", type=_port, default=8000, help="web helper port (default 8000)")
+    demo.add_argument("--mock-port", type=_port, default=8081, help="mock server port (default 8081)")
+
+    migrate = sub.add_parser(
+        "migrate-store",
+        help="copy every install from one store to another",
+        description="Copy every install record, unchanged, from one token store to another "
+        "(e.g. sqlite to postgresql). Records already in the target are replaced.",
+    )
+    migrate.add_argument("--from", dest="source", metavar="URL", required=True, help="the store to read")
+    migrate.add_argument("--to", dest="target", metavar="URL", required=True, help="the store to write")
+    return parser
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` or a bare number of seconds."""
+    cleaned = text.strip().lower().replace(" ", "")
+    pos = 0
+    total = 0.0
+    while pos < len(cleaned):
+        match = _DURATION_PART.match(cleaned, pos)
+        if match is None:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not cleaned or pos != len(cleaned):
+        raise ValueError(text)
+    return total
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration: use e.g. 90s, 10m, 2h, 1d or 1h30m"
+        ) from None
+
+
+def _bounded_int(text: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid {what}: use a number from {low} to {high}")
+    return value
+
+
+def _concurrency(text: str) -> int:
+    return _bounded_int(text, 1, 256, "concurrency")
+
+
+def _port(text: str) -> int:
+    return _bounded_int(text, 0, 65535, "port")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("oob-helper")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def exit_code_for(exc: OobHelperError) -> int:
+    """The documented exit code for an error."""
+    if isinstance(exc, ConfigurationError | InvalidPaste | AttemptError):
+        return EXIT_USAGE
+    if isinstance(exc, ReauthorizationRequired | NotConnected | AuthorizationDenied):
+        return EXIT_REAUTHORIZE
+    if isinstance(exc, ProviderError | NetworkError | StoreError):
+        return EXIT_PROVIDER
+    return EXIT_PROVIDER
+
+
+def _hint(exc: OobHelperError) -> str:
+    """What to do next, when the message itself may not say."""
+    if isinstance(exc, ReauthorizationRequired | NotConnected):
+        install = getattr(exc, "install", "NAME")
+        return f"run `{PROG} connect --install {install}`"
+    if isinstance(exc, AttemptError):
+        return f"start again with `{PROG} connect`"
+    if isinstance(exc, NetworkError):
+        return "check the network and the provider URLs (OOB_HELPER_AUTH_BASE/TOKEN_URL), then retry"
+    if isinstance(exc, ProviderError):
+        if exc.status_code is not None and exc.status_code >= 500:
+            return "the provider is failing; retry later"
+        return ""
+    return ""
+
+
+def report_error(exc: OobHelperError) -> int:
+    """Print ``exc`` as one line on stderr; return its exit code."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, ProviderError) and exc.error not in message:
+        message = f"{message} ({exc.error})"
+    hint = _hint(exc)
+    if hint and hint not in message:
+        message = f"{message}; {hint}"
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return exit_code_for(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    return 0
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return cli_commands.run(args, os.environ)
+    except OobHelperError as exc:
+        return report_error(exc)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as other Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # a bug: one line instead of a traceback, as every error is shown
+        print(
+            f"{PROG}: error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}; "
+            "please report this",
+            file=sys.stderr,
+        )
+        return 1

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from oob_helper.errors import ConfigurationError
 from oob_helper.providers import OOB_REDIRECT_URI, PROVIDERS, ClientAuth, Provider
@@ -78,7 +78,7 @@ SETTING_NAMES: tuple[str, ...] = (
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key"})
 CUSTOM_PROVIDER = "custom"
-STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix", "postgresql", "postgres")
 MIN_SECRET_KEY_LENGTH = 16
 
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -159,9 +159,21 @@ def _where(key: str) -> str:
     return ", ".join(ways) + f" or {key} in the config file"
 
 
+def _split(url: str) -> SplitResult | None:
+    """``urlsplit`` that returns None for URLs it cannot parse (a bad port or IPv6 literal)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts
+
+
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (store URLs may carry one)."""
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None:
+        return "<malformed URL>"
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
@@ -170,8 +182,8 @@ def redact_url(url: str) -> str:
 
 
 def _check_http_url(key: str, value: str, source: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"{source} must be an absolute http(s) URL such as https://example.com/path, "
             f"got {value!r}: fix {_where(key)}"
@@ -184,8 +196,8 @@ def _check_http_url(key: str, value: str, source: str) -> str:
 def _check_redirect_uri(value: str, source: str) -> str:
     if value == OOB_REDIRECT_URI:
         return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+    parts = _split(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
         raise ConfigurationError(
             f"{source} must be {OOB_REDIRECT_URI} (out of band) or an absolute http(s) URL without "
             f"a '#' fragment, registered with the provider; got {value!r}: fix {_where('redirect_uri')}"
@@ -205,8 +217,8 @@ def _check_scopes(value: str, source: str) -> tuple[str, ...]:
 
 
 def _check_store(value: str, source: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in STORE_SCHEMES:
+    parts = _split(value)
+    if parts is None or parts.scheme not in STORE_SCHEMES:
         raise ConfigurationError(
             f"{source}: unsupported store URL {redact_url(value)!r}: use sqlite:///PATH, memory://, "
             "redis://HOST[:PORT][/DB] or postgresql://USER@HOST/DB"

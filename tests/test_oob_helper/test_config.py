@@ -166,6 +166,9 @@ def test_redact_url_hides_only_the_password() -> None:
         ({"OOB_HELPER_AUTH_BASE": "ftp://mock"}, {}, ["OOB_HELPER_AUTH_BASE", "http(s) URL", "ftp://mock"]),
         ({"OOB_HELPER_API_BASE": "localhost:8081/1.0"}, {}, ["OOB_HELPER_API_BASE", "absolute"]),
         ({}, {"token_url": "https://x.example/t#frag"}, ["--token-url", "fragment"]),
+        ({}, {"token_url": "http://[::1/token"}, ["--token-url", "absolute"]),
+        ({}, {"auth_base": "http://127.0.0.1:99999"}, ["--auth-base", "absolute"]),
+        ({"OOB_HELPER_STORE": "redis://h:notaport/0"}, {}, ["OOB_HELPER_STORE", "malformed"]),
         ({}, {"revoke_url": "javascript:alert(1)"}, ["--revoke-url", "http(s)"]),
         (
             {"OOB_HELPER_PROVIDER": "custom"},

@@ -1,0 +1,411 @@
+"""The ``oob-helper`` commands: each takes parsed arguments and returns an exit code.
+
+Everything meant for a person (URLs to open, prompts, progress, per-install problems) goes to
+stderr; stdout carries only the result (a token, JSON, the connected account, the summary),
+so scripts can pipe it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from oob_helper.config import SETTING_NAMES, Settings, default_config_path, load_settings
+from oob_helper.errors import ConfigurationError, NotConnected, OobHelperError, ReauthorizationRequired
+from oob_helper.progress import Progress
+from oob_helper.tokens import InstallRecord, RefreshResult
+
+if TYPE_CHECKING:
+    from oob_helper.helper import OAuthHelper, RefreshOutcome
+
+PROG = "oob-helper"
+MAX_PASTE = 8192  # the facade refuses anything over 2 KB with its own message
+
+
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
+    """Settings from the flags in ``args``, then ``environ``, then the config file."""
+    overrides = {key: getattr(args, key, None) for key in SETTING_NAMES}
+    config_file = getattr(args, "config", None)
+    if config_file is None and not environ.get("OOB_HELPER_CONFIG"):
+        default = default_config_path()
+        config_file = str(default) if default.is_file() else None
+    return load_settings(overrides=overrides, environ=environ, config_file=config_file)
+
+
+@contextmanager
+def open_helper(settings: Settings) -> Iterator[OAuthHelper]:
+    """The library facade over the configured store; closed (with the store) afterwards."""
+    from oob_helper.helper import OAuthHelper  # noqa: PLC0415 - keep `--help` fast
+    from oob_helper.stores import open_store  # noqa: PLC0415
+
+    store = open_store(settings.store_url)
+    try:
+        helper = OAuthHelper(settings, store)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        yield helper
+    finally:
+        helper.close()
+
+
+def configure_logging(verbose: bool) -> None:
+    """The library logs to ``oob_helper``; show it on stderr only with --verbose.
+
+    Without a handler Python's last-resort one would print every warning a second time
+    beside the CLI's own one-line messages.
+    """
+    logger = logging.getLogger("oob_helper")
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+        logger.setLevel(logging.INFO)
+    else:
+        handler = logging.NullHandler()
+    logger.addHandler(handler)
+
+
+def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Run the command named in ``args``."""
+    configure_logging(getattr(args, "verbose", False))
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "migrate-store":
+        return _migrate_store(args)
+    settings = settings_from_args(args, environ)
+    if args.command == "serve":
+        return _serve(args, settings)
+    commands: dict[str, Callable[[argparse.Namespace, OAuthHelper, Settings], int]] = {
+        "connect": _connect,
+        "token": _token,
+        "status": _status,
+        "refresh": _refresh,
+        "disconnect": _disconnect,
+    }
+    with open_helper(settings) as helper:
+        return commands[args.command](args, helper, settings)
+
+
+# -- connect ---------------------------------------------------------------------------------
+
+
+def _say(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def read_paste(stream: TextIO, *, prompt: str | None) -> str:
+    """The first non-blank line a user pastes (leading blank lines are skipped)."""
+    if prompt:
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+    read = 0
+    while read < MAX_PASTE:
+        line = stream.readline(MAX_PASTE)
+        if not line:
+            break
+        read += len(line)
+        if line.strip():
+            return line
+    raise ConfigurationError(
+        "no authorization code was pasted: paste the code (or the whole redirect URL) shown "
+        "after allowing access, or pass it with --code"
+    )
+
+
+def _connect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    install: str = args.install
+    if args.start and (args.code or args.attempt):
+        raise ConfigurationError("--start only begins an attempt: drop --code/--attempt, or drop --start")
+    attempt_id: str | None = args.attempt
+    if attempt_id is None:
+        if args.code and args.code != "-" and settings.is_public:
+            raise ConfigurationError(
+                "--code needs the attempt that produced the code (a public client's code is bound to "
+                f"its PKCE challenge): run `{PROG} connect --install {install} --start --json`, open "
+                "its authorize_url, then pass --attempt ID --code CODE"
+            )
+        start = helper.start_authorization(install)
+        attempt_id = start.attempt.attempt_id
+        if args.start:
+            return _print_started(install, start.authorize_url, attempt_id, start.attempt.expires_at, args)
+        _say(
+            f"Open this URL in a browser, sign in and allow access for install {install!r}:",
+            "",
+            f"    {start.authorize_url}",
+            "",
+        )
+        if args.open_browser:
+            import webbrowser  # noqa: PLC0415
+
+            if not webbrowser.open(start.authorize_url, new=2):
+                _say("(could not open a browser: open the URL above yourself)")
+    if args.code and args.code != "-":
+        pasted = args.code
+    else:
+        prompt = None if args.code == "-" else "Paste the authorization code (or the redirect URL): "
+        pasted = read_paste(sys.stdin, prompt=prompt)
+    record = helper.complete_authorization(install, attempt_id, pasted)
+    if args.json:
+        _print_json(record_json(record, time.time()))
+    else:
+        print(f"Connected install {install!r} to {account_label(record)}.")
+    return 0
+
+
+def _print_started(
+    install: str, url: str, attempt_id: str, expires_at: float, args: argparse.Namespace
+) -> int:
+    if args.json:
+        _print_json(
+            {
+                "install": install,
+                "authorize_url": url,
+                "attempt": attempt_id,
+                "expires_at": iso_time(expires_at),
+            }
+        )
+    else:
+        print(url)
+    _say(
+        "Open the URL, allow access, then finish with:",
+        f"    {PROG} connect --install {install} --attempt {attempt_id} --code CODE",
+        f"(the attempt expires at {iso_time(expires_at)})",
+    )
+    return 0
+
+
+def account_label(record: InstallRecord) -> str:
+    """``account NAME (id ID)``, or what is known of it."""
+    if record.account_name and record.account_id:
+        return f"account {record.account_name} (id {record.account_id})"
+    if record.account_id or record.account_name:
+        return f"account {record.account_id or record.account_name}"
+    return "the provider (account unknown)"
+
+
+# -- token, status, disconnect ---------------------------------------------------------------
+
+
+def _token(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    token = helper.get_token(args.install, check=args.check)
+    sys.stdout.write(token.access_token + "\n")
+    return 0
+
+
+def iso_time(when: float | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC (``2026-01-02T03:04:05Z``)."""
+    if when is None:
+        return None
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_json(record: InstallRecord, now: float) -> dict[str, Any]:
+    """What ``status --json`` shows for one install (no secret)."""
+    token = record.token
+    expires_in = None if token is None else token.expires_in(now)
+    return {
+        "install": record.install,
+        "state": record.state,
+        "account_id": record.account_id,
+        "account_name": record.account_name,
+        "scopes": [] if token is None else list(token.scopes),
+        "expires_at": iso_time(None if token is None else token.expires_at),
+        "expires_in": None if expires_in is None else int(expires_in),
+        "last_refresh_at": iso_time(record.last_refresh_at),
+        "reason": record.reason,
+        "state_changed_at": iso_time(record.state_changed_at),
+    }
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def human_delta(seconds: float) -> str:
+    """``1h59m``, ``4m10s``, ``12s``, ``3d2h``."""
+    seconds = abs(int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def _expiry_text(record: InstallRecord, now: float) -> str:
+    token = record.token
+    if token is None or token.expires_at is None:
+        return "-"
+    left = token.expires_at - now
+    when = iso_time(token.expires_at) or "-"
+    return f"{when} (in {human_delta(left)})" if left >= 0 else f"{when} (expired {human_delta(left)} ago)"
+
+
+def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    now = time.time()
+    records = [helper.status(args.install)] if args.install else helper.installs()
+    if args.json:
+        rows = [record_json(r, now) for r in records]
+        _print_json(rows[0] if args.install else rows)
+        return 0
+    if not records:
+        print(f"No installs yet: connect one with `{PROG} connect --install NAME`.")
+        return 0
+    table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "SCOPES")]
+    for r in records:
+        state = r.state if r.state != "reauthorization_required" else f"{r.state}: {r.reason or '?'}"
+        account = r.account_name or r.account_id or "-"
+        if r.account_name and r.account_id:
+            account = f"{r.account_name} ({r.account_id})"
+        scopes = " ".join(r.token.scopes) if r.token and r.token.scopes else "-"
+        table.append(
+            (r.install, state, account, _expiry_text(r, now), iso_time(r.last_refresh_at) or "-", scopes)
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+    return 0
+
+
+def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    helper.disconnect(args.install, force=args.force)
+    print(f"Disconnected install {args.install!r}: revoked at the provider and forgotten.")
+    return 0
+
+
+# -- refresh ---------------------------------------------------------------------------------
+
+RESULT_ORDER = ("refreshed", "skipped", "reauthorization_required", "failed")
+
+
+def summary_line(counts: Mapping[str, int], total: int, elapsed: float) -> str:
+    """``refreshed 3, skipped 1, reauthorization required 0, failed 0 (4 installs in 0.2s)``."""
+    parts = [f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in RESULT_ORDER]
+    return f"{', '.join(parts)} ({total} install{'s' if total != 1 else ''} in {elapsed:.1f}s)"
+
+
+def _refresh_one(helper: OAuthHelper, install: str, within: float | None) -> RefreshOutcome:
+    from oob_helper.helper import RefreshOutcome  # noqa: PLC0415
+
+    try:
+        return helper.refresh(install, force=within is None, within=within)
+    except OobHelperError as exc:
+        # The facade reports most failures in the outcome; anything raised still counts.
+        needs_person = isinstance(exc, ReauthorizationRequired | NotConnected)
+        result: RefreshResult = "reauthorization_required" if needs_person else "failed"
+        return RefreshOutcome(install=install, result=result, error=" ".join(str(exc).split()))
+
+
+def _outcome_text(outcome: RefreshOutcome) -> str:
+    what = f"install {outcome.install!r}: {outcome.result.replace('_', ' ')}"
+    if not outcome.error:
+        return what
+    # The facade's messages for reauthorization already name the install.
+    return outcome.error if repr(outcome.install) in outcome.error else f"{what}: {outcome.error}"
+
+
+def _refresh(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    started = time.monotonic()
+    counts: Counter[str] = Counter()
+    if not args.all:
+        # An unknown install is an error of its own (exit 3, "connect it first").
+        outcome = helper.refresh(args.install, force=args.within is None, within=args.within)
+        counts[outcome.result] += 1
+        if outcome.result not in ("refreshed", "skipped"):
+            _say(_outcome_text(outcome))
+        print(summary_line(counts, 1, time.monotonic() - started))
+        return _refresh_exit_code(counts)
+    installs: list[str] = helper.store.list_installs()
+    progress = Progress(len(installs), sys.stderr, enabled=args.all and sys.stderr.isatty())
+    pool = ThreadPoolExecutor(
+        max_workers=min(args.concurrency, max(len(installs), 1)), thread_name_prefix="refresh"
+    )
+    try:
+        pending: set[Future[RefreshOutcome]] = set()
+        queue = iter(installs)
+        # Submit lazily so at most a few batches of futures exist at once (10,000 installs).
+        for install in queue:
+            pending.add(pool.submit(_refresh_one, helper, install, args.within))
+            if len(pending) >= args.concurrency * 4:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                counts[outcome.result] += 1
+                if outcome.result not in ("refreshed", "skipped"):
+                    progress.message(_outcome_text(outcome))
+                progress.advance(outcome.result)
+                next_install = next(queue, None)
+                if next_install is not None:
+                    pending.add(pool.submit(_refresh_one, helper, next_install, args.within))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+        raise
+    pool.shutdown(wait=True)
+    progress.close()
+    print(summary_line(counts, len(installs), time.monotonic() - started))
+    return _refresh_exit_code(counts)
+
+
+def _refresh_exit_code(counts: Mapping[str, int]) -> int:
+    # A person is needed (3) matters more than a retry later (4).
+    if counts.get("reauthorization_required"):
+        return 3
+    if counts.get("failed"):
+        return 4
+    return 0
+
+
+# -- servers and store tools -----------------------------------------------------------------
+
+
+def _missing(what: str, exc: Exception) -> ConfigurationError:
+    return ConfigurationError(
+        f"{what} is not available in this installation ({type(exc).__name__}: {exc}): "
+        "reinstall oob-helper with its web extras, or update it"
+    )
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from oob_helper.web.runner import serve  # noqa: PLC0415
+    except ImportError as exc:
+        raise _missing("the web helper (oob_helper.web.runner.serve)", exc) from None
+    result: int = serve(settings, host=args.host, port=args.port, allowed_hosts=args.allowed_hosts)
+    return result
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from oob_helper.demo import run_demo  # noqa: PLC0415
+    except ImportError as exc:
+        raise _missing("the demo (oob_helper.demo.run_demo)", exc) from None
+    result: int = run_demo(host=args.host, helper_port=args.helper_port, mock_port=args.mock_port)
+    return result
+
+
+def _migrate_store(args: argparse.Namespace) -> int:
+    from oob_helper.cli_migrate import migrate_store  # noqa: PLC0415
+
+    copied = migrate_store(args.source, args.target, progress_stream=sys.stderr)
+    print(f"migrated {copied} install{'s' if copied != 1 else ''}")
+    return 0

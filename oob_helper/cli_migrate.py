@@ -1,0 +1,83 @@
+"""``oob-helper migrate-store``: copy every install record between two token stores, unchanged.
+
+Records are copied with their version (``import_record`` where the backend has it), then read
+back and compared, so a migration either reports success with identical records or says which
+install differs. The web helper's signing key goes along, so signed links stay valid.
+Stop the workers that refresh tokens while migrating: a refresh during the copy would be lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from oob_helper.errors import ConfigurationError, StoreError
+from oob_helper.progress import Progress
+from oob_helper.tokens import InstallRecord
+
+# Store-wide settings worth carrying over (the web helper's generated signing key).
+COPIED_SETTINGS = ("web_secret_key",)
+
+
+def _records(store: Any) -> Iterator[InstallRecord]:
+    iter_records = getattr(store, "iter_records", None)
+    if iter_records is not None:
+        yield from iter_records()
+        return
+    for install in store.list_installs():
+        record = store.get(install)
+        if record is not None:
+            yield record
+
+
+def _write(target: Any, record: InstallRecord) -> None:
+    import_record = getattr(target, "import_record", None)
+    if import_record is not None:
+        import_record(record)
+        return
+    raise ConfigurationError(
+        f"the target store ({type(target).__name__}) cannot import records with their versions: "
+        "choose a backend that supports migrate-store (memory, sqlite) or update oob-helper"
+    )
+
+
+def migrate_store(source_url: str, target_url: str, *, progress_stream: TextIO) -> int:
+    """Copy every record from ``source_url`` to ``target_url``; returns how many were copied."""
+    from oob_helper.stores import open_store  # noqa: PLC0415
+
+    if source_url.strip() == target_url.strip():
+        raise ConfigurationError("--from and --to name the same store: give two different store URLs")
+    source = open_store(source_url)
+    try:
+        target = open_store(target_url)
+        try:
+            return _copy(source, target, progress_stream)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _copy(source: Any, target: Any, stream: TextIO) -> int:
+    installs = source.list_installs()
+    progress = Progress(len(installs), stream, enabled=stream.isatty())
+    copied: list[InstallRecord] = []
+    try:
+        for record in _records(source):
+            _write(target, record)
+            copied.append(record)
+            progress.advance("copied")
+    finally:
+        progress.close()
+    for name in COPIED_SETTINGS:
+        value = source.get_setting(name)
+        if value is not None and target.set_setting_if_absent(name, value) != value:
+            progress.message(f"note: the target already had its own {name}; it was kept")
+    for record in copied:
+        stored = target.get(record.install)
+        if stored is None or stored.to_dict() != record.to_dict():
+            raise StoreError(
+                f"install {record.install!r} differs in the target store after copying: "
+                "check the target, then run migrate-store again"
+            )
+    return len(copied)
