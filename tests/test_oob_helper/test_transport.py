@@ -1,0 +1,221 @@
+"""The HTTP seam: bounded retries, Retry-After, no retry on 4xx or after a lost answer, no secrets logged."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from oob_helper.errors import InvalidGrant, InvalidToken, NetworkError, ServerError, TemporarilyUnavailable
+from oob_helper.protocol import TokenRequest, refresh_request, revoke_request
+from oob_helper.providers import AWEBER, Provider
+from oob_helper.transport import Transport
+
+NOW = 1_000.0
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def provider(httpserver: HTTPServer) -> Provider:
+    return AWEBER.with_bases(httpserver.url_for("/"), httpserver.url_for("/1.0"))
+
+
+@pytest.fixture
+def transport(sleeps: Sleeps) -> Iterator[Transport]:
+    t = Transport(httpx.Client(timeout=httpx.Timeout(0.5)), attempts=3, backoff=0.5, sleep=sleeps)
+    yield t
+    t.http.close()
+
+
+def refresh(provider: Provider, secret: str | None = "SECRET-S") -> TokenRequest:
+    return refresh_request(
+        provider, client_id="cid", client_secret=secret, client_auth="basic", refresh_token="RT-SECRET"
+    )
+
+
+def test_success_no_retry(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_request("/oauth2/token").respond_with_json({"access_token": "A", "expires_in": 60})
+    token = transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert token.expires_at == NOW + 60
+    assert sleeps == []
+
+
+def test_5xx_retried_with_backoff_then_success(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("boom", status=500)
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("boom", status=502)
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_json({"access_token": "A"})
+    token = transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert token.access_token == "A"
+    assert sleeps == [0.5, 1.0]
+
+
+def test_5xx_retries_are_bounded(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_request("/oauth2/token").respond_with_json({"error": "server_error"}, status=500)
+    with pytest.raises(ServerError) as info:
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert info.value.status_code == 500
+    assert len(httpserver.log) == 3
+    assert len(sleeps) == 2
+
+
+def test_503_retry_after_honoured(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "7"}
+    )
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_json({"access_token": "A"})
+    transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert sleeps == [7.0]
+
+
+def test_long_retry_after_not_waited(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_request("/oauth2/token").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "3600"}
+    )
+    with pytest.raises(TemporarilyUnavailable) as info:
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert info.value.retry_after == 3600
+    assert sleeps == []
+    assert len(httpserver.log) == 1
+
+
+def test_4xx_not_retried(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_request("/oauth2/token").respond_with_json({"error": "invalid_grant"}, status=400)
+    with pytest.raises(InvalidGrant):
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert len(httpserver.log) == 1
+    assert sleeps == []
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_connection_refused_retried_then_network_error(transport: Transport, sleeps: Sleeps) -> None:
+    provider = AWEBER.with_bases(f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(NetworkError, match="ConnectError") as info:
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert len(sleeps) == 2
+    assert "RT-SECRET" not in str(info.value)
+
+
+@pytest.fixture
+def hanging(httpserver: HTTPServer) -> Iterator[threading.Event]:
+    release = threading.Event()
+
+    def handler(request: Request) -> Response:
+        release.wait(10)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/oauth2/token").respond_with_handler(handler)
+    httpserver.expect_request("/oauth2/revoke").respond_with_handler(handler)
+    yield release
+    release.set()
+
+
+def test_lost_refresh_answer_not_resent(
+    hanging: threading.Event, httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    # A rotating refresh token is spent by the first request; resending would only earn invalid_grant.
+    with pytest.raises(NetworkError, match="not resent"):
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    hanging.set()
+    assert sleeps == []
+
+
+def test_lost_revoke_answer_resent(
+    hanging: threading.Event, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    req = revoke_request(provider, client_id="c", client_secret=None, client_auth="none", token="RT")
+    transport.attempts = 2
+    with pytest.raises(NetworkError, match="ReadTimeout"):
+        transport.revoke(req)
+    hanging.set()
+    assert sleeps == [0.5]
+
+
+def test_revoke_success_and_failure(httpserver: HTTPServer, provider: Provider, transport: Transport) -> None:
+    req = revoke_request(provider, client_id="c", client_secret=None, client_auth="none", token="RT")
+    httpserver.expect_ordered_request("/oauth2/revoke").respond_with_data("", status=200)
+    httpserver.expect_ordered_request("/oauth2/revoke").respond_with_json(
+        {"error": "invalid_client"}, status=401
+    )
+    transport.revoke(req)
+    with pytest.raises(Exception, match="invalid_client"):
+        transport.revoke(req)
+
+
+def test_fetch_account(httpserver: HTTPServer, provider: Provider, transport: Transport) -> None:
+    httpserver.expect_request("/1.0/accounts", headers={"Authorization": "Bearer AT"}).respond_with_json(
+        {"entries": [{"id": 5, "company": "Co"}]}
+    )
+    account = transport.fetch_account(provider, "AT")
+    assert (account.id, account.name) == ("5", "Co")
+
+
+def test_fetch_account_refused_token(
+    httpserver: HTTPServer, provider: Provider, transport: Transport
+) -> None:
+    httpserver.expect_request("/1.0/accounts").respond_with_json({"error": "invalid_token"}, status=401)
+    with pytest.raises(InvalidToken) as info:
+        transport.fetch_account(provider, "AT-SECRET")
+    assert "AT-SECRET" not in str(info.value)
+
+
+def test_api_get_network_error(transport: Transport) -> None:
+    with pytest.raises(NetworkError, match="API"):
+        transport.api_get(f"http://127.0.0.1:{closed_port()}/1.0/accounts", "AT")
+
+
+def test_logs_carry_no_secrets(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="oob_helper")
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("x", status=500)
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_json(
+        {"access_token": "AT-SECRET", "refresh_token": "RT-NEW-SECRET"}
+    )
+    transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert caplog.records, "the retry should be logged"
+    text = caplog.text + repr(transport)
+    for secret in ("SECRET-S", "RT-SECRET", "AT-SECRET", "RT-NEW-SECRET", "Basic "):
+        assert secret not in text
+
+
+def test_own_client_closed() -> None:
+    t = Transport()
+    t.close()
+    assert t.http.is_closed
+    shared = httpx.Client()
+    Transport(shared).close()
+    assert not shared.is_closed
+    shared.close()
