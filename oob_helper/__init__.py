@@ -45,7 +45,7 @@ from oob_helper.providers import (
     custom_provider,
     get_provider,
 )
-from oob_helper.stores import TokenStore
+from oob_helper.stores import TokenStore, open_store
 from oob_helper.tokens import InstallRecord, InstallState, PendingAttempt, RefreshResult, Token
 
 __all__ = [
@@ -92,4 +92,5 @@ __all__ = [
     "VersionConflict",
     "custom_provider",
     "get_provider",
+    "open_store",
 ]

@@ -34,5 +34,5 @@ def test_every_error_class_is_exported() -> None:
 
 
 def test_core_names_present() -> None:
-    for name in ("OAuthHelper", "Settings", "Token", "InstallRecord", "TokenStore", "Provider"):
+    for name in ("OAuthHelper", "Settings", "Token", "InstallRecord", "TokenStore", "Provider", "open_store"):
         assert name in oob_helper.__all__
