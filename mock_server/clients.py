@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from mock_server.config import OOB_REDIRECT_URI
-from mock_server.policy import RefreshPolicy, apply_overrides
+from mock_server.policy import PROFILE_POLICIES, RefreshPolicy, apply_overrides
 
 # AWeber's nine scopes (providers.md A3) and Constant Contact's five (B3), in words for the
 # consent page.
@@ -131,7 +131,7 @@ def make_client(
     redirect_uris: object,
     name: object,
     base_policy: RefreshPolicy,
-    refresh_policy: Mapping[str, object] | None,
+    refresh_policy: Mapping[str, object] | str | None,
 ) -> Client:
     """Validate a registration; ValueError with a message naming the bad field."""
     if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
@@ -143,6 +143,12 @@ def make_client(
     uris = tuple(check_redirect_uri(u) for u in redirect_uris)
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise ValueError("name must be a non-empty string of at most 200 characters")
-    policy = apply_overrides(base_policy, refresh_policy)
-    overrides = dict(refresh_policy) if refresh_policy else None
+    if isinstance(refresh_policy, str):  # a profile's name: that profile's defaults
+        if refresh_policy not in PROFILE_POLICIES:
+            raise ValueError("refresh_policy must be 'aweber', 'constantcontact' or an object of options")
+        policy = PROFILE_POLICIES[refresh_policy]
+        overrides: dict[str, object] | None = {"profile": refresh_policy}
+    else:
+        policy = apply_overrides(base_policy, refresh_policy)
+        overrides = dict(refresh_policy) if refresh_policy else None
     return Client(client_id, client_secret, uris, name, policy, overrides)

@@ -67,7 +67,7 @@ class ClientSpec:
     client_secret: str | None  # None = public client (PKCE required)
     redirect_uris: tuple[str, ...]
     name: str = "Demo application"
-    refresh_policy: Mapping[str, object] | None = field(default=None, hash=False)
+    refresh_policy: Mapping[str, object] | str | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _client(index: int, raw: object) -> ClientSpec:
     name = raw.get("name", "Demo application")
     _check_type(f"{where}.name", name, str, "a string")
     policy = raw.get("refresh_policy")
-    if policy is not None:
+    if policy is not None and not (isinstance(policy, str) and policy in PROFILE_POLICIES):
         try:
             apply_overrides(PROFILE_POLICIES["aweber"], policy)
         except ValueError as exc:

@@ -1,12 +1,317 @@
-"""Handlers for /oauth2/authorize, /oauth2/token, /oauth2/revoke (OWNER: OAuth-server helper)."""
+"""Handlers for /oauth2/authorize, /oauth2/token and /oauth2/revoke: HTTP in, state calls, HTTP out.
+
+Every decision is ``MockState``'s; these functions only parse requests and render answers.
+
+Consent form protection: the page carries a single-use form nonce (256 random bits) that the
+state binds to the validated authorize request and to a hash of a random ``SameSite=Lax``,
+``HttpOnly`` cookie set with the page. A post from another site has neither the cookie nor the
+nonce; a nonce dies on use, after a wrong password (a fresh one comes with the page) and after
+``code_ttl`` on the mock clock. The browser carries no request parameters back, so nothing in
+the form can be tampered with.
+
+Token and revoke requests: form (``application/x-www-form-urlencoded``), JSON or query-string
+parameters, merged (the same parameter twice with different values is refused); client
+credentials by HTTP Basic, body or query. Bodies over ``MockConfig.max_body_bytes`` (64 KiB)
+get 413 with an RFC 6749 style JSON error.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlsplit
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mock_server import events
+from mock_server.authorize import AuthorizeRequest
+from mock_server.clients import scope_words
 from mock_server.config import MockConfig
+from mock_server.errors import AuthorizeError, TokenError
+from mock_server.grants import ClientCredentials
+from mock_server.pages import render
+from mock_server.state import MockState, add_query
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+COOKIE = "mock_authz"
+_FORM = "application/x-www-form-urlencoded"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _state(request: Request) -> MockState:
+    state: MockState = request.app.state.mock
+    return state
+
+
+def _provider(state: MockState) -> str:
+    return "Constant Contact" if state.config.profile == "constantcontact" else "AWeber"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _pairs_from_body(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """Parameters of a form or JSON body; ValueError names the problem."""
+    if not body.strip():
+        return []
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError("the JSON body is malformed") from None
+        if not isinstance(data, dict):
+            raise ValueError("the JSON body must be an object of parameters")
+        pairs = []
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise ValueError(f"parameter {key[:40]!r} must be a string")  # noqa: TRY004
+            pairs.append((key, str(value)))
+        return pairs
+    if media not in ("", _FORM, "text/plain"):
+        raise ValueError(f"Content-Type must be {_FORM} or application/json")
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=200)
+    except UnicodeDecodeError:
+        raise ValueError("the form body is not valid UTF-8") from None
+
+
+def _merge(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, value in sources:
+        if key in params and params[key] != value:
+            raise ValueError(f"parameter {key[:40]!r} was sent more than once with different values")
+        params[key] = value
+    return params
+
+
+async def _parse_client_request(request: Request) -> tuple[dict[str, str], ClientCredentials]:
+    """Parameters and client credentials of a token or revoke request; TokenError otherwise."""
+    body = await _read_body(request, _state(request).config.max_body_bytes)
+    try:
+        query = parse_qsl(request.url.query, keep_blank_values=True, errors="strict", max_num_fields=200)
+        params = _merge([*query, *_pairs_from_body(request.headers.get("content-type", ""), body)])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TokenError("invalid_request", str(exc)) from None
+    authorization = request.headers.get("authorization", "")
+    scheme, _, blob = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return params, ClientCredentials(params.get("client_id"), params.get("client_secret"))
+    try:
+        decoded = base64.b64decode(blob.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise TokenError(
+            "invalid_client",
+            "Malformed Basic authorization header: send base64(client_id:client_secret)",
+            401,
+            basic_challenge=True,
+        )
+    for key, value in (("client_id", client_id), ("client_secret", secret)):
+        if key in params and params[key] != value:
+            raise TokenError(
+                "invalid_request", f"{key} in the request differs from the one in the Authorization header"
+            )
+    return params, ClientCredentials(client_id, secret, via_basic=True)
+
+
+def _token_error(exc: TokenError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.basic_challenge and exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="mock-aweber", charset="UTF-8"'
+    return JSONResponse({"error": exc.error, "error_description": exc.description}, exc.status, headers)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    body = {"error": "invalid_request", "error_description": f"the request body is larger than {limit} bytes"}
+    return JSONResponse(body, 413, NO_STORE)
+
+
+async def token(request: Request) -> Response:
+    """POST /oauth2/token: authorization_code and refresh_token grants."""
+    state = _state(request)
+    grant_type = client_id = None
+    try:
+        params, creds = await _parse_client_request(request)
+        grant_type, client_id = params.get("grant_type"), creds.client_id
+        answer = state.token_request(params, creds)
+    except _BodyTooLarge:
+        events.annotate(request, result="invalid_request")
+        return _too_large(state.config.max_body_bytes)
+    except TokenError as exc:
+        events.annotate(request, grant_type=grant_type, client_id=client_id, result=exc.error)
+        return _token_error(exc)
+    events.annotate(request, grant_type=grant_type, client_id=client_id, result="ok")
+    return JSONResponse(answer, headers=NO_STORE)
+
+
+async def revoke(request: Request) -> Response:
+    """POST /oauth2/revoke (RFC 7009)."""
+    state = _state(request)
+    client_id = None
+    try:
+        params, creds = await _parse_client_request(request)
+        client_id = creds.client_id
+        state.revoke_request(params, creds)
+    except _BodyTooLarge:
+        events.annotate(request, grant_type="revoke", result="invalid_request")
+        return _too_large(state.config.max_body_bytes)
+    except TokenError as exc:
+        events.annotate(request, grant_type="revoke", client_id=client_id, result=exc.error)
+        return _token_error(exc)
+    events.annotate(request, grant_type="revoke", client_id=client_id, result="ok")
+    return Response(status_code=200, headers=NO_STORE)
+
+
+# -- the authorization endpoint -------------------------------------------------------------------
+
+
+def _error_page(state: MockState, exc: AuthorizeError) -> Response:
+    return render(
+        "error.html",
+        provider=_provider(state),
+        status=exc.status,
+        title="This authorization request cannot be completed",
+        message=exc.description,
+        error=exc.error,
+        denied=False,
+    )
+
+
+def _authorize_error(state: MockState, exc: AuthorizeError) -> Response:
+    if exc.redirect_uri is None:
+        return _error_page(state, exc)
+    params = {"error": exc.error, "error_description": exc.description}
+    if exc.state is not None:
+        params["state"] = exc.state
+    return RedirectResponse(add_query(exc.redirect_uri, params), 302, headers=NO_STORE)
+
+
+def _binding(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def _origin(uri: str) -> list[str]:
+    parts = urlsplit(uri)
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme in ("http", "https") else []
+
+
+def _login_page(
+    request: Request, areq: AuthorizeRequest, *, message: str = "", username: str = ""
+) -> Response:
+    state = _state(request)
+    cookie = request.cookies.get(COOKIE, "")
+    if len(cookie) < 32:
+        cookie = secrets.token_urlsafe(32)
+    nonce = state.begin_login(areq, _binding(cookie))
+    words = scope_words(state.config.profile)
+    response = render(
+        "login.html",
+        provider=_provider(state),
+        form_targets=_origin(areq.redirect_uri),
+        client_name=areq.client_name,
+        scopes=[words[s] for s in areq.scopes],
+        action=request.url.path,
+        form_token=nonce,
+        message=message,
+        username=username,
+    )
+    response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", path="/oauth2")
+    return response
+
+
+def _query_params(request: Request) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise AuthorizeError("invalid_request", f"parameter {key[:40]!r} was sent more than once")
+        params[key] = value
+    return params
+
+
+async def authorize(request: Request) -> Response:
+    """GET shows the login and consent page; POST handles its answer (or a POSTed request)."""
+    state = _state(request)
+    try:
+        if request.method == "GET":
+            return _login_page(request, state.validate_authorize(_query_params(request)))
+        try:
+            body = await _read_body(request, state.config.max_body_bytes)
+            form = _merge(_pairs_from_body(request.headers.get("content-type", _FORM), body))
+        except _BodyTooLarge:
+            return _error_page(state, AuthorizeError("invalid_request", "the form is too large", 413))
+        except ValueError as exc:
+            raise AuthorizeError("invalid_request", str(exc)) from None
+        if "form_token" not in form:  # RFC 6749 3.1 allows POSTing the authorization request itself
+            return _login_page(request, state.validate_authorize({**_query_params(request), **form}))
+        return _decide(request, form)
+    except AuthorizeError as exc:
+        return _authorize_error(state, exc)
+
+
+def _decide(request: Request, form: dict[str, str]) -> Response:
+    state = _state(request)
+    areq = state.take_login(form["form_token"], _binding(request.cookies.get(COOKIE, "")))
+    if form.get("decision") == "deny":
+        target = state.denial_redirect(areq)
+        if target is not None:
+            return RedirectResponse(target, 302, headers=NO_STORE)
+        return render(
+            "error.html",
+            provider=_provider(state),
+            title="Access denied",
+            message=f"You denied {areq.client_name} access to your account. Nothing was shared.",
+            error="",
+            denied=True,
+        )
+    username = form.get("username", "")
+    user = state.check_password(username, form.get("password", ""))
+    if user is None:
+        return _login_page(request, areq, message="Wrong username or password. Try again.", username=username)
+    code, redirect = state.issue_code(areq, user.username)
+    if redirect is not None:
+        return RedirectResponse(redirect, 302, headers=NO_STORE)
+    return render(
+        "oob.html",
+        provider=_provider(state),
+        client_name=areq.client_name,
+        code=code,
+        minutes=max(1, state.config.code_ttl // 60),
+    )
 
 
 def routes(config: MockConfig) -> list[BaseRoute]:
     """The authorization server's routes for the configured profile."""
-    return []
+    prefixes = ["/oauth2"]
+    if config.profile == "constantcontact":
+        prefixes.append("/oauth2/default/v1")  # Okta's layout, as Constant Contact's (B1)
+    table: list[BaseRoute] = []
+    for prefix in prefixes:
+        table += [
+            Route(f"{prefix}/authorize", authorize, methods=["GET", "POST"]),
+            Route(f"{prefix}/token", token, methods=["POST"]),
+            Route(f"{prefix}/revoke", revoke, methods=["POST"]),
+        ]
+    return table

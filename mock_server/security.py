@@ -1,8 +1,25 @@
-"""Security headers on every response (OWNER: OAuth-server helper)."""
+"""Security headers on every response.
+
+Each response gets, unless its handler already set that header: a Content-Security-Policy
+that allows nothing and no framing (pages with inline, hashed assets set their own; see
+``mock_server.pages``), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and
+``Referrer-Policy: no-referrer``. Responses under ``/oauth2/`` also get
+``Cache-Control: no-store`` (codes, tokens and consent pages must never be cached).
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+_DEFAULTS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", DEFAULT_CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class SecurityHeadersMiddleware:
@@ -12,4 +29,19 @@ class SecurityHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        auth_path = scope.get("path", "").startswith("/oauth2/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(item for item in _DEFAULTS if item[0] not in present)
+                if auth_path and _NO_STORE[0] not in present:
+                    headers.append(_NO_STORE)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

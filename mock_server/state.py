@@ -125,9 +125,13 @@ class MockState:
         redirect_uris: list[str],
         name: str,
         *,
-        refresh_policy: Mapping[str, object] | None = None,
+        refresh_policy: Mapping[str, object] | str | None = None,
     ) -> dict[str, Any]:
-        """Register a client; ValueError says what is wrong. Returns its public view."""
+        """Register a client; ValueError says what is wrong. Returns its public view.
+
+        ``refresh_policy``: options overriding the profile's (``mock_server.policy``), or a
+        profile name to take that profile's policy whole.
+        """
         client = make_client(
             client_id,
             client_secret=client_secret,

@@ -1,0 +1,1 @@
+document.getElementById("copy").addEventListener("click",function(){var f=document.getElementById("code");f.select();var done=function(){document.getElementById("copied").textContent="Copied to the clipboard.";};if(navigator.clipboard){navigator.clipboard.writeText(f.value).then(done,function(){});}else{try{document.execCommand("copy");done();}catch(e){}}});
