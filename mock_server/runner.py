@@ -244,9 +244,17 @@ class MockServer(ControlClient):
 
     def start(self) -> MockServer:
         """Bind the port, start serving, and return once requests are accepted."""
+        if self._thread is not None:
+            return self
         sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise MockServerError(
+                f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}"
+            ) from None
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._capture,
@@ -282,8 +290,15 @@ class MockServer(ControlClient):
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(5)
             self._server = None
+            self._thread = None
         self.close()
+        error, self._startup_error = self._startup_error, None
+        if error is not None:
+            raise MockServerError(f"the mock server stopped with an error: {error!r}") from error
 
     def __enter__(self) -> MockServer:
         return self.start()

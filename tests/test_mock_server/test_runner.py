@@ -1,0 +1,124 @@
+"""The thread runner: port 0, its URLs, a control token, surfaced server errors, clean stop."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from mock_server import ControlClient, MockServer, MockServerError, create_app
+
+
+def test_handle_reports_its_urls_and_stops_cleanly() -> None:
+    with MockServer() as mock:
+        base = mock.url
+        assert base.startswith("http://127.0.0.1:")
+        assert mock.authorize_url == f"{base}/oauth2/authorize"
+        assert mock.token_url == f"{base}/oauth2/token"
+        assert mock.revoke_url == f"{base}/oauth2/revoke"
+        assert mock.api_base == f"{base}/1.0"
+        assert mock.dashboard_url == f"{base}/_mock/"
+        assert httpx.get(mock.dashboard_url).status_code == 200
+        assert "127.0.0.1" in repr(mock)
+        port = int(base.rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_two_servers_run_side_by_side_with_separate_state() -> None:
+    with MockServer() as first, MockServer() as second:
+        assert first.url != second.url
+        first.set_clock(1_000.0, frozen=True)
+        second.set_clock(2_000.0, frozen=True)
+        assert (first.now(), second.now()) == (1_000.0, 2_000.0)
+        assert first.mock_state is not second.mock_state
+
+
+def test_control_client_drives_a_server_it_did_not_start() -> None:
+    with MockServer(control_token="tok-123") as mock:
+        remote = ControlClient(mock.url + "/", control_token="tok-123")
+        try:
+            remote.set_clock(5_000.0, frozen=True)
+            assert mock.now() == 5_000.0
+            assert remote.advance_clock(10) == 5_010.0
+        finally:
+            remote.close()
+
+
+def test_exceptions_inside_the_app_are_surfaced_by_check_errors() -> None:
+    async def boom(request: Request) -> PlainTextResponse:
+        raise RuntimeError("kaboom in the handler")
+
+    app = Starlette(routes=[Route("/boom", boom)])
+    with MockServer(app=app) as mock:
+        assert httpx.get(f"{mock.url}/boom").status_code == 500
+        assert len(mock.errors) == 1
+        with pytest.raises(MockServerError, match="kaboom"):
+            mock.check_errors()
+        mock.check_errors()  # reported once, then cleared
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(MockServerError, match=f"cannot listen on 127.0.0.1:{port}"):
+            MockServer(port=port, app=create_app()).start()
+
+
+def test_mock_state_needs_a_mock_app() -> None:
+    with MockServer(app=Starlette()) as mock, pytest.raises(MockServerError, match="MockState"):
+        _ = mock.mock_state
+
+
+def test_mock_aweber_fixture_is_reset_for_each_test_part_one(mock_aweber: MockServer) -> None:
+    assert not mock_aweber.clock()["frozen"]
+    mock_aweber.set_clock(1.0, frozen=True)
+    mock_aweber.add_fault("/openapi.json", status=500, count=5)
+
+
+def test_mock_aweber_fixture_is_reset_for_each_test_part_two(mock_aweber: MockServer) -> None:
+    assert not mock_aweber.clock()["frozen"]
+    assert mock_aweber.mock_state.faults.list() == []
+    assert httpx.get(f"{mock_aweber.url}/openapi.json").status_code == 200
+
+
+def test_mock_aweber_fixture_fails_a_test_whose_request_crashed_the_server(tmp_path: Path) -> None:
+    (tmp_path / "test_crash.py").write_text(
+        textwrap.dedent(
+            """
+            import httpx
+
+            def test_crashes_the_server(mock_aweber):
+                def broken():
+                    raise RuntimeError("state exploded")
+
+                mock_aweber.mock_state.snapshot = broken
+                assert httpx.get(mock_aweber.url + "/_mock/state").status_code == 500
+
+            def test_next_one_is_fine(mock_aweber):
+                assert mock_aweber.now() > 0
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "state exploded" in result.stdout
+    assert "1 failed, 1 passed" in result.stdout
