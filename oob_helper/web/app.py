@@ -128,12 +128,14 @@ class WebContext:
             secure=self.is_https(request),
         )
 
-    def error_response(self, request: Request, problem: PageError) -> Response:
-        """The error page for ``problem``."""
+    def error_response(
+        self, request: Request, problem: PageError, *, csrf_token: str | None = None
+    ) -> Response:
+        """The error page for ``problem`` (``csrf_token`` for the forms it may offer)."""
         context = {
             "problem": problem,
             "path": lambda name, **params: self.path_for(request, name, **params),
-            "csrf_token": None,
+            "csrf_token": csrf_token,
         }
         return self.renderer.render(
             "error.html", context, status_code=problem.status_code, headers=problem.headers

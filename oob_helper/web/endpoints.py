@@ -49,11 +49,15 @@ def page(*, post: bool) -> Callable[[Callable[[Visit], Awaitable[Response]]], En
     def decorate(handler: Callable[[Visit], Awaitable[Response]]) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             web: WebContext = request.app.state.oob_web
+            visit: Visit | None = None
             try:
                 visit = await _visit(request, web, post=post)
                 response = await handler(visit)
             except PageError as problem:
-                return web.error_response(request, problem)
+                token = None
+                if visit is not None and not visit.new_session:
+                    token = web.signer.csrf_token(visit.install, visit.session_id)
+                return web.error_response(request, problem, csrf_token=token)
             if visit.new_session:
                 web.set_session_cookie(request, response, visit.session_id)
             return response
@@ -92,6 +96,8 @@ async def _visit(request: Request, web: WebContext, *, post: bool) -> Visit:
 async def _read_form(request: Request) -> dict[str, str]:
     """The urlencoded body, refusing anything over MAX_FORM_BYTES before reading it all."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type and request.headers.get("content-length", "0") == "0":
+        return {}  # an empty POST: the CSRF check then refuses it
     if content_type != "application/x-www-form-urlencoded":
         raise PageError(
             415,
