@@ -134,7 +134,9 @@ CONSTANT_CONTACT = Provider(
     revoke_url=None,
     api_base="https://api.cc.email/v3",
     default_scopes=("account_read", "contact_data", "offline_access"),
-    pkce_for_confidential=True,
+    # B2: the authorization-code flow for confidential clients has no PKCE (PKCE is the
+    # public clients' flow), and the mock's constantcontact profile refuses it as AWeber does.
+    pkce_for_confidential=False,
     read_jwt_exp=True,
     default_access_token_ttl=86400,
     account_path="/account/summary",

@@ -21,6 +21,7 @@ def test_aweber_profile() -> None:
 def test_constant_contact_profile() -> None:
     assert CONSTANT_CONTACT.token_url.endswith("/oauth2/default/v1/token")
     assert CONSTANT_CONTACT.read_jwt_exp
+    assert not CONSTANT_CONTACT.pkce_for_confidential
     assert "offline_access" in CONSTANT_CONTACT.default_scopes
     assert CONSTANT_CONTACT.account_path == "/account/summary"
 
