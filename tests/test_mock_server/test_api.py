@@ -28,14 +28,6 @@ def get_token(mock: MockServer, scope: str = READ_WRITE, username: str = "demo")
         data={"grant_type": "authorization_code", "code": code, "redirect_uri": OOB},
         auth=("demo-confidential", "demo-secret"),
     )
-    if response.status_code == 404:  # TEMPORARY until /oauth2/token lands: the same state call
-        from mock_server.grants import ClientCredentials  # noqa: PLC0415
-
-        answer = mock.app.state.mock.token_request(  # type: ignore[attr-defined]
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": OOB},
-            ClientCredentials("demo-confidential", "demo-secret", via_basic=True),
-        )
-        return str(answer["access_token"])
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
