@@ -1,0 +1,153 @@
+"""The web helper in a real browser: two sites served by one helper process, each connected to
+its own mock AWeber user through the real pages, refreshed, aged past expiry, disconnected.
+
+Chromium resolves every ``*.localhost`` name to loopback, so ``site-a.localhost:PORT`` and
+``site-b.localhost:PORT`` reach the same helper while being two installs. Screenshots of every
+step land in ``test-artifacts/web-<step>.png`` (the README uses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from mock_server.clock import Clock
+from mock_server.runner import MockServer
+from oob_helper.config import Settings
+from oob_helper.helper import OAuthHelper
+from oob_helper.providers import AWEBER
+from oob_helper.stores import open_store
+from oob_helper.web import create_app
+from oob_helper.web.runner import WebServer
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class LiveHelper:
+    server: WebServer
+    helper: OAuthHelper
+    clock: Clock
+
+    def url(self, site: str) -> str:
+        return f"http://{site}.localhost:{self.server.port}/"
+
+
+@pytest.fixture
+def live(mock_aweber: MockServer, tmp_path: Path) -> Iterator[LiveHelper]:
+    clock = Clock()
+    settings = Settings(
+        provider=AWEBER.with_bases(mock_aweber.url, mock_aweber.api_base),
+        client_id="demo-public",
+        store_url="sqlite:///" + str(tmp_path / "tokens.db"),
+    )
+    helper = OAuthHelper(settings, open_store(settings.store_url, encryption_keys=()), clock=clock.now)
+    app = create_app(helper, allowed_hosts=["site-a.localhost", "site-b.localhost"], clock=clock.now)
+    with WebServer(app) as server:
+        yield LiveHelper(server, helper, clock)
+        server.check_errors()
+    helper.close()
+
+
+def shot(page: Page, artifacts: Path, step: str) -> None:
+    page.screenshot(path=str(artifacts / f"web-{step}.png"), full_page=True)
+
+
+def connect_through_pages(
+    page: Page, url: str, username: str, password: str, artifacts: Path, prefix: str
+) -> None:
+    """Status page -> Connect to AWeber (new tab) -> log in, Allow access -> copy -> paste -> Connect."""
+    page.goto(url)
+    expect(page.locator("#status-line")).to_contain_text("Not connected")
+    shot(page, artifacts, f"{prefix}-not-connected")
+    link = page.get_by_role("link", name="Connect to AWeber")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    with page.context.expect_page() as new_tab:
+        link.click()
+    mock_page = new_tab.value
+    mock_page.wait_for_load_state()
+    mock_page.get_by_label("Username").fill(username)
+    mock_page.get_by_label("Password").fill(password)
+    shot(mock_page, artifacts, f"{prefix}-mock-login")
+    mock_page.get_by_role("button", name="Allow access").click()
+    code_field = mock_page.get_by_label("Authorization code")
+    expect(code_field).to_have_attribute("readonly", "")
+    code = code_field.input_value()
+    assert code
+    shot(mock_page, artifacts, f"{prefix}-mock-code")
+    mock_page.close()
+    page.get_by_label("Authorization code").fill(code)
+    page.get_by_role("button", name="Connect", exact=True).click()
+
+
+def test_two_sites_connect_refresh_expire_and_disconnect_independently(
+    page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path
+) -> None:
+    alice = mock_aweber.add_user("alice", "alice-password")
+    site_a, site_b = live.url("site-a"), live.url("site-b")
+
+    connect_through_pages(page, site_a, "demo", "demo", artifacts_dir, "a")
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    expect(page.locator("#status-line")).to_contain_text("Demo Company")
+    shot(page, artifacts_dir, "a-connected")
+
+    connect_through_pages(page, site_b, "alice", "alice-password", artifacts_dir, "b")
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    expect(page.locator("#status-line")).to_contain_text("Alice Company")
+    expect(page.locator(".account-id").first).to_have_text(str(alice["account_id"]))
+    shot(page, artifacts_dir, "b-connected")
+
+    # Each install sees only its own account.
+    page.goto(site_a)
+    expect(page.locator("#status-line")).to_contain_text("Demo Company")
+    expect(page.locator("#status-line")).not_to_contain_text("Alice")
+    record_a = live.helper.status(f"site-a.localhost:{live.server.port}")
+    record_b = live.helper.status(f"site-b.localhost:{live.server.port}")
+    assert record_a.account_id != record_b.account_id
+
+    before = record_a.token
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator(".notice")).to_have_text("The access token was refreshed.")
+    shot(page, artifacts_dir, "a-refreshed")
+    after = live.helper.status(f"site-a.localhost:{live.server.port}").token
+    assert before is not None
+    assert after is not None
+    assert after.access_token != before.access_token
+
+    # Past the access token's lifetime on both clocks: the page still works and says so.
+    mock_aweber.advance_clock(7300)
+    live.clock.advance(7300)
+    page.goto(site_a)
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    expect(page.locator(".expiry")).to_contain_text("expired")
+    shot(page, artifacts_dir, "a-expired")
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator(".notice")).to_have_text("The access token was refreshed.")
+    expect(page.locator(".expiry")).to_contain_text("in 1 h")
+    shot(page, artifacts_dir, "a-refreshed-after-expiry")
+
+    page.get_by_role("button", name="Disconnect").click()
+    expect(page.locator("#status-line")).to_contain_text("Not connected")
+    expect(page.get_by_role("link", name="Connect to AWeber")).to_be_visible()
+    shot(page, artifacts_dir, "a-disconnected")
+
+    page.goto(site_b)
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    expect(page.locator("#status-line")).to_contain_text("Alice Company")
+    shot(page, artifacts_dir, "b-still-connected")
+    assert live.helper.status(f"site-b.localhost:{live.server.port}").state == "connected"
+
+
+def test_pages_are_not_framed_and_run_no_script(page: Page, live: LiveHelper) -> None:
+    response = page.goto(live.url("site-a"))
+    assert response is not None
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src" not in headers["content-security-policy"]  # default-src 'none' covers it
+    assert headers["x-frame-options"] == "DENY"
+    assert page.locator("script").count() == 0
