@@ -34,7 +34,7 @@ from oob_helper.errors import (
     UnsupportedGrantType,
     VersionConflict,
 )
-from oob_helper.helper import AuthorizationStart, OAuthHelper, RefreshOutcome
+from oob_helper.helper import AuthorizationStart, OAuthHelper, RefreshOutcome, api_client
 from oob_helper.providers import (
     AWEBER,
     CONSTANT_CONTACT,
@@ -90,6 +90,7 @@ __all__ = [
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "VersionConflict",
+    "api_client",
     "custom_provider",
     "get_provider",
     "open_store",

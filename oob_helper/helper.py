@@ -13,10 +13,11 @@ thread-safe: state lives in the store, refreshes go through the single-flight co
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,26 @@ class OAuthHelper:
         self.coordinator = RefreshCoordinator(
             store, self._refresh_grant, clock=self.clock, leeway=settings.refresh_leeway
         )
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        config_file: str | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> OAuthHelper:
+        """A helper configured as the CLI is: ``OOB_HELPER_*`` variables, then the config file.
+
+        Raises ConfigurationError naming the setting to fix.
+        """
+        from oob_helper.config import load_settings  # noqa: PLC0415 - config loading is optional
+        from oob_helper.stores import open_store  # noqa: PLC0415
+
+        settings = load_settings(
+            overrides={}, environ=os.environ if environ is None else environ, config_file=config_file
+        )
+        return cls(settings, open_store(settings.store_url), clock=clock)
 
     def __repr__(self) -> str:
         return (
@@ -330,4 +351,36 @@ class OAuthHelper:
         self.close()
 
 
-__all__ = ["AuthorizationStart", "OAuthHelper", "RefreshOutcome"]
+class _OwningClient(httpx.Client):
+    """An httpx.Client that also closes the helper it was made from."""
+
+    _helper: OAuthHelper
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._helper.close()
+
+
+def api_client(install: str, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Client:
+    """The one-liner: an API client for ``install``, configured from the environment.
+
+        with api_client("blog.example") as api:
+            api.get("/accounts")
+
+    Closing the client closes the helper and store behind it.
+    """
+    helper = OAuthHelper.from_env(environ)
+    try:
+        kwargs.setdefault("base_url", helper.provider.api_base)
+        kwargs.setdefault("headers", {"Accept": "application/json"})
+        client = _OwningClient(auth=OAuthHelperAuth(helper.coordinator, install), **kwargs)
+    except BaseException:
+        helper.close()
+        raise
+    client._helper = helper
+    return client
+
+
+__all__ = ["AuthorizationStart", "OAuthHelper", "RefreshOutcome", "api_client"]

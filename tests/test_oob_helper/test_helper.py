@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from oob_helper.errors import (
     NotConnected,
     StateMismatch,
 )
-from oob_helper.helper import OAuthHelper
+from oob_helper.helper import OAuthHelper, api_client
 from oob_helper.providers import AWEBER, OOB_REDIRECT_URI
 from oob_helper.stores.memory import MemoryStore
 
@@ -244,3 +245,69 @@ def test_helper_repr_has_no_secret(httpserver: HTTPServer, clock: Clock) -> None
     h = make_helper(httpserver, clock, secret="very-secret")
     assert "very-secret" not in repr(h)
     h.close()
+
+
+def env_for(server: HTTPServer, tmp_path: object) -> dict[str, str]:
+    return {
+        "OOB_HELPER_CLIENT_ID": "cid",
+        "OOB_HELPER_AUTH_BASE": server.url_for("/").rstrip("/"),
+        "OOB_HELPER_API_BASE": server.url_for("/1.0"),
+        "OOB_HELPER_STORE": f"sqlite:///{tmp_path}/tokens.db",
+    }
+
+
+def test_from_env_and_the_one_line_client(httpserver: HTTPServer, tmp_path: object) -> None:
+    serve_provider(httpserver)
+    environ = env_for(httpserver, tmp_path)
+    with OAuthHelper.from_env(environ) as h:
+        start = h.start_authorization("a")
+        h.complete_authorization("a", start.attempt.attempt_id, "code")
+    with api_client("a", environ=environ) as api:
+        response = api.get("/accounts")
+    assert response.status_code == 200
+    assert httpserver.log[-1][0].headers["Authorization"] == "Bearer AT-1"
+
+
+def test_from_env_reports_missing_settings() -> None:
+    with pytest.raises(ConfigurationError, match="client id"):
+        OAuthHelper.from_env({})
+
+
+def test_async_client(httpserver: HTTPServer, helper: OAuthHelper) -> None:
+    serve_provider(httpserver)
+    start = helper.start_authorization("a")
+    helper.complete_authorization("a", start.attempt.attempt_id, "code")
+
+    async def call() -> int:
+        async with helper.async_client("a") as api:
+            return (await api.get("/accounts")).status_code
+
+    assert asyncio.run(call()) == 200
+    assert httpserver.log[-1][0].headers["Authorization"] == "Bearer AT-1"
+
+
+def test_check_ignores_rate_limit(httpserver: HTTPServer, helper: OAuthHelper) -> None:
+    serve_provider(httpserver)
+    start = helper.start_authorization("a")
+    helper.complete_authorization("a", start.attempt.attempt_id, "code")
+    httpserver.clear()
+    limited = {"error": {"status": 403, "message": "Rate Limit Error", "type": "ForbiddenError"}}
+    httpserver.expect_request("/1.0/accounts").respond_with_json(limited, status=403)
+    assert helper.get_token("a", check=True).access_token == "AT-1"
+    assert [r.path for r, _ in httpserver.log] == ["/1.0/accounts"]  # no refresh
+
+
+def test_check_refreshes_once_on_401(httpserver: HTTPServer, helper: OAuthHelper) -> None:
+    serve_provider(httpserver)
+    start = helper.start_authorization("a")
+    helper.complete_authorization("a", start.attempt.attempt_id, "code")
+    httpserver.clear()
+    httpserver.expect_request("/1.0/accounts").respond_with_json(
+        {"error": {"status": 401, "type": "UnauthorizedError", "message": "Invalid Token"}}, status=401
+    )
+    httpserver.expect_request("/oauth2/token").respond_with_json({"access_token": "AT-2", "expires_in": 7200})
+    token = helper.get_token("a", check=True)
+    assert token.access_token == "AT-2"
+    assert token.refresh_token == "RT-1"  # no refresh token in the answer: the old one is kept
+    assert [r.path for r, _ in httpserver.log] == ["/1.0/accounts", "/oauth2/token"]
+    assert helper.status("a").token == token
