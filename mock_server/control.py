@@ -25,7 +25,7 @@ from mock_server.faults import FaultSpecError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
-_FILTERS = ("client_id", "username", "access_token")
+_FILTERS = ("client_id", "username", "access_token", "grant")
 
 
 class BadRequest(Exception):
@@ -239,7 +239,6 @@ async def state(request: Request) -> Response:
     mock = _state(request)
     snapshot = dict(mock.snapshot())
     snapshot.setdefault("faults", mock.faults.list())
-    snapshot.setdefault("clock", {"now": mock.clock.now(), "frozen": mock.clock.frozen})
     return JSONResponse(snapshot)
 
 

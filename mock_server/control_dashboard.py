@@ -1,10 +1,313 @@
-"""The QA dashboard at ``/_mock/`` (HTML, forms with CSRF tokens)."""
+"""The QA dashboard at ``/_mock/``: clients, users, live tokens, the clock and the request log.
+
+Pages are Jinja2 templates (autoescaped) with no script at all; the one inline style block is
+allowed by its SHA-256 hash in the Content-Security-Policy. Every form carries a CSRF token
+bound to a per-browser cookie, and every POST answers with a 303 back to the dashboard.
+
+With a control token set, a browser proves it knows the token once, by the login form
+(``POST /_mock/login``) or by opening ``/_mock/?token=<control token>`` (which redirects to
+``/_mock/`` so the token leaves the address bar); either sets an HttpOnly, SameSite=Strict
+session cookie scoped to ``/_mock``, valid until the server restarts. The bearer header works too.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import base64
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("mock_server", "templates"),
+    autoescape=True,
+)
+_CSS = _ENV.get_template("dashboard_style.html").render()
+_CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+CSP = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SESSION_COOKIE = "mock_dashboard"
+CSRF_COOKIE = "mock_csrf"
+MAX_EVENTS_SHOWN = 100
+MAX_ADVANCE = 10 * 365 * 86400
+NOTICES = {
+    "advanced": "The clock moved.",
+    "frozen": "The clock is frozen.",
+    "running": "The clock runs again.",
+    "expired": "The grant's access tokens expired.",
+    "revoked": "The grant's tokens were revoked.",
+    "reset": "The mock is back in its start state.",
+    "faults": "Every fault was disarmed.",
+}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class FormError(Exception):
+    """A dashboard form value that cannot be used; the message says which and why."""
+
+
+def duration(seconds: float | None) -> str:
+    """``1h 59m 58s`` style; ``never`` for None."""
+    if seconds is None:
+        return "never"
+    if seconds <= 0:
+        return "expired"
+    whole = math.ceil(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if days or hours:
+        parts.append(f"{hours}h")
+    if days or hours or minutes:
+        parts.append(f"{minutes}m")
+    parts.append(f"{secs}s")
+    return " ".join(parts)
+
+
+def timestamp(unix: float | None) -> str:
+    """A UTC time for people."""
+    if unix is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{unix:.0f}"
+
+
+_ENV.filters["duration"] = duration
+_ENV.filters["timestamp"] = timestamp
+
+
+class Dashboard:
+    """The dashboard's endpoints over one app's state; keys live as long as the server."""
+
+    def __init__(self, control_token: str | None) -> None:
+        self.control_token = control_token
+        self._key = secrets.token_bytes(32)
+
+    # -- authentication and CSRF --------------------------------------------------------------
+    def _mac(self, purpose: str, value: str) -> str:
+        return hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    def _token_ok(self, token: str) -> bool:
+        assert self.control_token is not None
+        return hmac.compare_digest(token.encode(), self.control_token.encode())
+
+    def authorized(self, request: Request) -> bool:
+        """Bearer header or a session cookie from the login (or none needed)."""
+        if self.control_token is None:
+            return True
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and self._token_ok(value.strip()):
+            return True
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        expected = self._mac("session", self.control_token)
+        return hmac.compare_digest(cookie.encode(), expected.encode())
+
+    def _csrf_pair(self, request: Request) -> tuple[str, str]:
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        if len(nonce) < 32:
+            nonce = secrets.token_urlsafe(32)
+        return nonce, self._mac("csrf", nonce)
+
+    def _check_csrf(self, request: Request, form: FormData) -> bool:
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        sent = form.get("csrf_token")
+        if len(nonce) < 32 or not isinstance(sent, str):
+            return False
+        return hmac.compare_digest(sent.encode(), self._mac("csrf", nonce).encode())
+
+    # -- responses ----------------------------------------------------------------------------
+    def _page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        nonce, csrf = self._csrf_pair(request)
+        html = _ENV.get_template(template).render(css=_CSS, csrf_token=csrf, **context)
+        response = HTMLResponse(html, status_code=status)
+        response.set_cookie(CSRF_COOKIE, nonce, path="/_mock", httponly=True, samesite="strict")
+        _secure(response)
+        return response
+
+    def _login(self, request: Request, status: int = 401, message: str | None = None) -> HTMLResponse:
+        return self._page(request, "dashboard_login.html", status, message=message)
+
+    def _problem(self, request: Request, message: str, status: int = 400) -> HTMLResponse:
+        return self._page(request, "dashboard_error.html", status, message=message)
+
+    # -- endpoints ----------------------------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        """GET /_mock/: the dashboard (or the login form)."""
+        if self.control_token is not None and "token" in request.query_params:
+            if self._token_ok(request.query_params["token"]):
+                return self._logged_in()
+            return self._login(request, message="That control token is not right.")
+        if not self.authorized(request):
+            return self._login(request)
+        state = request.app.state.mock
+        snapshot = state.snapshot()
+        grants: dict[str, dict[str, Any]] = {}
+        for token in snapshot.get("tokens", []):
+            grant = grants.setdefault(
+                str(token.get("grant", token.get("token"))),
+                {"id": token.get("grant"), "client_id": token.get("client_id"), "tokens": []},
+            )
+            grant["username"] = token.get("username")
+            grant["tokens"].append(token)
+        events = state.events.list()[-MAX_EVENTS_SHOWN:]
+        events.reverse()
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        return self._page(
+            request,
+            "dashboard.html",
+            now=state.clock.now(),
+            frozen=state.clock.frozen,
+            profile=getattr(state.config, "profile", "aweber"),
+            clients=snapshot.get("clients", []),
+            users=snapshot.get("users", []),
+            codes=snapshot.get("codes", []),
+            grants=list(grants.values()),
+            faults=state.faults.list(),
+            events=events,
+            notice=notice,
+            login_required=self.control_token is not None,
+        )
+
+    def _logged_in(self) -> Response:
+        assert self.control_token is not None
+        response = RedirectResponse("/_mock/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            self._mac("session", self.control_token),
+            path="/_mock",
+            httponly=True,
+            samesite="strict",
+        )
+        _secure(response)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        """POST /_mock/login: trade the control token for a session cookie."""
+        form = await request.form()
+        if not self._check_csrf(request, form):
+            return self._login(request, 403, "The form expired; please try again.")
+        token = form.get("token")
+        if self.control_token is None:
+            return RedirectResponse("/_mock/", status_code=303)
+        if not isinstance(token, str) or not self._token_ok(token.strip()):
+            return self._login(request, message="That control token is not right.")
+        return self._logged_in()
+
+    async def logout(self, request: Request) -> Response:
+        """POST /_mock/logout: forget the session cookie."""
+        form = await request.form()
+        if not self._check_csrf(request, form):
+            return self._problem(request, "The form expired; go back to the dashboard and try again.", 403)
+        response = RedirectResponse("/_mock/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/_mock")
+        return response
+
+    def action(self, handler: Callable[[Any, FormData], str]) -> Endpoint:
+        """A POST endpoint: check the session and CSRF, run ``handler``, go back with a notice."""
+
+        async def endpoint(request: Request) -> Response:
+            if not self.authorized(request):
+                return self._login(request)
+            form = await request.form()
+            if not self._check_csrf(request, form):
+                return self._problem(
+                    request, "The form expired; go back to the dashboard and try again.", 403
+                )
+            try:
+                notice = handler(request.app.state.mock, form)
+            except FormError as exc:
+                return self._problem(request, str(exc))
+            return RedirectResponse(f"/_mock/?done={notice}", status_code=303)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+
+def _secure(response: Response) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+
+
+def _field(form: FormData, name: str, label: str) -> str:
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise FormError(f"{label} is missing.")
+    return value.strip()
+
+
+def advance(state: Any, form: FormData) -> str:
+    """Advance the clock by the form's seconds."""
+    text = _field(form, "seconds", "Seconds")
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise FormError(f"Seconds must be a number, not {text[:40]!r}.") from None
+    if not math.isfinite(seconds) or abs(seconds) > MAX_ADVANCE:
+        raise FormError(f"Seconds must be a number between -{MAX_ADVANCE} and {MAX_ADVANCE}.")
+    state.clock.advance(seconds)
+    return "advanced"
+
+
+def freeze(state: Any, form: FormData) -> str:
+    """Freeze or unfreeze the clock."""
+    frozen = form.get("frozen") == "true"
+    state.clock.set(frozen=frozen)
+    return "frozen" if frozen else "running"
+
+
+def expire(state: Any, form: FormData) -> str:
+    """Expire one grant's access tokens."""
+    state.expire_tokens(grant=_field(form, "grant", "The grant"))
+    return "expired"
+
+
+def revoke(state: Any, form: FormData) -> str:
+    """Revoke one grant's tokens."""
+    state.revoke_tokens(grant=_field(form, "grant", "The grant"))
+    return "revoked"
+
+
+def reset(state: Any, form: FormData) -> str:
+    """Back to the start state."""
+    state.reset()
+    return "reset"
+
+
+def clear_faults(state: Any, form: FormData) -> str:
+    """Disarm every fault."""
+    state.faults.reset()
+    return "faults"
 
 
 def routes(control_token: str | None) -> list[BaseRoute]:
-    """Dashboard routes."""
-    return []
+    """Dashboard routes (relative to the ``/_mock`` mount)."""
+    dashboard = Dashboard(control_token)
+    return [
+        Route("/", dashboard.index, methods=["GET"]),
+        Route("/login", dashboard.login, methods=["POST"]),
+        Route("/logout", dashboard.logout, methods=["POST"]),
+        Route("/dashboard/clock/advance", dashboard.action(advance), methods=["POST"]),
+        Route("/dashboard/clock/freeze", dashboard.action(freeze), methods=["POST"]),
+        Route("/dashboard/tokens/expire", dashboard.action(expire), methods=["POST"]),
+        Route("/dashboard/tokens/revoke", dashboard.action(revoke), methods=["POST"]),
+        Route("/dashboard/faults/clear", dashboard.action(clear_faults), methods=["POST"]),
+        Route("/dashboard/reset", dashboard.action(reset), methods=["POST"]),
+    ]
