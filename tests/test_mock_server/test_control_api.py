@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -193,3 +195,162 @@ def test_no_control_removes_the_whole_prefix() -> None:
             assert response.status_code in (404, 405), path
         assert httpx.get(f"{mock.url}/_mock/").status_code == 404
         mock.check_errors()
+
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+CALLBACK = "http://127.0.0.1:8000/callback"
+
+
+def exchange(
+    mock: MockServer,
+    code: str,
+    *,
+    client: str = "demo-confidential",
+    secret: str = "demo-secret",
+    redirect_uri: str = OOB,
+) -> Any:
+    response = httpx.post(
+        mock.token_url,
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        auth=(client, secret),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def grant(
+    mock: MockServer, client: str = "demo-confidential", secret: str = "demo-secret", user: str = "demo"
+) -> Any:
+    approved = mock.approve(
+        {"client_id": client, "redirect_uri": OOB, "response_type": "code", "scope": "account.read"}, user
+    )
+    assert approved["redirect"] is None
+    return exchange(mock, approved["code"], client=client, secret=secret)
+
+
+def test_add_client_and_user_then_approve_headlessly(mock_aweber: MockServer) -> None:
+    client = mock_aweber.add_client("ci-app", "ci-secret", [OOB, CALLBACK], name="CI app")
+    assert client["client_id"] == "ci-app"
+    assert "ci-secret" not in str(client)
+    user = mock_aweber.add_user("ci-user", "ci-pass")
+    assert user["username"] == "ci-user"
+    assert isinstance(user["account_id"], int)
+    state = mock_aweber.state()
+    assert "ci-app" in [c["client_id"] for c in state["clients"]]
+    assert "ci-user" in [u["username"] for u in state["users"]]
+    approved = mock_aweber.approve(
+        {
+            "client_id": "ci-app",
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "scope": "account.read",
+            "state": "xyz",
+        },
+        "ci-user",
+    )
+    assert approved["redirect"].startswith(f"{CALLBACK}?")
+    assert "state=xyz" in approved["redirect"]
+    assert f"code={approved['code']}" in approved["redirect"]
+    tokens = exchange(
+        mock_aweber, approved["code"], client="ci-app", secret="ci-secret", redirect_uri=CALLBACK
+    )
+    assert tokens["token_type"] == "bearer"
+
+
+def test_public_client_via_the_control_api(mock_aweber: MockServer) -> None:
+    created = httpx.post(
+        f"{mock_aweber.url}/_mock/clients",
+        json={"client_id": "pub", "client_secret": None, "redirect_uris": [OOB], "name": "Pub"},
+    )
+    assert created.status_code == 201
+    assert created.json()["public"] is True
+
+
+def test_duplicate_or_invalid_registrations_are_400(mock_aweber: MockServer) -> None:
+    again = httpx.post(f"{mock_aweber.url}/_mock/users", json={"username": "demo", "password": "x"})
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_request"
+    bad_uri = httpx.post(
+        f"{mock_aweber.url}/_mock/clients",
+        json={"client_id": "x", "client_secret": None, "redirect_uris": ["javascript:alert(1)"], "name": "n"},
+    )
+    assert bad_uri.status_code == 400
+
+
+def test_approve_reports_the_authorize_error(mock_aweber: MockServer) -> None:
+    unknown = httpx.post(
+        f"{mock_aweber.url}/_mock/approve",
+        json={"client_id": "nobody", "redirect_uri": OOB, "response_type": "code", "username": "demo"},
+    )
+    assert unknown.status_code >= 400
+    assert unknown.status_code < 500
+    assert unknown.json()["error"] in ("invalid_client", "invalid_request")
+    no_pkce = httpx.post(
+        f"{mock_aweber.url}/_mock/approve",
+        json={
+            "client_id": "demo-public",
+            "redirect_uri": OOB,
+            "response_type": "code",
+            "scope": "account.read",
+            "username": "demo",
+        },
+    )
+    assert 400 <= no_pkce.status_code < 500
+    assert (
+        "PKCE" in no_pkce.json()["error_description"]
+        or "code_challenge" in no_pkce.json()["error_description"]
+    )
+
+
+def test_expire_tokens_by_filter(mock_aweber: MockServer) -> None:
+    mock_aweber.add_user("erin", "pw")
+    first = grant(mock_aweber)
+    grant(mock_aweber, user="erin")
+    assert mock_aweber.expire_tokens(access_token="not-a-token") == 0
+    assert mock_aweber.expire_tokens(access_token=first["access_token"]) == 1
+    assert mock_aweber.expire_tokens(username="demo") == 0  # already expired
+    assert mock_aweber.expire_tokens(client_id="demo-confidential") == 1
+    answer = httpx.post(f"{mock_aweber.url}/_mock/tokens/expire", json={})
+    assert answer.json() == {"expired": 0}
+    api = httpx.get(
+        mock_aweber.api_base + "/accounts", headers={"Authorization": f"Bearer {first['access_token']}"}
+    )
+    assert api.status_code == 401
+
+
+def test_revoke_tokens_ends_access_and_refresh(mock_aweber: MockServer) -> None:
+    tokens = grant(mock_aweber)
+    assert mock_aweber.revoke_tokens(username="nobody") == 0
+    assert mock_aweber.revoke_tokens(client_id="demo-confidential") == 2
+    refresh = httpx.post(
+        mock_aweber.token_url,
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=("demo-confidential", "demo-secret"),
+    )
+    assert 400 <= refresh.status_code < 500
+    assert httpx.post(f"{mock_aweber.url}/_mock/tokens/revoke").json() == {"revoked": 0}
+
+
+def test_state_redacts_token_values(mock_aweber: MockServer) -> None:
+    tokens = grant(mock_aweber)
+    text = json.dumps(mock_aweber.state())
+    assert tokens["access_token"] not in text
+    assert tokens["refresh_token"] not in text
+    assert "demo-secret" not in text
+    assert mock_aweber.state()["faults"] == []
+
+
+def test_reset_goes_back_to_the_start_state(mock_aweber: MockServer) -> None:
+    mock_aweber.add_user("frank", "pw")
+    grant(mock_aweber)
+    mock_aweber.set_clock(5.0, frozen=True)
+    mock_aweber.add_fault("/openapi.json", status=500)
+    response = httpx.post(f"{mock_aweber.url}/_mock/reset")
+    assert response.status_code == 204
+    assert response.content == b""
+    state = mock_aweber.state()
+    assert [u["username"] for u in state["users"]] == ["demo"]
+    assert state["tokens"] == []
+    assert state["faults"] == []
+    assert mock_aweber.events() == []
+    assert mock_aweber.clock()["frozen"] is False

@@ -128,3 +128,35 @@ def test_fault_table_uses_faults_in_arming_order() -> None:
 def test_parse_fault_refuses_bad_specs(spec: object) -> None:
     with pytest.raises(FaultSpecError):
         parse_fault(spec)
+
+
+def test_dropped_refresh_still_consumes_the_refresh_token(mock_aweber: MockServer) -> None:
+    oob = "urn:ietf:wg:oauth:2.0:oob"
+    approved = mock_aweber.approve(
+        {
+            "client_id": "demo-confidential",
+            "redirect_uri": oob,
+            "response_type": "code",
+            "scope": "account.read",
+        }
+    )
+    auth = ("demo-confidential", "demo-secret")
+    first = httpx.post(
+        mock_aweber.token_url,
+        data={"grant_type": "authorization_code", "code": approved["code"], "redirect_uri": oob},
+        auth=auth,
+    ).json()
+    mock_aweber.add_fault("/oauth2/token", drop=True)
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(mock_aweber.token_url, data=refresh, auth=auth)
+    # The server did the work: the event says so, and the old refresh token is spent (the
+    # aweber profile's default stops the previous one working once it has rotated).
+    [event] = [e for e in mock_aweber.events() if e.get("fault") == "drop"]
+    assert event["status"] == 200
+    assert event["grant_type"] == "refresh_token"
+    retry = httpx.post(mock_aweber.token_url, data=refresh, auth=auth)
+    assert retry.status_code == 400
+    assert retry.json()["error"] in ("invalid_grant", "invalid_request")
+    live = [t for t in mock_aweber.state()["tokens"] if t["type"] == "refresh"]
+    assert len(live) == 1
