@@ -24,7 +24,7 @@ def run_demo(*, host: str = "127.0.0.1", helper_port: int = 8000, mock_port: int
     from oob_helper.providers import AWEBER  # noqa: PLC0415
     from oob_helper.stores import open_store  # noqa: PLC0415
     from oob_helper.web.app import create_app  # noqa: PLC0415
-    from oob_helper.web.runner import base_url, bind, run_foreground  # noqa: PLC0415
+    from oob_helper.web.runner import base_url, bind, run_until_stopped, stop_signals  # noqa: PLC0415
 
     try:
         sock = bind(host, helper_port)
@@ -33,7 +33,7 @@ def run_demo(*, host: str = "127.0.0.1", helper_port: int = 8000, mock_port: int
             f"oob-helper demo: cannot listen on {host}:{helper_port}: {exc.strerror or exc}", file=sys.stderr
         )
         return 2
-    with tempfile.TemporaryDirectory(prefix="oob-helper-demo-") as tmp:
+    with stop_signals() as stopping, tempfile.TemporaryDirectory(prefix="oob-helper-demo-") as tmp:
         mock = MockServer(host=host, port=mock_port)
         try:
             mock.start()
@@ -58,7 +58,7 @@ def run_demo(*, host: str = "127.0.0.1", helper_port: int = 8000, mock_port: int
             print(f"  Demo login:        username {DEMO_LOGIN[0]}, password {DEMO_LOGIN[1]}")
             print(f"Open {url}/, click Connect to AWeber, log in, allow access, and paste the code.")
             print("Press Ctrl-C to stop.", flush=True)
-            run_foreground(app, sock)
+            run_until_stopped(app, sock, stopping)
         except OobHelperError as exc:
             print(f"oob-helper demo: {exc}", file=sys.stderr)
             return 2

@@ -74,10 +74,13 @@ class _ErrorCapture:
 class WebServer:
     """An ASGI app on a loopback port in a daemon thread: ``with WebServer(app) as s: s.url``."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+    ) -> None:
         self._capture = _ErrorCapture(app)
         self.host = host
         self.port = port
+        self._sock = sock
         self.url = base_url(host, port)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -99,7 +102,7 @@ class WebServer:
 
     def start(self) -> WebServer:
         """Bind, serve, and return once connections are accepted."""
-        sock = bind(self.host, self.port)
+        sock = self._sock if self._sock is not None else bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.url = base_url(self.host, self.port)
         server = uvicorn.Server(_uvicorn_config(self._capture))
@@ -141,30 +144,46 @@ class WebServer:
 
 
 @contextlib.contextmanager
-def quiet_signals() -> Iterator[list[int]]:
-    """Turn Ctrl-C and SIGTERM into a recorded request to stop instead of a crash.
+def stop_signals() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM, with the handlers in place before anything starts.
 
-    uvicorn re-raises the signal it stopped for once it has shut down; with these handlers in
-    place that is a no-op, so the process exits 0 after a clean shutdown.
+    Installing them first means a signal that arrives during start-up is not lost (or, for a
+    process started with SIGINT ignored, never seen); the servers run in threads, so only the
+    main thread ever handles signals.
     """
-    received: list[int] = []
+    stopping = threading.Event()
 
     def note(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
+        stopping.set()
 
     previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield received
+        yield stopping
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def run_foreground(app: ASGIApp, sock: socket.socket) -> None:
-    """Serve ``app`` on ``sock`` in this (main) thread until Ctrl-C or SIGTERM."""
-    server = uvicorn.Server(_uvicorn_config(app))
-    with quiet_signals():
-        server.run(sockets=[sock])
+def run_until_stopped(app: ASGIApp, sock: socket.socket, stopping: threading.Event) -> None:
+    """Serve ``app`` on ``sock`` until ``stopping`` is set (by ``stop_signals``), then stop."""
+    server = WebServer(app, sock=sock)
+    if stopping.is_set():
+        return
+    server.start()
+    try:
+        # A timeout keeps the wait responsive to signals on every platform.
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        server.stop()
+
+
+def default_hosts(listen_host: str) -> list[str]:
+    """Loopback names, plus the listening address unless it is a wildcard (0.0.0.0, ::)."""
+    hosts = list(LOOPBACK_HOSTS)
+    if listen_host not in ("", "0.0.0.0", "::"):  # noqa: S104 - compared, not bound
+        hosts.append(f"[{listen_host}]" if ":" in listen_host else listen_host)
+    return hosts
 
 
 def serve(
@@ -176,7 +195,7 @@ def serve(
 ) -> int:
     """``oob-helper serve``: the web helper in the foreground; returns the exit code.
 
-    ``allowed_hosts`` are the host names installs are served on (default: loopback names).
+    ``allowed_hosts`` are the host names installs are served on (default: ``default_hosts``).
     Only loopback clients are answered: put the helper behind the site's own authentication
     (embed it with ``create_app(..., is_admin=...)``) to serve remote administrators.
     """
@@ -184,7 +203,7 @@ def serve(
     from oob_helper.stores import open_store  # noqa: PLC0415
     from oob_helper.web.app import create_app  # noqa: PLC0415
 
-    hosts = list(allowed_hosts) if allowed_hosts else list(LOOPBACK_HOSTS)
+    hosts = list(allowed_hosts) if allowed_hosts else default_hosts(host)
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -207,7 +226,8 @@ def serve(
         url = base_url(host, sock.getsockname()[1])
         print(f"oob-helper web helper: {url}/", flush=True)
         print(f"Serving host names: {', '.join(hosts)} (loopback clients only). Ctrl-C stops.", flush=True)
-        run_foreground(app, sock)
+        with stop_signals() as stopping:
+            run_until_stopped(app, sock, stopping)
     finally:
         sock.close()
         helper.close()
