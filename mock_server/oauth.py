@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
@@ -41,6 +42,7 @@ from mock_server.state import MockState, add_query
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 COOKIE = "mock_authz"
 _FORM = "application/x-www-form-urlencoded"
+_COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 class _BodyTooLarge(Exception):
@@ -78,8 +80,8 @@ def _pairs_from_body(content_type: str, body: bytes) -> list[tuple[str, str]]:
     if media == "application/json" or media.endswith("+json"):
         try:
             data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ValueError("the JSON body is malformed") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise ValueError("the JSON body is malformed or nested too deeply") from None
         if not isinstance(data, dict):
             raise ValueError("the JSON body must be an object of parameters")
         pairs = []
@@ -223,7 +225,7 @@ def _login_page(
 ) -> Response:
     state = _state(request)
     cookie = request.cookies.get(COOKIE, "")
-    if len(cookie) < 32:
+    if not _COOKIE_VALUE.match(cookie):
         cookie = secrets.token_urlsafe(32)
     nonce = state.begin_login(areq, _binding(cookie))
     words = scope_words(state.config.profile)

@@ -462,6 +462,17 @@ CASES = [
         "invalid_request",
     ),
     Case(
+        "token-deeply-nested-json",
+        lambda m, h: h.post(
+            "/oauth2/token",
+            content=b"[" * 60000,
+            headers={"Content-Type": "application/json"},
+            auth=CONF_AUTH,
+        ),
+        400,
+        "invalid_request",
+    ),
+    Case(
         "token-json-array",
         lambda m, h: h.post("/oauth2/token", json=["grant_type"], auth=CONF_AUTH),
         400,
