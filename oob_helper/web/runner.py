@@ -72,12 +72,22 @@ class _ErrorCapture:
 
 
 class WebServer:
-    """An ASGI app on a loopback port in a daemon thread: ``with WebServer(app) as s: s.url``."""
+    """An ASGI app on a loopback port in a daemon thread: ``with WebServer(app) as s: s.url``.
+
+    ``root_path`` is the path prefix a reverse proxy strips (uvicorn's ``--root-path``).
+    """
 
     def __init__(
-        self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+        root_path: str = "",
     ) -> None:
         self._capture = _ErrorCapture(app)
+        self._root_path = root_path
         self.host = host
         self.port = port
         self._sock = sock
@@ -105,7 +115,7 @@ class WebServer:
         sock = self._sock if self._sock is not None else bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.url = base_url(self.host, self.port)
-        server = uvicorn.Server(_uvicorn_config(self._capture))
+        server = uvicorn.Server(_uvicorn_config(self._capture, root_path=self._root_path))
         self._server = server
 
         def run() -> None:
