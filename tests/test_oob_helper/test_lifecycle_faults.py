@@ -27,7 +27,7 @@ class FakeClock:
 
 def make(mock: MockServer, client_id: str, sleeps: list[float]) -> tuple[OAuthHelper, FakeClock]:
     clock = FakeClock(mock.now())
-    transport = Transport(httpx.Client(timeout=httpx.Timeout(5.0)), sleep=sleeps.append)
+    transport = Transport(timeout=httpx.Timeout(5.0), sleep=sleeps.append)
     settings = Settings(provider=AWEBER.with_bases(mock.url, mock.api_base), client_id=client_id)
     return OAuthHelper(settings, open_store("memory://"), clock=clock, transport=transport), clock
 
@@ -119,9 +119,11 @@ def test_token_endpoint_down_keeps_token(
 
 
 def test_unreachable_provider(sleeps: list[float], helpers: list[OAuthHelper]) -> None:
-    settings = Settings(
-        provider=AWEBER.with_bases("http://127.0.0.1:9", "http://127.0.0.1:9/1.0"), client_id="c"
-    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(provider=AWEBER.with_bases(base, base + "/1.0"), client_id="c")
     transport = Transport(sleep=sleeps.append)
     helper = OAuthHelper(settings, open_store("memory://"), transport=transport)
     helpers.append(helper)
