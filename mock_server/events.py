@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,7 +46,10 @@ def redact_query(query: str) -> str:
     if not query:
         return ""
     pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, REDACTED if is_secret_name(k) else v) for k, v in pairs])
+    # The marker is left unencoded so the log and the dashboard read plainly.
+    return "&".join(
+        f"{quote_plus(k)}={REDACTED}" if is_secret_name(k) else urlencode([(k, v)]) for k, v in pairs
+    )
 
 
 def annotate(request: Request, **fields: Any) -> None:
