@@ -42,6 +42,7 @@ from mock_server.state import MockState, add_query
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 COOKIE = "mock_authz"
 _FORM = "application/x-www-form-urlencoded"
+_WANTED_HEADERS = frozenset({b"authorization", b"content-type", b"content-length"})
 _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -58,8 +59,9 @@ def _provider(state: MockState) -> str:
     return "Constant Contact" if state.config.profile == "constantcontact" else "AWeber"
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(request: Request, limit: int, declared: str | None = None) -> bytes:
+    if declared is None:
+        declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge
     chunks: list[bytes] = []
@@ -109,13 +111,24 @@ def _merge(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 async def _parse_client_request(request: Request) -> tuple[dict[str, str], ClientCredentials]:
     """Parameters and client credentials of a token or revoke request; TokenError otherwise."""
-    body = await _read_body(request, _state(request).config.max_body_bytes)
+    # One pass over the raw headers: this is the benchmarked hot path (refresh grant).
+    headers: dict[bytes, str] = {}
+    for name, value in request.scope["headers"]:
+        if name in _WANTED_HEADERS and name not in headers:
+            headers[name] = value.decode("latin-1")
+    limit = _state(request).config.max_body_bytes
+    body = await _read_body(request, limit, headers.get(b"content-length"))
     try:
-        query = parse_qsl(request.url.query, keep_blank_values=True, errors="strict", max_num_fields=200)
-        params = _merge([*query, *_pairs_from_body(request.headers.get("content-type", ""), body)])
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        query = (
+            parse_qsl(raw_query, keep_blank_values=True, errors="strict", max_num_fields=200)
+            if raw_query
+            else []
+        )
+        params = _merge([*query, *_pairs_from_body(headers.get(b"content-type", ""), body)])
     except (ValueError, UnicodeDecodeError) as exc:
         raise TokenError("invalid_request", str(exc)) from None
-    authorization = request.headers.get("authorization", "")
+    authorization = headers.get(b"authorization", "")
     scheme, _, blob = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         return params, ClientCredentials(params.get("client_id"), params.get("client_secret"))
