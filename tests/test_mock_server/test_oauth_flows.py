@@ -268,3 +268,33 @@ def test_constantcontact_profile_paths_scopes_and_tokens() -> None:
         again = {"grant_type": "refresh_token", "refresh_token": second.json()["refresh_token"]}
         assert httpx.post(f"{base}/token", data=again, auth=CONF_AUTH).json()["error"] == "invalid_grant"
         mock.check_errors()
+
+
+def test_per_client_policy_from_the_control_api(mock_aweber: MockServer) -> None:
+    mock_aweber.add_client("strict", "s", [OOB], "Strict app", refresh_policy={"reuse_detection": True})
+    mock_aweber.add_client("cc-like", "s", [OOB], "CC-like app", refresh_policy="constantcontact")
+    code = mock_aweber.approve(
+        {"client_id": "strict", "redirect_uri": OOB, "response_type": "code", "scope": "account.read"}
+    )
+    data = {"grant_type": "authorization_code", "code": code["code"], "redirect_uri": OOB}
+    first = httpx.post(mock_aweber.token_url, data=data, auth=("strict", "s")).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    second = httpx.post(mock_aweber.token_url, data=refresh, auth=("strict", "s")).json()
+    reuse = httpx.post(mock_aweber.token_url, data=refresh, auth=("strict", "s"))
+    assert reuse.status_code == 400
+    assert "reuse detection" in reuse.json()["error_description"]
+    check = httpx.get(
+        f"{mock_aweber.api_base}/accounts", headers={"Authorization": f"Bearer {second['access_token']}"}
+    )
+    assert check.status_code == 401
+    clients = {c["client_id"]: c for c in mock_aweber.state()["clients"]}
+    assert clients["strict"]["refresh_policy"] == {"reuse_detection": True}
+    assert clients["cc-like"]["refresh_policy"] == {"profile": "constantcontact"}
+    assert mock_aweber.state()["tokens"] == []
+
+
+def test_control_api_refuses_bad_registrations(mock_aweber: MockServer) -> None:
+    with pytest.raises(Exception, match="must be an absolute http"):
+        mock_aweber.add_client("bad", None, ["javascript:alert(1)"], "Bad")
+    with pytest.raises(Exception, match="unknown option"):
+        mock_aweber.add_client("bad2", None, [OOB], "Bad", refresh_policy={"grace": 1})
