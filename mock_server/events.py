@@ -137,6 +137,6 @@ class RequestLogMiddleware:
         }
         if state is not None:
             state.events.record(event)
-        extras = " ".join(f"{k}={v}" for k, v in fields.items())
+        extras = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
         target = event["path"] + (f"?{query}" if query else "")
         logger.info("%s %s %s %s", event["method"], target, status if status is not None else "-", extras)

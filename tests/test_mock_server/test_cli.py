@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mock_server.cli import build_parser, main
+from mock_server.cli import _is_loopback, banner, build_parser, main
+from mock_server.config import MockConfig
 
 MOCK_AWEBER = Path(sys.executable).parent / "mock-aweber"
 START_TIMEOUT = 30.0
@@ -244,3 +245,27 @@ def test_help_names_every_flag_of_the_interface() -> None:
         "--no-control",
     ):
         assert flag in serve_help
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+    ],
+)
+def test_which_hosts_count_as_loopback(host: str, loopback: bool) -> None:
+    assert _is_loopback(host) is loopback
+
+
+def test_banner_prints_a_generated_token_but_never_a_chosen_one() -> None:
+    config = MockConfig()
+    generated = banner("http://0.0.0.0:8081", config, control_token="gen-123", control=True, generated=True)
+    assert "gen-123" in generated
+    chosen = banner("http://127.0.0.1:8081", config, control_token="mine-456", control=True, generated=False)
+    assert "mine-456" not in chosen
+    assert "required" in chosen
