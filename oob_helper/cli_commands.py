@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -136,6 +137,9 @@ def _connect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) 
                 f"its PKCE challenge): run `{PROG} connect --install {install} --start --json`, open "
                 "its authorize_url, then pass --attempt ID --code CODE"
             )
+        current = helper.status(install)
+        if current.state != "not_connected" and not args.start:
+            _say(f"Install {install!r} is {current.state.replace('_', ' ')}: connecting replaces its tokens.")
         start = helper.start_authorization(install)
         attempt_id = start.attempt.attempt_id
         if args.start:
@@ -147,10 +151,7 @@ def _connect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) 
             "",
         )
         if args.open_browser:
-            import webbrowser  # noqa: PLC0415
-
-            if not webbrowser.open(start.authorize_url, new=2):
-                _say("(could not open a browser: open the URL above yourself)")
+            open_browser(start.authorize_url)
     if args.code and args.code != "-":
         pasted = args.code
     else:
@@ -162,6 +163,24 @@ def _connect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) 
     else:
         print(f"Connected install {install!r} to {account_label(record)}.")
     return 0
+
+
+def open_browser(url: str) -> None:
+    """Open ``url`` in a graphical browser, if there is one.
+
+    Without a display, Python's webbrowser falls back to console browsers (lynx, w3m) that
+    would take over the terminal this command is about to read the paste from.
+    """
+    graphical = (
+        sys.platform in ("darwin", "win32")
+        or bool(os.environ.get("DISPLAY"))
+        or bool(os.environ.get("WAYLAND_DISPLAY"))
+        or bool(os.environ.get("BROWSER"))
+    )
+    import webbrowser  # noqa: PLC0415
+
+    if not graphical or not webbrowser.open(url, new=2):
+        _say("(no graphical browser to open: open the URL above yourself)")
 
 
 def _print_started(
@@ -211,7 +230,16 @@ def iso_time(when: float | None) -> str | None:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def record_json(record: InstallRecord, now: float) -> dict[str, Any]:
+def store_encrypted(store: Any) -> bool | None:
+    """Whether the store encrypts tokens at rest (None: the backend does not say)."""
+    describe = getattr(store, "describe", None)
+    if describe is None:
+        return None
+    encrypted = describe().get("encrypted")
+    return None if encrypted is None else bool(encrypted)
+
+
+def record_json(record: InstallRecord, now: float, *, encrypted: bool | None = None) -> dict[str, Any]:
     """What ``status --json`` shows for one install (no secret)."""
     token = record.token
     expires_in = None if token is None else token.expires_in(now)
@@ -226,6 +254,7 @@ def record_json(record: InstallRecord, now: float) -> dict[str, Any]:
         "last_refresh_at": iso_time(record.last_refresh_at),
         "reason": record.reason,
         "state_changed_at": iso_time(record.state_changed_at),
+        "encrypted": encrypted,
     }
 
 
@@ -260,8 +289,9 @@ def _expiry_text(record: InstallRecord, now: float) -> str:
 def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
     now = time.time()
     records = [helper.status(args.install)] if args.install else helper.installs()
+    encrypted = store_encrypted(helper.store)
     if args.json:
-        rows = [record_json(r, now) for r in records]
+        rows = [record_json(r, now, encrypted=encrypted) for r in records]
         _print_json(rows[0] if args.install else rows)
         return 0
     if not records:
@@ -281,6 +311,8 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
+    words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
+    print(f"\nTokens at rest: {words[encrypted]}.")
     return 0
 
 

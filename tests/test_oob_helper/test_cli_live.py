@@ -124,6 +124,7 @@ def test_connect_token_status_disconnect(mock_aweber: MockServer, env: dict[str,
     assert set(status["scopes"]) >= {"account.read"}
     assert status["expires_at"].endswith("Z")
     assert 0 < status["expires_in"] <= 7200
+    assert status["encrypted"] is False  # no OOB_HELPER_ENCRYPTION_KEYS here
     assert access_token not in json.dumps(status)
     listed = status_json(env)
     assert [row["install"] for row in listed] == ["shop.example"]
@@ -132,7 +133,13 @@ def test_connect_token_status_disconnect(mock_aweber: MockServer, env: dict[str,
     assert table.returncode == 0
     assert "shop.example" in table.stdout
     assert "connected" in table.stdout
+    assert "Tokens at rest: NOT encrypted" in table.stdout
     assert access_token not in table.stdout
+
+    again = connect_interactively(mock_aweber, env, "shop.example")
+    assert again.returncode == 0, again.stderr
+    assert "is connected: connecting replaces its tokens" in again.stderr
+    access_token = cli(env, "token", "--install", "shop.example").stdout.strip()
 
     gone = cli(env, "disconnect", "--install", "shop.example")
     assert gone.returncode == 0, gone.stderr
