@@ -143,6 +143,8 @@ class OAuthHelper:
             expires_at=now + self.settings.attempt_ttl,
             code_verifier=generate_verifier(48) if self._uses_pkce else None,
         )
+        # Abandoned attempts would pile up (people close the tab); each start sweeps them.
+        self.store.purge_attempts(now)
         self.store.save_attempt(attempt)
         url = protocol.authorize_url(
             self.provider,

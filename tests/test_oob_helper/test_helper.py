@@ -311,3 +311,12 @@ def test_check_refreshes_once_on_401(httpserver: HTTPServer, helper: OAuthHelper
     assert token.refresh_token == "RT-1"  # no refresh token in the answer: the old one is kept
     assert [r.path for r, _ in httpserver.log] == ["/1.0/accounts", "/oauth2/token"]
     assert helper.status("a").token == token
+
+
+def test_start_purges_abandoned_attempts(helper: OAuthHelper, clock: Clock) -> None:
+    old = helper.start_authorization("a")
+    clock.now += 601
+    helper.start_authorization("b")
+    clock.now -= 601  # even back inside its lifetime, the abandoned attempt is gone
+    with pytest.raises(AttemptNotFound):
+        helper.complete_authorization("a", old.attempt.attempt_id, "code")
