@@ -32,7 +32,7 @@ from mock_server.faults import FaultTable
 from mock_server.grants import ClientCredentials
 from mock_server.policy import PROFILE_POLICIES, apply_overrides
 from mock_server.ratelimit import RateLimiter
-from mock_server.tokens import Code, Family, TokenBook, redact
+from mock_server.tokens import Code, Family, TokenBook
 
 __all__ = [
     "AccessGrant",
@@ -365,45 +365,7 @@ class MockState:
         with self.lock:
             now = self.clock.now()
             self.tokens.purge(now)
-            codes = [
-                {
-                    "code": redact(c.value),
-                    "client_id": c.client_id,
-                    "username": c.username,
-                    "scopes": sorted(c.scopes),
-                    "expires_at": c.expires_at,
-                    "expires_in": round(c.expires_at - now, 3),
-                }
-                for c in self.tokens.codes.values()
-                if not c.used and c.expires_at > now
-            ]
-            tokens: list[dict[str, Any]] = []
-            for family in self.tokens.families.values():
-                common = {"grant": family.id, "client_id": family.client_id, "username": family.username}
-                for value in family.access:
-                    access = self.tokens.access[value]
-                    if access.expires_at > now:
-                        tokens.append(
-                            {
-                                "type": "access",
-                                "token": redact(value),
-                                **common,
-                                "scopes": sorted(access.scopes),
-                                "expires_at": access.expires_at,
-                                "expires_in": round(access.expires_at - now, 3),
-                            }
-                        )
-                for value, expires_at in family.refresh.items():
-                    tokens.append(
-                        {
-                            "type": "refresh",
-                            "token": redact(value),
-                            **common,
-                            "scopes": sorted(family.scopes),
-                            "expires_at": expires_at,
-                            "expires_in": None if expires_at is None else round(expires_at - now, 3),
-                        }
-                    )
+            codes, tokens = self.tokens.live_view(now)
             return {
                 "now": now,
                 "frozen": self.clock.frozen,

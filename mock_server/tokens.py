@@ -16,6 +16,7 @@ import json
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from mock_server.policy import MAX_KEPT_REFRESH_TOKENS, MAX_REMEMBERED_ROTATIONS, RefreshPolicy
 
@@ -273,6 +274,49 @@ class TokenBook:
                 del family.refresh[value]
                 del self.refresh[value]
                 self._maybe_drop(family)
+
+    def live_view(self, now: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Live codes and tokens, values redacted, with seconds left: (codes, tokens)."""
+        codes = [
+            {
+                "code": redact(c.value),
+                "client_id": c.client_id,
+                "username": c.username,
+                "scopes": sorted(c.scopes),
+                "expires_at": c.expires_at,
+                "expires_in": round(c.expires_at - now, 3),
+            }
+            for c in self.codes.values()
+            if not c.used and c.expires_at > now
+        ]
+        tokens: list[dict[str, Any]] = []
+        for family in self.families.values():
+            common = {"grant": family.id, "client_id": family.client_id, "username": family.username}
+            for value in family.access:
+                access = self.access[value]
+                if access.expires_at > now:
+                    tokens.append(
+                        {
+                            "type": "access",
+                            "token": redact(value),
+                            **common,
+                            "scopes": sorted(access.scopes),
+                            "expires_at": access.expires_at,
+                            "expires_in": round(access.expires_at - now, 3),
+                        }
+                    )
+            for value, expires_at in family.refresh.items():
+                tokens.append(
+                    {
+                        "type": "refresh",
+                        "token": redact(value),
+                        **common,
+                        "scopes": sorted(family.scopes),
+                        "expires_at": expires_at,
+                        "expires_in": None if expires_at is None else round(expires_at - now, 3),
+                    }
+                )
+        return codes, tokens
 
     def sizes(self) -> dict[str, int]:
         """How many records each table holds (for memory checks)."""
