@@ -162,9 +162,15 @@ class ControlClient:
         """Disarm every fault."""
         self._call("DELETE", "faults")
 
-    def events(self) -> list[dict[str, Any]]:
-        """The request log, newest last."""
-        result: list[dict[str, Any]] = self._call("GET", "events")
+    def faults(self) -> list[dict[str, Any]]:
+        """The armed faults, with the calls each has left."""
+        result: list[dict[str, Any]] = self._call("GET", "faults")
+        return result
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        """The request log, newest last; only events with an id above ``since`` when given."""
+        path = f"events?since={int(since)}" if since else "events"
+        result: list[dict[str, Any]] = self._call("GET", path)
         return result
 
     def state(self) -> dict[str, Any]:

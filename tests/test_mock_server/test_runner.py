@@ -122,3 +122,15 @@ def test_mock_aweber_fixture_fails_a_test_whose_request_crashed_the_server(tmp_p
     assert result.returncode == 1, result.stdout + result.stderr
     assert "state exploded" in result.stdout
     assert "1 failed, 1 passed" in result.stdout
+
+
+def test_faults_and_events_since_from_python() -> None:
+    with MockServer() as mock:
+        httpx.get(f"{mock.url}/openapi.json")
+        first = mock.events()[-1]["id"]
+        mock.add_fault("/openapi.json", status=502, count=2)
+        assert [f["count"] for f in mock.faults()] == [2]
+        httpx.get(f"{mock.url}/openapi.json")
+        assert [e["status"] for e in mock.events(since=first)] == [502]
+        assert [f["count"] for f in mock.faults()] == [1]
+        mock.check_errors()
