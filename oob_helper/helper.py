@@ -219,7 +219,7 @@ class OAuthHelper:
                 state_changed_at=now,
                 account_id=account_id,
                 account_name=account_name,
-                last_refresh_at=existing.last_refresh_at if existing else None,
+                last_refresh_at=None,
                 version=existing.version if existing else 0,
             )
             try:

@@ -163,7 +163,7 @@ def parse_token_response(
     if not isinstance(data, dict):
         raise _malformed(f"{_describe(body, content_type)} instead of a JSON object", status)
     if isinstance(data.get("error"), str | dict):
-        raise parse_error_response(400 if status == 200 else status, body, content_type)
+        raise parse_error_response(status, body, content_type)
     access = data.get("access_token")
     if not isinstance(access, str) or not access:
         raise _malformed("no access_token in it", status)

@@ -283,8 +283,9 @@ def test_malformed_200s(raw: bytes, ctype: str, message: str) -> None:
 
 
 def test_error_body_with_200_is_an_error() -> None:
-    with pytest.raises(InvalidGrant):
+    with pytest.raises(InvalidGrant) as info:
         parse_token_response(200, body({"error": "invalid_grant"}), now=NOW, provider=AWEBER)
+    assert info.value.status_code == 200
 
 
 # -- error responses -------------------------------------------------------------------------
