@@ -328,6 +328,7 @@ def test_disconnect_revokes_then_forgets(env: Env, kind: str) -> None:
     helper = env.helper(kind)
     token = connect(env, helper).token
     assert token is not None
+    assert env.mock.state()["tokens"] != []
     helper.disconnect(INSTALL)
     assert helper.status(INSTALL).state == "not_connected"
     assert helper.installs() == []
@@ -335,6 +336,7 @@ def test_disconnect_revokes_then_forgets(env: Env, kind: str) -> None:
     if env.profile == "aweber":
         assert [(e.get("client_id"), e.get("result")) for e in revokes] == [(CLIENTS[kind][0], "ok")]
         assert env.api_status(token) == 401  # revoking the grant took the access token too
+        assert env.mock.state()["tokens"] == []
     else:
         assert revokes == []  # Constant Contact's profile has no revocation endpoint
 
