@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from oob_helper.stores import TokenStore, open_store
 
+from . import servers
+
 WORKER = Path(__file__).resolve().parent / "worker.py"
-BACKENDS = ["memory", "sqlite"]
-CROSS_PROCESS = ["sqlite"]
-LEASED = ["memory"]  # the kernel releases a SQLite flock instead
+BACKENDS = ["memory", "sqlite", "redis", "postgresql"]
+CROSS_PROCESS = ["sqlite", "redis", "postgresql"]
+LEASED = ["memory", "redis", "postgresql"]  # the kernel releases a SQLite flock instead
 
 
 @dataclass
@@ -51,12 +55,23 @@ class Backend:
         self._opened.clear()
 
 
-def make_backend(name: str, tmp_path: Path, request: object = None) -> Backend:
+def with_param(url: str, name: str, value: str) -> str:
+    """``url`` with one more query parameter."""
+    return f"{url}{'&' if '?' in url else '?'}{name}={value}"
+
+
+def make_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
     """A fresh namespace of backend ``name``."""
     if name == "memory":
         return Backend(name, "memory://", cross_process=False, has_lease=True)
     if name == "sqlite":
         return Backend(name, f"sqlite:///{tmp_path / 'store.db'}", cross_process=True, has_lease=False)
+    if name == "redis":
+        url = with_param(servers.redis_url(request.config), "prefix", unique("t") + ":")
+        return Backend(name, url, cross_process=True, has_lease=True)
+    if name == "postgresql":
+        url = with_param(servers.postgres_url(request.config), "schema", unique("t_"))
+        return Backend(name, url, cross_process=True, has_lease=True)
     raise AssertionError(f"unknown backend {name}")
 
 

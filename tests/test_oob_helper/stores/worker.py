@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from oob_helper.errors import VersionConflict
 from oob_helper.stores import open_store
 from oob_helper.tokens import InstallRecord, Token
 
@@ -51,6 +52,21 @@ def main(argv: list[str]) -> int:
             with store.lock(args[0], timeout=30, lease=lease):
                 print("held", flush=True)
                 sys.stdin.readline()
+        elif command == "refresh":
+            # A refresh that stalls between reading and writing (the test kills or pauses it).
+            install, lease = args[0], float(args[1])
+            with store.lock(install, timeout=30, lease=lease):
+                current = store.get(install)
+                assert current is not None
+                print(f"read {current.version}", flush=True)
+                sys.stdin.readline()
+                token = Token(access_token="stale-access", refresh_token="stale-refresh")
+                try:
+                    store.put(InstallRecord(install=install, token=token), expected_version=current.version)
+                except VersionConflict:
+                    print("conflict", flush=True)
+                else:
+                    print("written", flush=True)
         elif command == "crashwrite":
             # Rewrite one install forever; the pair (access, refresh) and the version always match.
             install = args[0]

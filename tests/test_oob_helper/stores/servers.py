@@ -1,0 +1,198 @@
+"""Throwaway Redis and PostgreSQL servers on loopback, in temporary directories.
+
+``redis_url(config)`` / ``postgres_url(config)`` start one server per test session (kept in
+``config.stash``, stopped at the end) unless ``OOB_TEST_REDIS_URL`` / ``OOB_TEST_POSTGRES_URL``
+name one. ``RedisServer`` / ``PostgresServer`` can also be run per test (the fault tests stop
+and restart theirs). A missing server binary fails the test with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REDIS_SERVER = os.environ.get("OOB_TEST_REDIS_SERVER", "redis-server")
+PG_BIN = Path(os.environ.get("OOB_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_port(
+    port: int, what: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} while starting")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+class RedisServer:
+    """``redis-server`` on a free loopback port; ``persistent`` keeps data across restarts (AOF)."""
+
+    def __init__(self, *, persistent: bool = False) -> None:
+        binary = shutil.which(REDIS_SERVER)
+        if binary is None:
+            pytest.fail(
+                "redis-server is missing: install it with `apt-get install redis-server` "
+                "(scripts/test does this when run as root), or set OOB_TEST_REDIS_URL"
+            )
+        self.binary = binary
+        self.persistent = persistent
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="oob-redis-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's URL (database 0)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start (or restart) the server and wait until it accepts connections."""
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        )
+        self.proc = subprocess.Popen(
+            [
+                *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *persistence,
+                *("--dir", str(self.dir), "--daemonize", "no", "--logfile", str(self.dir / "redis.log")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port, "redis-server", self.proc)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (gracefully: with persistence, its data is kept)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cleanup(self) -> None:
+        """Stop and remove the data directory."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostgresServer:
+    """A PostgreSQL 15 cluster on a free loopback port, run as ``postgres`` when we are root."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            pytest.fail(
+                f"PostgreSQL server binaries are missing in {PG_BIN}: install them with "
+                "`apt-get install postgresql` (scripts/test does this when run as root), "
+                "or set OOB_TEST_POSTGRES_URL"
+            )
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="oob-pg-"))
+        self.data = self.dir / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self._run(
+            [
+                *(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"),
+                *("-E", "UTF8", "--no-sync", "--no-instructions"),
+            ]
+        )
+
+    @property
+    def url(self) -> str:
+        """The server's URL (database ``postgres``)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, argv: list[str]) -> None:
+        result = subprocess.run([*self.as_user, *argv], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> PostgresServer:
+        """Start (or restart) the server and wait until it accepts connections."""
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        )
+        self._run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.dir / "pg.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
+        _wait_port(self.port, "postgres")
+        return self
+
+    def stop(self) -> None:
+        """Stop the server at once (clients see their connections drop)."""
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def cleanup(self) -> None:
+        """Stop and remove the cluster."""
+        with contextlib.suppress(RuntimeError):  # already stopped
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_REDIS = pytest.StashKey[str]()
+_POSTGRES = pytest.StashKey[str]()
+
+
+def redis_url(config: pytest.Config) -> str:
+    """The session's Redis URL (started on first use)."""
+    if os.environ.get("OOB_TEST_REDIS_URL"):
+        return os.environ["OOB_TEST_REDIS_URL"]
+    if _REDIS not in config.stash:
+        server = RedisServer().start()
+        config.add_cleanup(server.cleanup)
+        config.stash[_REDIS] = server.url
+    return config.stash[_REDIS]
+
+
+def postgres_url(config: pytest.Config) -> str:
+    """The session's PostgreSQL URL (started on first use)."""
+    if os.environ.get("OOB_TEST_POSTGRES_URL"):
+        return os.environ["OOB_TEST_POSTGRES_URL"]
+    if _POSTGRES not in config.stash:
+        server = PostgresServer()
+        config.add_cleanup(server.cleanup)
+        server.start()
+        config.stash[_POSTGRES] = server.url
+    return config.stash[_POSTGRES]
