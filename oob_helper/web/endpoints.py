@@ -149,6 +149,7 @@ async def _render_status(
     *,
     connect: bool | None = None,
     notice: str | None = None,
+    warning: bool = False,
     status_code: int = 200,
 ) -> Response:
     web = visit.web
@@ -157,6 +158,7 @@ async def _render_status(
     show_connect = record.state != "connected" if connect is None else connect
     context["connect"] = await _start_attempt(visit) if show_connect else None
     context["notice"] = notice
+    context["notice_class"] = "notice warning" if warning else "notice"
     return web.renderer.render("status.html", context, status_code=status_code)
 
 
@@ -233,6 +235,7 @@ async def refresh(visit: Visit) -> Response:
             visit,
             notice=f"{visit.web.renderer.display_name} no longer accepts this connection. "
             "Connect again below.",
+            warning=True,
             status_code=409,
         )
     raise PageError(

@@ -142,6 +142,15 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     shot(page, artifacts_dir, "b-still-connected")
     assert live.helper.status(f"site-b.localhost:{live.server.port}").state == "connected"
 
+    # The provider takes site B's access away: Refresh now says so, keeps the account, offers to connect.
+    assert mock_aweber.revoke_tokens(username="alice") > 0
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator("#status-line")).to_contain_text("Reauthorization required")
+    expect(page.locator("#status-line")).to_contain_text("Alice Company")
+    expect(page.locator(".reason")).not_to_be_empty()
+    expect(page.get_by_role("link", name="Connect to AWeber")).to_be_visible()
+    shot(page, artifacts_dir, "b-reauthorization-required")
+
 
 def test_pages_are_not_framed_and_run_no_script(page: Page, live: LiveHelper) -> None:
     response = page.goto(live.url("site-a"))
