@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mock_server import MockServer
 from mock_server.authorize import s256
@@ -648,3 +650,57 @@ def test_bad_input(mock_aweber: MockServer, case: Case) -> None:
         assert query["error"] == case.error
         assert query["state"] == "st-1"
         assert "code" not in query
+
+
+PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.sampled_from(["/oauth2/token", "/oauth2/revoke", "/oauth2/authorize"]),
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "grant_type",
+                    "code",
+                    "refresh_token",
+                    "client_id",
+                    "client_secret",
+                    "token",
+                    "form_token",
+                    "redirect_uri",
+                    "code_verifier",
+                    "scope",
+                ]
+            ),
+            st.text(max_size=60),
+        ).map(lambda d: httpx.QueryParams(d).__str__().encode()),
+    ),
+    content_type=st.sampled_from(
+        ["application/x-www-form-urlencoded", "application/json", "text/plain", "multipart/form-data", ""]
+    ),
+    authorization=st.one_of(
+        st.none(),
+        st.text(PRINTABLE, max_size=60),
+        st.text(PRINTABLE, max_size=60).map(lambda s: "Basic " + s),
+    ),
+    query=st.text(PRINTABLE, max_size=80),
+)
+def test_random_requests_never_crash(
+    mock_aweber: MockServer, path: str, body: bytes, content_type: str, authorization: str | None, query: str
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    if authorization is not None and authorization.strip():
+        headers["Authorization"] = authorization.strip()  # h11 refuses surrounding spaces
+    response = httpx.post(f"{mock_aweber.url}{path}?{query}", content=body, headers=headers)
+    assert response.status_code < 500
+    assert "access_token" not in response.text
+    location = response.headers.get("location")
+    if location is not None:
+        assert location.split("?", 1)[0] in REGISTERED
