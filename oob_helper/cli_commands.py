@@ -13,20 +13,18 @@ import logging
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from oob_helper.cli_refresh import refresh_command
 from oob_helper.config import SETTING_NAMES, Settings, default_config_path, load_settings
-from oob_helper.errors import ConfigurationError, NotConnected, OobHelperError, ReauthorizationRequired
-from oob_helper.progress import Progress
-from oob_helper.tokens import InstallRecord, RefreshResult
+from oob_helper.errors import ConfigurationError
+from oob_helper.tokens import InstallRecord
 
 if TYPE_CHECKING:
-    from oob_helper.helper import OAuthHelper, RefreshOutcome
+    from oob_helper.helper import OAuthHelper
 
 PROG = "oob-helper"
 MAX_PASTE = 8192  # the facade refuses anything over 2 KB with its own message
@@ -67,12 +65,15 @@ def configure_logging(verbose: bool) -> None:
     beside the CLI's own one-line messages.
     """
     logger = logging.getLogger("oob_helper")
+    for old in [h for h in logger.handlers if getattr(h, "oob_helper_cli", False)]:
+        logger.removeHandler(old)  # main() may run more than once in a process
     if verbose:
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
         logger.setLevel(logging.INFO)
     else:
         handler = logging.NullHandler()
+    handler.oob_helper_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
 
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         "connect": _connect,
         "token": _token,
         "status": _status,
-        "refresh": _refresh,
+        "refresh": refresh_command,
         "disconnect": _disconnect,
     }
     with open_helper(settings) as helper:
@@ -319,91 +320,6 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
 def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
     helper.disconnect(args.install, force=args.force)
     print(f"Disconnected install {args.install!r}: revoked at the provider and forgotten.")
-    return 0
-
-
-# -- refresh ---------------------------------------------------------------------------------
-
-RESULT_ORDER = ("refreshed", "skipped", "reauthorization_required", "failed")
-
-
-def summary_line(counts: Mapping[str, int], total: int, elapsed: float) -> str:
-    """``refreshed 3, skipped 1, reauthorization required 0, failed 0 (4 installs in 0.2s)``."""
-    parts = [f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in RESULT_ORDER]
-    return f"{', '.join(parts)} ({total} install{'s' if total != 1 else ''} in {elapsed:.1f}s)"
-
-
-def _refresh_one(helper: OAuthHelper, install: str, within: float | None) -> RefreshOutcome:
-    from oob_helper.helper import RefreshOutcome  # noqa: PLC0415
-
-    try:
-        return helper.refresh(install, force=within is None, within=within)
-    except OobHelperError as exc:
-        # The facade reports most failures in the outcome; anything raised still counts.
-        needs_person = isinstance(exc, ReauthorizationRequired | NotConnected)
-        result: RefreshResult = "reauthorization_required" if needs_person else "failed"
-        return RefreshOutcome(install=install, result=result, error=" ".join(str(exc).split()))
-
-
-def _outcome_text(outcome: RefreshOutcome) -> str:
-    what = f"install {outcome.install!r}: {outcome.result.replace('_', ' ')}"
-    if not outcome.error:
-        return what
-    # The facade's messages for reauthorization already name the install.
-    return outcome.error if repr(outcome.install) in outcome.error else f"{what}: {outcome.error}"
-
-
-def _refresh(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
-    started = time.monotonic()
-    counts: Counter[str] = Counter()
-    if not args.all:
-        # An unknown install is an error of its own (exit 3, "connect it first").
-        outcome = helper.refresh(args.install, force=args.within is None, within=args.within)
-        counts[outcome.result] += 1
-        if outcome.result not in ("refreshed", "skipped"):
-            _say(_outcome_text(outcome))
-        print(summary_line(counts, 1, time.monotonic() - started))
-        return _refresh_exit_code(counts)
-    installs: list[str] = helper.store.list_installs()
-    progress = Progress(len(installs), sys.stderr, enabled=args.all and sys.stderr.isatty())
-    pool = ThreadPoolExecutor(
-        max_workers=min(args.concurrency, max(len(installs), 1)), thread_name_prefix="refresh"
-    )
-    try:
-        pending: set[Future[RefreshOutcome]] = set()
-        queue = iter(installs)
-        # Submit lazily so at most a few batches of futures exist at once (10,000 installs).
-        for install in queue:
-            pending.add(pool.submit(_refresh_one, helper, install, args.within))
-            if len(pending) >= args.concurrency * 4:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                counts[outcome.result] += 1
-                if outcome.result not in ("refreshed", "skipped"):
-                    progress.message(_outcome_text(outcome))
-                progress.advance(outcome.result)
-                next_install = next(queue, None)
-                if next_install is not None:
-                    pending.add(pool.submit(_refresh_one, helper, next_install, args.within))
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        progress.close()
-        raise
-    pool.shutdown(wait=True)
-    progress.close()
-    print(summary_line(counts, len(installs), time.monotonic() - started))
-    return _refresh_exit_code(counts)
-
-
-def _refresh_exit_code(counts: Mapping[str, int]) -> int:
-    # A person is needed (3) matters more than a retry later (4).
-    if counts.get("reauthorization_required"):
-        return 3
-    if counts.get("failed"):
-        return 4
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oob_helper import cli, cli_commands
+from oob_helper import cli, cli_commands, cli_refresh
 from oob_helper.cli import build_parser, main, parse_duration
 from oob_helper.errors import (
     AttemptExpired,
@@ -167,7 +167,7 @@ def test_read_paste_skips_blank_lines_and_refuses_nothing() -> None:
 
 
 def test_summary_line_names_every_result() -> None:
-    line = cli_commands.summary_line({"refreshed": 3, "failed": 1}, 4, 0.25)
+    line = cli_refresh.summary_line({"refreshed": 3, "failed": 1}, 4, 0.25)
     assert line == "refreshed 3, skipped 0, reauthorization required 0, failed 1 (4 installs in 0.2s)"
 
 
