@@ -67,6 +67,10 @@ def test_php_pkce_sample_sends_everything_in_the_query_string(mock_aweber: MockS
     }
     answer = httpx.post(mock_aweber.token_url, params=query)
     assert answer.status_code == 200, answer.text
+    logged = str(mock_aweber.events())
+    assert code not in logged
+    assert VERIFIER not in logged
+    assert answer.json()["access_token"] not in logged
     # the WordPress plugin's refresh: form body with client_id, no Authorization header
     refresh = httpx.post(
         mock_aweber.token_url,
