@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -31,7 +32,7 @@ from oob_helper.web.csrf import SECRET_KEY_SETTING, Signer, generate_secret_key
 from oob_helper.web.headers import SecurityHeadersMiddleware
 from oob_helper.web.hosts import LOOPBACK_HOSTS, BadHost, HostAllowList, is_loopback, normalise_host
 from oob_helper.web.pages import Renderer, make_environment
-from oob_helper.web.problems import PageError
+from oob_helper.web.problems import PageError, unexpected_problem
 from oob_helper.web.ratelimit import SubmissionLimiter
 
 log = logging.getLogger("oob_helper.web")
@@ -39,7 +40,8 @@ log = logging.getLogger("oob_helper.web")
 InstallResolver = Callable[[Request], "str | Awaitable[str | None] | None"]
 AdminCheck = Callable[[Request], "bool | Awaitable[bool]"]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_INSTALL_KEY = 255
+# The facade's rule for install names: 1-200 printable characters, no surrounding spaces.
+_INSTALL_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
 class WebContext:
@@ -92,7 +94,7 @@ class WebContext:
             key = self._install_resolver(request)
             if inspect.isawaitable(key):
                 key = await key
-            if not isinstance(key, str) or not key or len(key) > MAX_INSTALL_KEY:
+            if not isinstance(key, str) or not _INSTALL_KEY.fullmatch(key) or key != key.strip():
                 raise _bad_host("the site this request belongs to could not be determined")
             return key
         raise _bad_host("no host name allow-list is configured")  # unreachable by construction
@@ -265,12 +267,7 @@ def create_app(
             )
         else:
             log.error("unexpected error in the web helper", exc_info=exc)
-            problem = PageError(
-                500,
-                "Something went wrong",
-                "The helper could not complete the request.",
-                "Nothing was changed. Try again; if it keeps failing, check the server's log.",
-            )
+            problem = unexpected_problem()
         return web.error_response(request, problem)
 
     app = Starlette(

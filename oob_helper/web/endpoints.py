@@ -6,6 +6,7 @@ worker thread and turns its result or error into a page (``errors.py``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,10 +20,18 @@ from starlette.responses import Response
 from oob_helper import errors
 from oob_helper.web.csrf import TokenRejected, new_session_id
 from oob_helper.web.pages import StatusView
-from oob_helper.web.problems import PageError, attempt_problem, csrf_problem, facade_problem
+from oob_helper.web.problems import (
+    PageError,
+    attempt_problem,
+    csrf_problem,
+    facade_problem,
+    unexpected_problem,
+)
 
 if TYPE_CHECKING:
     from oob_helper.web.app import WebContext
+
+log = logging.getLogger("oob_helper.web")
 
 MAX_FORM_BYTES = 16 * 1024
 MAX_PASTE_CHARS = 4096
@@ -58,6 +67,10 @@ def page(*, post: bool) -> Callable[[Callable[[Visit], Awaitable[Response]]], En
                 if visit is not None and not visit.new_session:
                     token = web.signer.csrf_token(visit.install, visit.session_id)
                 return web.error_response(request, problem, csrf_token=token)
+            except Exception:
+                # A bug, not bad input: log it server-side, show a page without the traceback.
+                log.exception("unexpected error in %s", handler.__name__)
+                return web.error_response(request, unexpected_problem())
             if visit.new_session:
                 web.set_session_cookie(request, response, visit.session_id)
             return response

@@ -166,6 +166,11 @@ def facade_problem(exc: errors.OobHelperError, provider: str) -> PageError:
             str(exc),
             "Ask the site's operator to fix the helper's settings.",
         )
+    return unexpected_problem()
+
+
+def unexpected_problem() -> PageError:
+    """A failure nobody anticipated (a bug): no details on the page, they go to the log."""
     return PageError(
         500,
         "Something went wrong",

@@ -203,3 +203,30 @@ def test_every_response_carries_the_security_headers(helper: OAuthHelper) -> Non
         for name, value in SECURITY_HEADERS.items():
             assert response.headers.get(name) == value, (response.url, name)
     assert [r.status_code for r in responses] == [200, 200, 200, 404, 405, 403, 400]
+
+
+@pytest.mark.parametrize("key", ["", " padded ", "line\nbreak", "x" * 201])
+def test_unusable_install_keys_from_the_resolver_are_refused(helper: OAuthHelper, key: str) -> None:
+    app = create_app(helper, secret_key="k" * 40, install_resolver=lambda request: key)
+    with WebServer(app) as server:
+        response = httpx.get(server.url + "/")
+        assert response.status_code == 400
+        assert "could not be determined" in response.text
+    assert helper.installs() == []
+
+
+def test_a_crashing_host_hook_gets_a_500_page_without_details(
+    helper: OAuthHelper, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(request: Request) -> str:
+        raise RuntimeError("host app bug: secret-ish detail")
+
+    app = create_app(helper, secret_key="k" * 40, install_resolver=broken)
+    with WebServer(app) as server:
+        response = httpx.get(server.url + "/")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    assert "secret-ish detail" not in response.text
+    assert "Traceback" not in response.text
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "host app bug" in caplog.text  # the operator's log has it
