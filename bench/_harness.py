@@ -126,7 +126,7 @@ def run_wrk(
             "-c",
             str(connections),
             "-d",
-            f"{seconds}s",
+            f"{seconds:g}s",
             "-s",
             str(script),
             url,
