@@ -1,0 +1,219 @@
+"""Issue 3 benchmark (a): per-request cost of the helper's httpx auth against a fixed bearer header.
+
+The mock runs under uvicorn (uvloop, httptools, one worker) with its rate limit off. One install
+is connected through a headless approval and code exchange, and ``GET /1.0/accounts`` is sent
+by three clients side by side, each keeping its connection alive:
+
+- plain: an ``httpx.Client`` with a fixed ``Authorization: Bearer`` header (the limit);
+- ours: ``OAuthHelper.client(install)``, the ``OAuthHelperAuth`` flow reading a valid token from a
+  SQLite store on every request;
+- Authlib: ``authlib.integrations.httpx_client.OAuth2Client`` holding the token in memory.
+
+Blocks of requests alternate between the clients (the order rotates each round); the time per
+request is the median over rounds. Target: ours at most 1.15 times plain. When ours misses it
+(or with ``--profile``), one block of ours runs under cProfile and the top entries are printed.
+
+    .venv/bin/python -m bench.bench_auth_overhead [--requests 300] [--rounds 15] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+
+from bench._harness import median, uvicorn_server
+from oob_helper.config import Settings
+from oob_helper.helper import OAuthHelper
+from oob_helper.providers import AWEBER
+from oob_helper.stores import open_store
+from oob_helper.tokens import InstallRecord, Token
+
+CLIENT_ID, CLIENT_SECRET = "bench-auth", "bench-auth-secret"
+REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
+INSTALL = "blog.bench"
+TARGET = 1.15
+NO_RATE_LIMIT = {"BENCH_MOCK_CONFIG": json.dumps({"rate_limit_enabled": False})}
+
+
+def register_client(mock_url: str, client_id: str, secret: str, *, keep_old: bool = False) -> None:
+    """Register a confidential out-of-band client at the mock (``keep_old``: reusable refresh tokens)."""
+    body = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "redirect_uris": [REDIRECT],
+        "name": "bench",
+        "refresh_policy": {"keep_old_refresh_token": True} if keep_old else None,
+    }
+    httpx.post(f"{mock_url}/_mock/clients", json=body, timeout=10).raise_for_status()
+
+
+def connect(mock_url: str, client_id: str, secret: str) -> Token:
+    """One headless approval and code exchange at the mock: a fresh grant's token."""
+    with httpx.Client(base_url=mock_url, timeout=10) as http:
+        approve = {
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "account.read list.read",
+            "state": "bench",
+            "username": "demo",
+        }
+        code = http.post("/_mock/approve", json=approve).raise_for_status().json()["code"]
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+        answer = http.post("/oauth2/token", auth=(client_id, secret), data=data).raise_for_status().json()
+    now = time.time()
+    return Token(
+        access_token=answer["access_token"],
+        refresh_token=answer["refresh_token"],
+        expires_at=now + float(answer["expires_in"]),
+        scopes=tuple(str(answer.get("scope", "")).split()),
+        obtained_at=now,
+    )
+
+
+def _authlib_client(mock_url: str, token: Token) -> httpx.Client:
+    import authlib.deprecate  # noqa: F401, PLC0415 - installs its "always" filter first
+
+    with warnings.catch_warnings():
+        # Authlib 1.9 prefers "httpx2" and warns when it falls back to httpx, as here.
+        warnings.simplefilter("ignore")
+        from authlib.integrations.httpx_client import OAuth2Client  # noqa: PLC0415
+
+    client: httpx.Client = OAuth2Client(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        token={
+            "access_token": token.access_token,
+            "refresh_token": token.refresh_token,
+            "token_type": "bearer",
+            "expires_at": int(token.expires_at or 0),
+        },
+        token_endpoint=f"{mock_url}/oauth2/token",
+        base_url=f"{mock_url}/1.0",
+        headers={"Accept": "application/json"},
+    )
+    return client
+
+
+def _block(client: httpx.Client, requests: int) -> float:
+    """Seconds per request over ``requests`` sequential GET /accounts."""
+    started = time.perf_counter()
+    for _ in range(requests):
+        response = client.get("/accounts")
+        if response.status_code != 200:
+            raise SystemExit(f"GET /accounts answered {response.status_code}: {response.text[:200]}")
+    return (time.perf_counter() - started) / requests
+
+
+def profile_ours(client: httpx.Client, requests: int) -> str:
+    """cProfile one block of ours; the top entries by cumulative and by own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _block(client, requests)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(25)
+    stats.sort_stats("tottime").print_stats(15)
+    return out.getvalue()
+
+
+def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
+    """Measure the three clients side by side; print per-request times and ratios to plain."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        uvicorn_server("bench.apps:mock_app", env=NO_RATE_LIMIT) as (
+            mock_url,
+            _,
+        ),
+    ):
+        register_client(mock_url, CLIENT_ID, CLIENT_SECRET)
+        token = connect(mock_url, CLIENT_ID, CLIENT_SECRET)
+        store_url = f"sqlite:///{Path(tmp) / 'tokens.db'}"
+        settings = Settings(
+            provider=AWEBER.with_bases(mock_url, f"{mock_url}/1.0"),
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            store_url=store_url,
+        )
+        helper = OAuthHelper(settings, open_store(store_url, encryption_keys=()))
+        now = time.time()
+        helper.store.put(
+            InstallRecord(install=INSTALL, token=token, state="connected", state_changed_at=now),
+            expected_version=None,
+        )
+        clients: dict[str, httpx.Client] = {
+            "plain": httpx.Client(
+                base_url=f"{mock_url}/1.0",
+                headers={"Accept": "application/json", "Authorization": f"Bearer {token.access_token}"},
+            ),
+            "ours": helper.client(INSTALL),
+            "authlib": _authlib_client(mock_url, token),
+        }
+        times: dict[str, list[float]] = {name: [] for name in clients}
+        names = list(clients)
+        try:
+            for client in clients.values():  # warm-up: connections, imports, caches
+                _block(client, max(requests // 5, 20))
+            for i in range(rounds):
+                order = names[i % len(names) :] + names[: i % len(names)]
+                for name in order:
+                    times[name].append(_block(clients[name], requests))
+            per = {name: median(values) for name, values in times.items()}
+            ratio_ours = per["ours"] / per["plain"]
+            report = None
+            if profile or ratio_ours > TARGET:
+                report = profile_ours(clients["ours"], requests)
+            # The token must still be the one connected: no refresh happened during the run.
+            stored = helper.store.get(INSTALL)
+            refreshed = stored is None or stored.token is None or stored.token != token
+        finally:
+            for client in clients.values():
+                client.close()
+            helper.close()
+
+    print(
+        f"GET /1.0/accounts against the mock (uvicorn, uvloop, httptools), {rounds} rounds x "
+        f"{requests} requests per client, alternating, medians:"
+    )
+    for name, label in (
+        ("plain", "plain httpx, fixed bearer header"),
+        ("ours", "OAuthHelper.client (SQLite store)"),
+        ("authlib", "Authlib httpx OAuth2Client"),
+    ):
+        print(f"  {label:36s} {per[name] * 1e6:8.0f} us/request   ratio {per[name] / per['plain']:.3f}")
+    verdict = "met" if ratio_ours <= TARGET else "MISSED"
+    print(f"  ours / plain = {ratio_ours:.3f} (target <= {TARGET}): {verdict}")
+    extra_us = (per["ours"] - per["plain"]) * 1e6
+    print(
+        f"  ours adds {extra_us:.0f} us per request over plain; token refreshed during the run: {refreshed}"
+    )
+    if report is not None:
+        print("cProfile of one block of ours:")
+        print(report)
+    return {f"{name}_us": value * 1e6 for name, value in per.items()} | {"ratio_ours": ratio_ours}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, run, print."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=300, help="requests per block")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of ours even if on target")
+    args = parser.parse_args(argv)
+    run(args.requests, args.rounds, profile=args.profile)
+
+
+if __name__ == "__main__":
+    main()
