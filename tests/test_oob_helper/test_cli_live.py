@@ -382,3 +382,60 @@ def test_ctrl_c_while_waiting_for_the_paste_exits_130(env: dict[str, str]) -> No
     assert proc.returncode == 130
     assert "Traceback" not in rest
     assert "interrupted" in rest
+
+
+def _serve_until_url(args: list[str], env: dict[str, str], marker: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [SCRIPT, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if marker in line:
+            return proc, line.split(marker, 1)[1].strip()
+    proc.wait(timeout=TIMEOUT)
+    assert proc.stderr is not None
+    pytest.fail(f"{args[0]} exited {proc.returncode} without printing its URL: {proc.stderr.read()}")
+
+
+def _get(url: str) -> httpx.Response:
+    # The runner prints its URL as it starts listening: retry refused connects (with backoff).
+    with httpx.Client(transport=httpx.HTTPTransport(retries=8), follow_redirects=True) as http:
+        return http.get(url)
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=TIMEOUT)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert "Traceback" not in err
+    return code
+
+
+def test_serve_runs_the_web_helper_until_ctrl_c(env: dict[str, str]) -> None:
+    proc, url = _serve_until_url(["serve", "--port", "0"], env, "web helper:")
+    try:
+        page = _get(url)
+        assert page.status_code == 200
+        assert "Not connected" in page.text
+    finally:
+        code = _stop(proc)
+    assert code == 0
+
+
+def test_demo_runs_the_mock_and_the_helper_until_ctrl_c(env: dict[str, str]) -> None:
+    proc, url = _serve_until_url(["demo", "--helper-port", "0", "--mock-port", "0"], env, "Web helper:")
+    try:
+        assert _get(url).status_code == 200
+    finally:
+        code = _stop(proc)
+    assert code == 0
+
+
+def test_serve_with_bad_settings_is_exit_2(env: dict[str, str]) -> None:
+    result = cli({**env, "OOB_HELPER_REDIRECT_URI": "not-a-url"}, "serve", "--port", "0")
+    assert result.returncode == 2
+    assert "OOB_HELPER_REDIRECT_URI" in result.stderr
