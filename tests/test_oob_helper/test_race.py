@@ -1,0 +1,85 @@
+"""Acceptance: a storm of processes and threads on one expired install makes one refresh.
+
+8 long-lived worker processes x 4 threads pass a TCP gate together and ask the real helper
+(OAuthHelper.get_token, SQLite store) for a token, against the live mock's constantcontact
+profile, whose refresh tokens are single use with reuse detection: a second refresh with the
+same token would revoke the whole grant and fail the storm. Repeated 50 times in one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workers.common import MutableClock, Target, connect, open_helper
+from workers.pool import Gate, Pool
+
+from mock_server.config import MockConfig
+from mock_server.runner import MockServer
+
+INSTALL = "race.example"
+PROCESSES = 8
+THREADS = 4
+STORMS = 50
+DAY = 86400  # the constantcontact profile's access-token lifetime
+
+
+@pytest.fixture
+def cc_mock() -> Iterator[MockServer]:
+    with MockServer(MockConfig(profile="constantcontact")) as mock:
+        mock.set_clock(frozen=True)
+        yield mock
+        mock.check_errors()
+
+
+def last_event_id(mock: MockServer) -> int:
+    return max((int(e["id"]) for e in mock.events()), default=0)
+
+
+def refresh_events(mock: MockServer, since: int) -> list[dict[str, Any]]:
+    return [e for e in mock.events() if e["id"] > since and e.get("grant_type") == "refresh_token"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(280)
+def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_path: Path) -> None:
+    target = Target(cc_mock.url, "demo-public", None)
+    store_url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    clock = MutableClock(cc_mock.now())
+    with open_helper(target, store_url, clock) as helper, Gate() as gate:
+        connect(cc_mock, helper, INSTALL)
+        config = {
+            "target": target.to_dict(),
+            "store_url": store_url,
+            "install": INSTALL,
+            "threads": THREADS,
+            "gate_port": gate.port,
+        }
+        with Pool("race_worker", config, PROCESSES) as pool:
+            for storm in range(STORMS):
+                before = helper.status(INSTALL)
+                clock.now = cc_mock.advance_clock(DAY + 1)  # the stored token is now expired
+                since = last_event_id(cc_mock)
+                pool.broadcast({"now": clock.now})
+                gate.open(PROCESSES * THREADS)
+                results = [r for answer in pool.gather() for r in answer["results"]]
+
+                assert [r["error"] for r in results if "error" in r] == [], f"storm {storm}"
+                tokens = {r["token"] for r in results}
+                assert len(tokens) == 1, f"storm {storm}: callers got {len(tokens)} different tokens"
+                refreshes = refresh_events(cc_mock, since)
+                assert len(refreshes) == 1, f"storm {storm}: {len(refreshes)} refreshes reached the server"
+                (token,) = tokens
+                assert target.api_works(token), f"storm {storm}: the shared token is refused"
+                after = helper.status(INSTALL)
+                assert after.token is not None
+                assert after.token.access_token == token
+                assert after.last_refresh_at == clock.now
+                assert after.version == before.version + 1
+                assert before.token is not None
+                assert after.token.refresh_token != before.token.refresh_token
+        # The store holds the newest pair: its refresh token is the one the provider accepts.
+        outcome = helper.refresh(INSTALL)
+        assert (outcome.result, outcome.error) == ("refreshed", None)

@@ -1,0 +1,1 @@
+"""Subprocess entry points for the race and crash tests (``python -m workers.<name>``)."""
