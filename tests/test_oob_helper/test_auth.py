@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import itertools
 import threading
 from collections.abc import Iterator
@@ -14,41 +12,13 @@ import httpx
 import pytest
 
 from oob_helper.auth import OAuthHelperAuth
-from oob_helper.errors import InvalidGrant, ReauthorizationRequired, VersionConflict
+from oob_helper.errors import InvalidGrant, ReauthorizationRequired
 from oob_helper.refresh import RefreshCoordinator
+from oob_helper.stores import TokenStore, open_store
 from oob_helper.tokens import InstallRecord, Token
 
 T0 = 1_800_000_000.0
 INSTALL = "blog.example"
-
-
-class DictStore:
-    """Stand-in until oob_helper.stores.memory lands (TODO: open_store("memory://"))."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, InstallRecord] = {}
-        self.guard = threading.Lock()
-        self.install_lock = threading.Lock()
-
-    def get(self, install: str) -> InstallRecord | None:
-        return self.records.get(install)
-
-    def put(self, record: InstallRecord, *, expected_version: int | None) -> InstallRecord:
-        with self.guard:
-            current = self.records.get(record.install)
-            if (None if current is None else current.version) != expected_version:
-                raise VersionConflict("conflict")
-            stored = dataclasses.replace(record, version=(expected_version or 0) + 1)
-            self.records[record.install] = stored
-            return stored
-
-    @contextlib.contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        assert self.install_lock.acquire(timeout=timeout)
-        try:
-            yield
-        finally:
-            self.install_lock.release()
 
 
 class Refresher:
@@ -68,11 +38,12 @@ class Refresher:
 
 
 @pytest.fixture
-def store() -> Any:
-    store = DictStore()
+def store() -> Iterator[TokenStore]:
+    store = open_store("memory://", encryption_keys=())
     token = Token(access_token="a0", expires_at=T0 + 3600, refresh_token="r0", obtained_at=T0 - 3600)
     store.put(InstallRecord(install=INSTALL, token=token, state="connected"), expected_version=None)
-    return store
+    yield store
+    store.close()
 
 
 @pytest.fixture
@@ -81,7 +52,7 @@ def refresher() -> Refresher:
 
 
 @pytest.fixture
-def auth(store: Any, refresher: Refresher) -> OAuthHelperAuth:
+def auth(store: TokenStore, refresher: Refresher) -> OAuthHelperAuth:
     coordinator = RefreshCoordinator(store, refresher, clock=lambda: T0, jitter=0.0)
     return OAuthHelperAuth(coordinator, INSTALL)
 
@@ -110,7 +81,7 @@ def test_a_success_sends_the_bearer_token_once(auth: OAuthHelperAuth, refresher:
     ids=["rfc6750", "aweber-envelope", "other"],
 )
 def test_a_401_refreshes_once_and_retries_once(
-    auth: OAuthHelperAuth, refresher: Refresher, store: DictStore, body: Any
+    auth: OAuthHelperAuth, refresher: Refresher, store: TokenStore, body: Any
 ) -> None:
     request = httpx.Request("POST", "https://api.example/1.0/x", json={"name": "n"})
     flow = auth.sync_auth_flow(request)
@@ -145,7 +116,7 @@ def test_rate_limit_403_is_not_a_refresh_reason(auth: OAuthHelperAuth, refresher
     assert refresher.calls == 0
 
 
-def test_an_expiring_token_is_refreshed_before_the_request(store: DictStore, refresher: Refresher) -> None:
+def test_an_expiring_token_is_refreshed_before_the_request(store: TokenStore, refresher: Refresher) -> None:
     coordinator = RefreshCoordinator(store, refresher, clock=lambda: T0 + 3500, jitter=0.0)
     flow = OAuthHelperAuth(coordinator, INSTALL).sync_auth_flow(httpx.Request("GET", "https://api.example/"))
     assert next(flow).headers["Authorization"] == "Bearer a1"

@@ -7,12 +7,10 @@ and test_crash.py.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -22,9 +20,10 @@ from oob_helper.errors import (
     NotConnected,
     ReauthorizationRequired,
     ServerError,
-    VersionConflict,
+    StoreError,
 )
 from oob_helper.refresh import RefreshCoordinator
+from oob_helper.stores import open_store
 from oob_helper.stores.base import TokenStore
 from oob_helper.tokens import InstallRecord, Token
 
@@ -81,46 +80,9 @@ class Provider:
             )
 
 
-class DictStore:
-    """Stand-in until oob_helper.stores.memory lands (TODO: open_store("memory://"))."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, InstallRecord] = {}
-        self.locks: dict[str, threading.Lock] = {}
-        self.guard = threading.Lock()
-
-    def get(self, install: str) -> InstallRecord | None:
-        return self.records.get(install)
-
-    def put(self, record: InstallRecord, *, expected_version: int | None) -> InstallRecord:
-        with self.guard:
-            current = self.records.get(record.install)
-            if (None if current is None else current.version) != expected_version:
-                raise VersionConflict("conflict")
-            stored = dataclasses.replace(record, version=(expected_version or 0) + 1)
-            self.records[record.install] = stored
-            return stored
-
-    def delete(self, install: str) -> bool:
-        return self.records.pop(install, None) is not None
-
-    @contextlib.contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        with self.guard:
-            lock = self.locks.setdefault(install, threading.Lock())
-        assert lock.acquire(timeout=timeout)
-        try:
-            yield
-        finally:
-            lock.release()
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def store() -> Iterator[TokenStore]:
-    s: Any = DictStore()
+    s = open_store("memory://", encryption_keys=())
     yield s
     s.close()
 
@@ -383,3 +345,15 @@ def test_repr_shows_no_secret(store: TokenStore, provider: Provider, clock: Cloc
     coord.valid_token("site.example")
     assert "a1" not in repr(coord)
     assert "r1" not in repr(coord)
+
+
+def test_a_held_lock_times_out_as_a_store_error_and_writes_nothing(
+    store: TokenStore, provider: Provider, clock: Clock
+) -> None:
+    connect(store, T0 - 1)
+    before = store.get("site.example")
+    coord = coordinator(store, provider, clock, lock_timeout=0.05)
+    with store.lock("site.example"), pytest.raises(StoreError, match=r"site\.example"):
+        coord.valid_token("site.example")
+    assert store.get("site.example") == before
+    assert provider.calls == []
