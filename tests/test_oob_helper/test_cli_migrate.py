@@ -1,0 +1,108 @@
+"""``oob-helper migrate-store`` between every pair of shared backends, as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from itertools import permutations
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stores.backends import CROSS_PROCESS, Backend, make_backend
+
+from oob_helper.tokens import InstallRecord, Token
+
+SCRIPT = str(Path(sys.executable).with_name("oob-helper"))
+COUNT = 10_000
+pytestmark = pytest.mark.slow  # 10,000 installs per pair of backends
+
+
+def sample(i: int) -> InstallRecord:
+    """Varied records: states, missing tokens and accounts, unicode names, odd versions."""
+    kind = i % 4
+    token = None
+    if kind != 3:
+        token = Token(
+            access_token=f"access-{i}",
+            refresh_token=None if kind == 2 else f"refresh-{i}",
+            expires_at=None if kind == 2 else 1_800_000_000.0 + i,
+            scopes=("account.read", "list.read")[: 1 + i % 2],
+            obtained_at=1_790_000_000.0 + i,
+        )
+    return InstallRecord(
+        install=f"site-{i:05d}.example" if i % 7 else f"bücher-{i}.example",
+        token=token,
+        state="reauthorization_required" if kind == 1 else ("not_connected" if kind == 3 else "connected"),
+        reason="the provider refused the refresh token" if kind == 1 else None,
+        state_changed_at=1_790_000_000.5 + i if kind != 3 else None,
+        account_id=str(1000 + i) if kind != 2 else None,
+        account_name=f"Account №{i}" if kind == 0 else None,
+        last_refresh_at=1_790_000_100.25 + i if kind == 0 else None,
+        version=1 + i % 5,
+    )
+
+
+@pytest.fixture(params=list(permutations(CROSS_PROCESS, 2)), ids=lambda pair: f"{pair[0]}-to-{pair[1]}")
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Backend, Backend]]:
+    source_name, target_name = request.param
+    source = make_backend(source_name, tmp_path / "from", request)
+    target = make_backend(target_name, tmp_path / "to", request)
+    (tmp_path / "from").mkdir()
+    (tmp_path / "to").mkdir()
+    yield source, target
+    source.close_all()
+    target.close_all()
+
+
+def test_migrate_store_moves_every_install_unchanged(pair: tuple[Backend, Backend], tmp_path: Path) -> None:
+    source, target = pair
+    records = [sample(i) for i in range(COUNT)]
+    store = source.open()
+    for record in records:
+        store.import_record(record)  # type: ignore[attr-defined]
+    store.set_setting_if_absent("web_secret_key", "k" * 32)
+    store.close()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOB_HELPER_")}
+    result = subprocess.run(
+        [SCRIPT, "migrate-store", "--from", source.url, "--to", target.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"migrated {COUNT} installs"
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+    moved = target.open()
+    assert moved.list_installs() == sorted(r.install for r in records)
+    by_name = {r.install: r for r in records}
+    for record in moved.iter_records():  # type: ignore[attr-defined]
+        assert record == by_name[record.install]
+    assert moved.get_setting("web_secret_key") == "k" * 32
+
+
+def test_migrate_store_refuses_the_same_store_and_bad_urls(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOB_HELPER_")}
+    url = f"sqlite:///{tmp_path}/a.db"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SCRIPT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    same = run("migrate-store", "--from", url, "--to", url)
+    assert same.returncode == 2
+    assert "same store" in same.stderr
+    bad = run("migrate-store", "--from", url, "--to", "mysql://db/x")
+    assert bad.returncode == 2
+    assert "not a store URL" in bad.stderr
+    missing = run("migrate-store", "--from", url)
+    assert missing.returncode == 2
+    assert "--to" in missing.stderr
