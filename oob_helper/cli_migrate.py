@@ -4,6 +4,8 @@ Records are copied with their version (``import_record`` where the backend has i
 back and compared, so a migration either reports success with identical records or says which
 install differs. The web helper's signing key goes along, so signed links stay valid.
 Stop the workers that refresh tokens while migrating: a refresh during the copy would be lost.
+Both stores are opened with ``OOB_HELPER_ENCRYPTION_KEYS``: records are read with them and
+written encrypted with the first (plain records in the source are read as they are).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _write(target: Any, record: InstallRecord) -> None:
         return
     raise ConfigurationError(
         f"the target store ({type(target).__name__}) cannot import records with their versions: "
-        "choose a backend that supports migrate-store (memory, sqlite) or update oob-helper"
+        "choose a backend that supports migrate-store (sqlite, redis, postgresql)"
     )
 
 
