@@ -7,9 +7,10 @@ Design:
 - ``open_store(url, encryption_keys=[...])`` takes them; when the argument is left out the
   environment variable ``OOB_HELPER_ENCRYPTION_KEYS`` (comma-separated) is read. Keys never go
   into the store URL, so they do not end up in logs or process listings.
-- Several keys rotate: the first encrypts, every one decrypts (``MultiFernet``). To rotate, put
-  the new key first and keep the old ones until every record has been written again (each
-  refresh rewrites its record; ``migrate-store`` to the same URL rewrites all of them).
+- Several keys rotate: the first encrypts, every one decrypts (``MultiFernet``). To rotate
+  with many workers: (1) give every worker ``OLD,NEW`` (all can read NEW); (2) then ``NEW,OLD``
+  (NEW encrypts); (3) let every record be written again (each refresh rewrites its record, or
+  call ``oob_helper.stores.reencrypt(store)``); (4) then ``NEW`` alone.
 - What is encrypted: the access and refresh tokens of every record, and a pending attempt's id,
   state and PKCE verifier, and store settings (the web secret key). Install names, expiry
   times, scopes, states and versions stay readable so operators can inspect a store.
@@ -17,7 +18,11 @@ Design:
   store may hold plain and encrypted records side by side (a key added to an existing store
   encrypts each record on its next write); a plain string is never mistaken for ciphertext.
 - Reading an encrypted field without a key, or with keys none of which fit, raises
-  ``StoreError`` and changes nothing.
+  ``StoreError`` and changes nothing. Opening a store checks the keys first against a small
+  encrypted marker the store keeps (setting ``_encryption_check``), so a worker started with a
+  wrong key, or without the key of an encrypted store, fails at once with a clear error instead
+  of writing records nobody else can read. The marker is re-encrypted with the first key when
+  keys rotate.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class TokenCipher:
                     "bytes); make one with `python -c 'from oob_helper.crypto import "
                     "generate_key; print(generate_key())'`"
                 ) from None
+        self._primary = parts[0]
         self._multi: MultiFernet = fernet.MultiFernet(parts)
         self.key_count = len(parts)
 
@@ -75,6 +81,15 @@ class TokenCipher:
     def encrypt(self, plaintext: str) -> str:
         """Ciphertext of ``plaintext`` under the first key."""
         return self._multi.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def is_current(self, ciphertext: str) -> bool:
+        """True when ``ciphertext`` was made with the first (current) key."""
+        fernet = _fernet_module()
+        try:
+            self._primary.decrypt(ciphertext.encode("ascii"))
+        except (fernet.InvalidToken, UnicodeError):
+            return False
+        return True
 
     def decrypt(self, ciphertext: str) -> str:
         """Plaintext, or StoreError when no configured key fits."""

@@ -9,14 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from oob_helper.crypto import ENV_KEYS, TokenCipher
 from oob_helper.errors import StoreError
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
+KEY_CHECK_SETTING = "_encryption_check"
+_KEY_CHECK_TEXT = "oob-helper encryption check"
 _TOKEN_SECRETS = ("access_token", "refresh_token")
 _ATTEMPT_SECRETS = ("attempt_id", "state", "code_verifier")
+
+
+def verify_keys(
+    codec: Codec,
+    read: Callable[[], str | bytes | None],
+    write: Callable[[str, bool], None],
+) -> None:
+    """Check the configured keys against the store's marker when a store opens.
+
+    ``read`` returns the marker's stored text; ``write(text, only_if_absent)`` stores one.
+    """
+    stored = read()
+    text = codec.check_keys(stored)
+    if text is None:
+        return
+    write(text, stored is None)
+    if stored is None:
+        codec.check_keys(read())  # another worker may have set it first, with other keys
 
 
 def attempt_key(attempt_id: str) -> str:
@@ -76,6 +97,30 @@ class Codec:
         except ValueError:
             raise StoreError("a stored setting is not valid JSON: the store is damaged") from None
         return str(self._open_value(value))
+
+    def check_keys(self, stored: str | bytes | None) -> str | None:
+        """Verify the configured keys against the store's marker (``KEY_CHECK_SETTING``).
+
+        Returns the marker text to store (none yet, or made with an older key), or None when
+        nothing needs writing; raises StoreError when the keys do not fit the store.
+        """
+        if stored is None:
+            return None if self.cipher is None else self.dump_setting(_KEY_CHECK_TEXT)
+        try:
+            value = json.loads(stored)
+        except ValueError:
+            raise StoreError("the store's encryption marker is damaged") from None
+        if not isinstance(value, dict):
+            return None  # written without encryption: plain and encrypted records may mix
+        if self.cipher is None:
+            raise StoreError(
+                "the store holds encrypted tokens but no encryption key is configured: "
+                f"set {ENV_KEYS} to the key(s) it was written with"
+            )
+        ciphertext = str(value.get("fernet", ""))
+        if self.cipher.decrypt(ciphertext) != _KEY_CHECK_TEXT:
+            raise StoreError("the store's encryption marker is damaged")
+        return None if self.cipher.is_current(ciphertext) else self.dump_setting(_KEY_CHECK_TEXT)
 
     def _seal(self, data: dict[str, Any], names: tuple[str, ...]) -> None:
         if self.cipher is None:

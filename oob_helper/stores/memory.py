@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from oob_helper.crypto import TokenCipher
-from oob_helper.stores._codec import Codec, attempt_key
+from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
 from oob_helper.stores._common import conflict, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
@@ -29,6 +29,7 @@ class MemoryStore:
         self._attempts: dict[str, tuple[str, float, str]] = {}  # key -> (install, expires, text)
         self._settings: dict[str, str] = {}
         self._leases: dict[str, tuple[str, float]] = {}  # install -> (holder, monotonic expiry)
+        verify_keys(self._codec, lambda: self._settings.get(KEY_CHECK_SETTING), self._write_setting)
 
     def __repr__(self) -> str:
         return f"MemoryStore(installs={len(self._records)}, encrypted={self._codec.encrypted})"
@@ -141,6 +142,13 @@ class MemoryStore:
                 current = self._leases.get(install)
                 if current is not None and current[0] == holder:
                     del self._leases[install]
+
+    def _write_setting(self, text: str, only_if_absent: bool) -> None:
+        with self._mutex:
+            if only_if_absent:
+                self._settings.setdefault(KEY_CHECK_SETTING, text)
+            else:
+                self._settings[KEY_CHECK_SETTING] = text
 
     def close(self) -> None:
         """Nothing to release."""

@@ -22,6 +22,7 @@ query parameters go to libpq (``sslmode``, ``connect_timeout``...). ``schema`` (
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
-from oob_helper.stores._codec import Codec, attempt_key
+from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
 from oob_helper.stores._common import conflict, redact_url, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
@@ -40,6 +41,10 @@ try:
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
+
+# The pool logs each failed reconnection; callers get a StoreError saying the same, so keep
+# those lines out of stderr unless the application configures logging itself.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 # Migration N (1-based) takes the schema from version N-1 to N. Append only.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -75,6 +80,7 @@ class PostgresStore:
         kwargs: dict[str, Any] = {"autocommit": True, "options": f"-c search_path={self.schema}"}
         if "connect_timeout" not in conninfo:
             kwargs["connect_timeout"] = 5
+        self._conninfo, self._kwargs = conninfo, kwargs
         self._pool: ConnectionPool[Any] = ConnectionPool(
             conninfo,
             kwargs=kwargs,
@@ -89,6 +95,7 @@ class PostgresStore:
             self._pool.open(wait=False)
         try:
             self._migrate()
+            verify_keys(self._codec, self._raw_key_check, self._write_key_check)
         except BaseException:
             self._pool.close()
             raise
@@ -216,6 +223,19 @@ class PostgresStore:
             raise StoreError(f"setting {name!r} vanished while it was being set; try again")
         return self._codec.load_setting(row[0])
 
+    def _raw_key_check(self) -> str | None:
+        row = self._one("SELECT value FROM oob_settings WHERE name = %s", (KEY_CHECK_SETTING,))
+        return None if row is None else str(row[0])
+
+    def _write_key_check(self, text: str, only_if_absent: bool) -> None:
+        if only_if_absent:
+            query = "INSERT INTO oob_settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+        else:
+            query = "UPDATE oob_settings SET value = %s WHERE name = %s"
+        params = (KEY_CHECK_SETTING, text) if only_if_absent else (text, KEY_CHECK_SETTING)
+        with self._errors(), self._pool.connection() as conn:
+            conn.execute(query, params)
+
     # -- lock ----------------------------------------------------------------------------
 
     @contextmanager
@@ -266,14 +286,21 @@ class PostgresStore:
             yield
         except PoolTimeout:
             raise StoreError(
-                f"PostgreSQL store {self.url} is unreachable (no connection within the pool timeout); "
-                "check that the server is running and reachable"
+                f"PostgreSQL store {self.url} is unreachable ({self._diagnose()}); "
+                "check that the server is running and reachable and the URL's user and database"
             ) from None
         except psycopg.Error as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise StoreError(
-                f"PostgreSQL store {self.url} failed ({type(exc).__name__}): {first_line}"
+                f"PostgreSQL store {self.url} failed ({type(exc).__name__}): {_first_line(exc)}"
             ) from None
+
+    def _diagnose(self) -> str:
+        """Why no pooled connection came: one direct attempt says (refused, auth, no database)."""
+        try:
+            psycopg.connect(self._conninfo, **self._kwargs).close()
+        except psycopg.Error as exc:
+            return _first_line(exc)
+        return "no connection within the pool timeout"
 
     def _migrate(self) -> None:
         with self._errors(), self._pool.connection() as conn:
@@ -298,6 +325,11 @@ class PostgresStore:
                     " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
                     (max(current, SCHEMA_VERSION),),
                 )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _split_options(url: str, shown: str) -> tuple[str, str, int, float]:

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
-from oob_helper.stores._codec import Codec, attempt_key
+from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
 from oob_helper.stores._common import conflict, redact_url, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
@@ -127,6 +127,7 @@ class RedisStore:
         self._purge = self._client.register_script(_PURGE)
         self._release = self._client.register_script(_RELEASE)
         self._installs = self._key("installs")
+        verify_keys(self._codec, self._raw_key_check, self._write_key_check)
 
     def __repr__(self) -> str:
         return f"RedisStore(url={self.url!r}, prefix={self.prefix!r}, encrypted={self._codec.encrypted})"
@@ -252,6 +253,17 @@ class RedisStore:
             pipe.hget(self._key("settings"), name)
             _, stored = pipe.execute()
         return self._codec.load_setting(stored)
+
+    def _raw_key_check(self) -> bytes | None:
+        with self._errors():
+            return cast("bytes | None", self._client.hget(self._key("settings"), KEY_CHECK_SETTING))
+
+    def _write_key_check(self, text: str, only_if_absent: bool) -> None:
+        with self._errors():
+            if only_if_absent:
+                self._client.hsetnx(self._key("settings"), KEY_CHECK_SETTING, text)
+            else:
+                self._client.hset(self._key("settings"), KEY_CHECK_SETTING, text)
 
     # -- lock ----------------------------------------------------------------------------
 

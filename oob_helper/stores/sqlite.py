@@ -26,7 +26,7 @@ from typing import Any
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import StoreError
-from oob_helper.stores._codec import Codec, attempt_key
+from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
 from oob_helper.stores._common import conflict, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
@@ -69,6 +69,7 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode=WAL").fetchone()
             self._migrate(conn)
             self._tighten_siblings()
+        verify_keys(self._codec, lambda: self._raw_setting(KEY_CHECK_SETTING), self._write_key_check)
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={str(self.path)!r}, encrypted={self._codec.encrypted})"
@@ -198,6 +199,19 @@ class SQLiteStore:
             )
             row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return self._codec.load_setting(row[0])
+
+    def _raw_setting(self, name: str) -> str | None:
+        with self._errors():
+            row = self._conn().execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _write_key_check(self, text: str, only_if_absent: bool) -> None:
+        action = "NOTHING" if only_if_absent else "UPDATE SET value = excluded.value"
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO {action}",  # noqa: S608
+                (KEY_CHECK_SETTING, text),
+            )
 
     # -- lock ----------------------------------------------------------------------------
 

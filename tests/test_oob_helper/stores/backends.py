@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,49 @@ class Backend:
         store = open_store(self.url, encryption_keys=list(self.keys if keys is None else keys))
         self._opened.append(store)
         return store
+
+    def raw(self) -> bytes:
+        """Everything the backend holds for this store, as stored (to look for plaintext)."""
+        if self.name == "memory":
+            store: Any = self.open()
+            return repr((store._records, store._attempts, store._settings)).encode()
+        if self.name == "sqlite":
+            db = Path(self.url.removeprefix("sqlite:///"))
+            return b"".join(
+                p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name) and p.is_file()
+            )
+        if self.name == "redis":
+            import redis  # noqa: PLC0415
+
+            base, _, query = self.url.partition("?")
+            prefix = query.removeprefix("prefix=")
+            client = redis.Redis.from_url(base)
+            chunks = []
+            for key in client.scan_iter(match=prefix + "*"):
+                kind = client.type(key)
+                chunks.append(repr((key, kind, client.dump(key))).encode())
+            client.close()
+            return b"".join(sorted(chunks))
+        import psycopg  # noqa: PLC0415
+
+        base, _, query = self.url.partition("?")
+        schema = query.removeprefix("schema=")
+        with psycopg.connect(base, autocommit=True) as conn:
+            rows = []
+            for table in ("oob_records", "oob_attempts", "oob_settings", "oob_locks"):
+                rows += conn.execute(f'SELECT t::text FROM "{schema}".{table} t ORDER BY 1').fetchall()
+        return repr(rows).encode()
+
+    def snapshot(self) -> bytes:
+        """The store's logical contents (for SQLite the rows, not the file's bytes)."""
+        if self.name == "sqlite":
+            import sqlite3  # noqa: PLC0415
+
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
+            dump = "\n".join(conn.iterdump()).encode()
+            conn.close()
+            return dump
+        return self.raw()
 
     def close_all(self) -> None:
         """Close every handle opened by the test."""
