@@ -69,6 +69,7 @@ class RefreshCoordinator:
         # Jitter spreads the proactive refreshes of many installs written at the same moment
         # (e.g. by `refresh --all`) so they do not all come due together next time.
         within = self.leeway + random.uniform(0.0, self.jitter)  # noqa: S311 - not a secret
+        within = _capped(within, token)
         if not token.is_expiring(self.clock(), within):
             return token
         _, record = self.refresh(install, within=within)
@@ -176,6 +177,15 @@ class RefreshCoordinator:
             if lock is None:
                 lock = self._install_locks[install] = threading.Lock()
             return lock
+
+
+def _capped(window: float, token: Token) -> float:
+    """At most half the token's lifetime: with short-lived tokens (a 60 s custom provider, the
+    mock's ``--access-token-ttl``) a 5-minute leeway would make every fresh token look expiring
+    and every call refresh again."""
+    if token.expires_at is None or token.obtained_at <= 0:
+        return window
+    return max(0.0, min(window, (token.expires_at - token.obtained_at) / 2))
 
 
 def _usable_token(install: str, record: InstallRecord | None) -> Token:

@@ -357,3 +357,17 @@ def test_a_held_lock_times_out_as_a_store_error_and_writes_nothing(
         coord.valid_token("site.example")
     assert store.get("site.example") == before
     assert provider.calls == []
+
+
+def test_short_lived_tokens_are_not_refreshed_on_every_call(
+    store: TokenStore, provider: Provider, clock: Clock
+) -> None:
+    provider.ttl = 60.0  # shorter than the 300 s leeway
+    connect(store, T0 - 1)
+    coord = coordinator(store, provider, clock)
+    assert coord.valid_token("site.example").access_token == "a1"
+    clock.now += 10
+    assert coord.valid_token("site.example").access_token == "a1"  # not expiring yet
+    clock.now += 25  # past half its life
+    assert coord.valid_token("site.example").access_token == "a2"
+    assert provider.calls == ["r0", "r1"]
