@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from oob_helper import cli_commands
 from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, env_name, flag_name
@@ -20,6 +21,7 @@ from oob_helper.errors import (
     AttemptError,
     AuthorizationDenied,
     ConfigurationError,
+    InvalidClient,
     InvalidPaste,
     NetworkError,
     NotConnected,
@@ -84,7 +86,7 @@ reauthorization, else 4 if any failed, else 0.
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in our one-line style (still exit 2)."""
 
-    def error(self, message: str) -> argparse.Namespace:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # One line, not the whole usage: with every settings flag it would fill the screen.
         self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see `{self.prog} --help`)\n")
 
@@ -313,7 +315,11 @@ def _hint(exc: OobHelperError) -> str:
         return f"start again with `{PROG} connect`"
     if isinstance(exc, NetworkError):
         return "check the network and the provider URLs (OOB_HELPER_AUTH_BASE/TOKEN_URL), then retry"
+    if isinstance(exc, InvalidClient):
+        return "check OOB_HELPER_CLIENT_ID, OOB_HELPER_CLIENT_SECRET and OOB_HELPER_CLIENT_AUTH"
     if isinstance(exc, ProviderError):
+        if exc.status_code == 404:
+            return "check the provider URLs (OOB_HELPER_AUTH_BASE, OOB_HELPER_TOKEN_URL)"
         if exc.status_code is not None and exc.status_code >= 500:
             return "the provider is failing; retry later"
         return ""

@@ -160,7 +160,7 @@ def _connect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) 
         pasted = read_paste(sys.stdin, prompt=prompt)
     record = helper.complete_authorization(install, attempt_id, pasted)
     if args.json:
-        _print_json(record_json(record, time.time()))
+        _print_json(record_json(record, time.time(), encrypted=store_encrypted(helper.store)))
     else:
         print(f"Connected install {install!r} to {account_label(record)}.")
     return 0

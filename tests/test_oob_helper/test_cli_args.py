@@ -14,8 +14,10 @@ from oob_helper.errors import (
     AttemptExpired,
     AuthorizationDenied,
     ConfigurationError,
+    InvalidClient,
     InvalidGrant,
     InvalidPaste,
+    MalformedResponse,
     NetworkError,
     NotConnected,
     ReauthorizationRequired,
@@ -152,6 +154,15 @@ def test_exit_codes(error: Exception, code: int, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert err.startswith("oob-helper: error: ")
     assert err.count("\n") == 1
+
+
+def test_provider_errors_get_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.report_error(InvalidClient("the provider refused the client", status_code=401))
+    assert "OOB_HELPER_CLIENT_SECRET" in capsys.readouterr().err
+    cli.report_error(MalformedResponse("HTTP 404 with a body that is not JSON", status_code=404))
+    assert "OOB_HELPER_AUTH_BASE" in capsys.readouterr().err
+    cli.report_error(ServerError("the provider failed", status_code=502))
+    assert "retry later" in capsys.readouterr().err
 
 
 def test_reauthorization_message_says_what_to_run(capsys: pytest.CaptureFixture[str]) -> None:
