@@ -119,8 +119,9 @@ class RequestLogMiddleware:
 
     def _record(self, scope: Scope, status: int | None, elapsed: float) -> None:
         state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
-        query = redact_query(scope.get("query_string", b"").decode("latin-1"))
-        fields = _clean_fields(dict(scope.get("mock_event", {})))
+        raw_query = scope.get("query_string", b"")
+        query = redact_query(raw_query.decode("latin-1")) if raw_query else ""
+        fields = _clean_fields(scope["mock_event"]) if "mock_event" in scope else {}
         # A handler or fault may report the status it produced when none reached the client.
         if status is None and "status" in fields:
             status = fields.pop("status")
@@ -137,6 +138,8 @@ class RequestLogMiddleware:
         }
         if state is not None:
             state.events.record(event)
-        extras = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-        target = event["path"] + (f"?{query}" if query else "")
-        logger.info("%s %s %s %s", event["method"], target, status if status is not None else "-", extras)
+        # Formatting the line costs as much as recording the event: only do it when it is shown.
+        if logger.isEnabledFor(logging.INFO):
+            extras = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            target = event["path"] + (f"?{query}" if query else "")
+            logger.info("%s %s %s %s", event["method"], target, status if status is not None else "-", extras)
