@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import random
 import sqlite3
 import statistics
@@ -267,6 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     rng = random.Random(7)
     check_sample = rng.sample(range(len(records)), min(50, len(records)))
     subjects: list[Subject] = []
+    load_before = os.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory() as tmp,
         server_urls(names) as bases,
@@ -318,7 +320,8 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         f"token stores with {len(records):,} installs: get_token on random valid installs "
         f"({args.rounds} rounds x {args.samples} per backend, alternating); refresh storms of "
         f"{args.storm:,} expired installs by {args.threads} threads against the mock "
-        f"({args.storm_rounds} rounds, median); ratios to {base_name}"
+        f"({args.storm_rounds} rounds, median); ratios to {base_name}; load average "
+        f"~{(load_before + os.getloadavg()[0]) / 2:.1f} on {os.cpu_count()} cores"
     )
     print(
         f"  {'backend':10s} {'p50 us':>8s} {'x':>6s} {'p99 us':>8s} {'x':>6s} "
