@@ -232,7 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate-store",
         help="copy every install from one store to another",
         description="Copy every install record, unchanged, from one token store to another "
-        "(e.g. sqlite to postgresql). Records already in the target are replaced.",
+        "(e.g. sqlite to postgresql); records already in the target are replaced, and each is read "
+        "back and compared. Both stores use OOB_HELPER_ENCRYPTION_KEYS. The same URL twice "
+        "rewrites every record in place with the first key (key rotation). Stop the workers that "
+        "refresh tokens first.",
     )
     migrate.add_argument("--from", dest="source", metavar="URL", required=True, help="the store to read")
     migrate.add_argument("--to", dest="target", metavar="URL", required=True, help="the store to write")

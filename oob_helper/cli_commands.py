@@ -355,5 +355,9 @@ def _migrate_store(args: argparse.Namespace) -> int:
     from oob_helper.cli_migrate import migrate_store  # noqa: PLC0415
 
     copied = migrate_store(args.source, args.target, progress_stream=sys.stderr)
-    print(f"migrated {copied} install{'s' if copied != 1 else ''}")
+    plural = "s" if copied != 1 else ""
+    if args.source.strip() == args.target.strip():
+        print(f"rewrote {copied} install{plural} in place")
+    else:
+        print(f"migrated {copied} install{plural}")
     return 0

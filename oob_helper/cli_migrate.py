@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from oob_helper.errors import ConfigurationError, StoreError
+from oob_helper.errors import ConfigurationError, StoreError, VersionConflict
 from oob_helper.progress import Progress
 from oob_helper.tokens import InstallRecord
 
@@ -44,11 +44,19 @@ def _write(target: Any, record: InstallRecord) -> None:
 
 
 def migrate_store(source_url: str, target_url: str, *, progress_stream: TextIO) -> int:
-    """Copy every record from ``source_url`` to ``target_url``; returns how many were copied."""
+    """Copy every record from ``source_url`` to ``target_url``; returns how many were copied.
+
+    The same URL twice rewrites every record in place, sealed with the first encryption key
+    (step 3 of a key rotation).
+    """
     from oob_helper.stores import open_store  # noqa: PLC0415
 
     if source_url.strip() == target_url.strip():
-        raise ConfigurationError("--from and --to name the same store: give two different store URLs")
+        store = open_store(source_url)
+        try:
+            return rewrite_in_place(store)
+        finally:
+            store.close()
     source = open_store(source_url)
     try:
         target = open_store(target_url)
@@ -83,3 +91,23 @@ def _copy(source: Any, target: Any, stream: TextIO) -> int:
                 "check the target, then run migrate-store again"
             )
     return len(copied)
+
+
+def rewrite_in_place(store: Any) -> int:
+    """Rewrite every record (compare-and-set after a fresh read, so no refresh is lost)."""
+    from oob_helper import stores  # noqa: PLC0415
+
+    reencrypt = getattr(stores, "reencrypt", None)
+    if reencrypt is not None:
+        count: int = reencrypt(store)
+        return count
+    count = 0
+    for install in store.list_installs():
+        while (record := store.get(install)) is not None:
+            try:
+                store.put(record, expected_version=record.version)
+            except VersionConflict:
+                continue  # a refresh wrote meanwhile: read it again
+            count += 1
+            break
+    return count

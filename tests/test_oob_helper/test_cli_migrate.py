@@ -10,10 +10,12 @@ from itertools import permutations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores.backends import CROSS_PROCESS, Backend, make_backend
 
+from oob_helper.stores import open_store
 from oob_helper.tokens import InstallRecord, Token
 
 SCRIPT = str(Path(sys.executable).with_name("oob-helper"))
@@ -88,7 +90,7 @@ def test_migrate_store_moves_every_install_unchanged(pair: tuple[Backend, Backen
     assert moved.get_setting("web_secret_key") == "k" * 32
 
 
-def test_migrate_store_refuses_the_same_store_and_bad_urls(tmp_path: Path) -> None:
+def test_migrate_store_refuses_bad_urls(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOB_HELPER_")}
     url = f"sqlite:///{tmp_path}/a.db"
 
@@ -97,12 +99,38 @@ def test_migrate_store_refuses_the_same_store_and_bad_urls(tmp_path: Path) -> No
             [SCRIPT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
-    same = run("migrate-store", "--from", url, "--to", url)
-    assert same.returncode == 2
-    assert "same store" in same.stderr
     bad = run("migrate-store", "--from", url, "--to", "mysql://db/x")
     assert bad.returncode == 2
     assert "not a store URL" in bad.stderr
     missing = run("migrate-store", "--from", url)
     assert missing.returncode == 2
     assert "--to" in missing.stderr
+
+
+def test_migrate_store_to_the_same_url_reencrypts_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    plain = open_store(url, encryption_keys=[])
+    for i in range(20):
+        plain.import_record(sample(i))  # type: ignore[attr-defined]
+    plain.close()
+    key = Fernet.generate_key().decode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOB_HELPER_")}
+    env["OOB_HELPER_ENCRYPTION_KEYS"] = key
+    result = subprocess.run(
+        [SCRIPT, "migrate-store", "--from", url, "--to", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "rewrote 20 installs in place"
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("s.db") and p.is_file())
+    assert b"refresh-4" not in raw  # every token is sealed now
+    sealed = open_store(url, encryption_keys=[key])
+    assert [r.to_dict() for r in sealed.iter_records()] == [  # type: ignore[attr-defined]
+        {**sample(i).to_dict(), "version": sample(i).version + 1}
+        for i in sorted(range(20), key=lambda i: sample(i).install)
+    ]
+    sealed.close()
