@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from oob_helper import cli_commands
-from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, env_name, flag_name
+from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, default_config_path, env_name, flag_name
 from oob_helper.errors import (
     AttemptError,
     AuthorizationDenied,
@@ -56,12 +56,12 @@ _SETTING_HELP = {
 _DESCRIPTION = f"""\
 Connect an app to AWeber-style OAuth 2 with the out-of-band flow, and keep it connected.
 
-Settings come from flags, then environment variables, then a TOML config file
-(--config, {env_name("config")}, or the default path if it exists), then the provider's
-defaults. Each flag below has an environment variable {env_name("<name>")} and a config key
+Settings come from flags, then environment variables, then a TOML config file (--config,
+{env_name("config")}, or if it exists {{default_config}}), then the provider's defaults. Each flag below has an environment variable {env_name("<name>")} and a config key
 <name>; the client secret and the web signing key are read only from
 {env_name("client_secret")} / {env_name("secret_key")} or the config file, so they never
-appear in a process list.
+appear in a process list. Token stores encrypt at rest with the Fernet keys in
+OOB_HELPER_ENCRYPTION_KEYS (comma-separated, the first encrypts).
 
 Exit codes: 0 ok, 2 usage or configuration error, 3 reauthorization required (a person
 must run `connect` again), 4 provider or network error (retry later), 130 interrupted.
@@ -131,7 +131,9 @@ def _install_arg(parser: argparse.ArgumentParser, *, required: bool = True) -> N
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (exposed for documentation and tests)."""
     parser = _Parser(
-        prog=PROG, description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG,
+        description=_DESCRIPTION.replace("{default_config}", str(default_config_path())),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _add_settings_options(parser)
