@@ -105,17 +105,24 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         status: int | None = None
+        recorded = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, recorded
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Record before the last byte leaves: a client that reads the log right after its
+                # response must find its request there (tests count refreshes this way).
+                recorded = True
+                self._record(scope, status, time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            if not recorded:  # no complete response: a dropped connection or a crash
+                self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int | None, elapsed: float) -> None:
         state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
