@@ -57,11 +57,12 @@ _DESCRIPTION = f"""\
 Connect an app to AWeber-style OAuth 2 with the out-of-band flow, and keep it connected.
 
 Settings come from flags, then environment variables, then a TOML config file (--config,
-{env_name("config")}, or if it exists {{default_config}}), then the provider's defaults. Each flag below has an environment variable {env_name("<name>")} and a config key
-<name>; the client secret and the web signing key are read only from
-{env_name("client_secret")} / {env_name("secret_key")} or the config file, so they never
-appear in a process list. Token stores encrypt at rest with the Fernet keys in
-OOB_HELPER_ENCRYPTION_KEYS (comma-separated, the first encrypts).
+{env_name("config")}, or if it exists {{default_config}}),
+then the provider's defaults. Each flag below has an environment variable
+{env_name("<name>")} and a config key <name>; the client secret and the web signing key
+are read only from {env_name("client_secret")} / {env_name("secret_key")} or the config
+file, so they never appear in a process list. Token stores encrypt at rest with the Fernet
+keys in OOB_HELPER_ENCRYPTION_KEYS (comma-separated, the first encrypts).
 
 Exit codes: 0 ok, 2 usage or configuration error, 3 reauthorization required (a person
 must run `connect` again), 4 provider or network error (retry later), 130 interrupted.
