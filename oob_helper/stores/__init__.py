@@ -17,10 +17,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from oob_helper.crypto import cipher_from_keys
-from oob_helper.errors import ConfigurationError
+from oob_helper.errors import ConfigurationError, VersionConflict
 from oob_helper.stores.base import TokenStore
 
-__all__ = ["ACCEPTED_FORMS", "TokenStore", "default_store_url", "open_store"]
+__all__ = ["ACCEPTED_FORMS", "TokenStore", "default_store_url", "open_store", "reencrypt"]
 
 ACCEPTED_FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
@@ -78,6 +78,28 @@ def open_store(url: str | None = None, *, encryption_keys: Sequence[str] | None 
 
         return PostgresStore(url, cipher=cipher)
     raise _bad(url, f"the scheme {scheme!r} is not supported")
+
+
+def reencrypt(store: TokenStore) -> int:
+    """Rewrite every record and setting sealed with the store's first key (key rotation, step 3).
+
+    Each record is rewritten by compare-and-set after a fresh read, so a refresh running at the
+    same time is never lost (on a conflict the record is read again). Returns how many records
+    were rewritten.
+    """
+    count = 0
+    for install in store.list_installs():
+        while (record := store.get(install)) is not None:
+            try:
+                store.put(record, expected_version=record.version)
+            except VersionConflict:
+                continue
+            count += 1
+            break
+    rewrap = getattr(store, "rewrap_settings", None)
+    if rewrap is not None:
+        rewrap()
+    return count
 
 
 def _check_netloc(url: str) -> None:

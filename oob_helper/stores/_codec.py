@@ -98,6 +98,18 @@ class Codec:
             raise StoreError("a stored setting is not valid JSON: the store is damaged") from None
         return str(self._open_value(value))
 
+    def rewrap_setting(self, text: str | bytes) -> str | None:
+        """``text`` sealed with the current key, or None when it already is (or no key is set)."""
+        if self.cipher is None:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None  # damaged: leave it for get_setting to report
+        if isinstance(value, dict) and self.cipher.is_current(str(value.get("fernet", ""))):
+            return None
+        return self.dump_setting(str(self._open_value(value)))
+
     def check_keys(self, stored: str | bytes | None) -> str | None:
         """Verify the configured keys against the store's marker (``KEY_CHECK_SETTING``).
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from itertools import islice
 from urllib.parse import urlsplit, urlunsplit
 
 from oob_helper.errors import StoreError, VersionConflict
@@ -57,3 +58,10 @@ def conflict(install: str, expected: int | None, found: int | None) -> VersionCo
     want = "no record" if expected is None else f"version {expected}"
     got = "no record" if found is None else f"version {found}"
     return VersionConflict(f"install {install!r} changed meanwhile: expected {want}, found {got}")
+
+
+def batched(items: Iterable[InstallRecord], size: int) -> Iterator[list[InstallRecord]]:
+    """``items`` in lists of at most ``size``."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

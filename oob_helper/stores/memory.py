@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,9 +59,15 @@ class MemoryStore:
 
     def import_record(self, record: InstallRecord) -> None:
         """Write ``record`` exactly as given (version included), replacing any (migrate-store)."""
-        text = self._codec.dump_record(record)
+        self.import_records([record])
+
+    def import_records(self, records: Iterable[InstallRecord]) -> int:
+        """``import_record`` for many records; returns how many were written."""
+        texts = [(r.install, r.version, self._codec.dump_record(r)) for r in records]
         with self._mutex:
-            self._records[record.install] = (record.version, text)
+            for install, version, text in texts:
+                self._records[install] = (version, text)
+        return len(texts)
 
     def delete(self, install: str) -> bool:
         """Forget the install and its attempts; True if it had a record."""
@@ -119,6 +125,20 @@ class MemoryStore:
         with self._mutex:
             text = self._settings.setdefault(name, text)
         return self._codec.load_setting(text)
+
+    def set_setting(self, name: str, value: str) -> None:
+        """Store ``value``, replacing any."""
+        text = self._codec.dump_setting(value)
+        with self._mutex:
+            self._settings[name] = text
+
+    def rewrap_settings(self) -> int:
+        """Re-encrypt every setting with the current key; returns how many changed."""
+        with self._mutex:
+            changed = {n: self._codec.rewrap_setting(t) for n, t in self._settings.items()}
+            updates = {n: t for n, t in changed.items() if t is not None}
+            self._settings.update(updates)
+        return len(updates)
 
     @contextmanager
     def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:

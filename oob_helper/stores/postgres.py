@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import conflict, redact_url, wait_for, with_version
+from oob_helper.stores._common import batched, conflict, redact_url, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 try:
@@ -140,11 +140,21 @@ class PostgresStore:
 
     def import_record(self, record: InstallRecord) -> None:
         """Write ``record`` exactly as given (version included), replacing any (migrate-store)."""
-        self._one(
-            "INSERT INTO oob_records (install, version, data) VALUES (%s, %s, %s) ON CONFLICT (install)"
-            " DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data RETURNING 1",
-            (record.install, record.version, self._codec.dump_record(record)),
-        )
+        self.import_records([record])
+
+    def import_records(self, records: Iterable[InstallRecord]) -> int:
+        """``import_record`` for many records, a few hundred per transaction; returns how many."""
+        count = 0
+        for batch in batched(records, _PAGE):
+            rows = [(r.install, r.version, self._codec.dump_record(r)) for r in batch]
+            with self._errors(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO oob_records (install, version, data) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (install) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data",
+                    rows,
+                )
+            count += len(rows)
+        return count
 
     def delete(self, install: str) -> bool:
         """Forget the install and its attempts in one transaction; True if it had a record."""
@@ -222,6 +232,24 @@ class PostgresStore:
         if row is None:  # deleted between the statements by hand: say so rather than guess
             raise StoreError(f"setting {name!r} vanished while it was being set; try again")
         return self._codec.load_setting(row[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        """Store ``value``, replacing any."""
+        self._one(
+            "INSERT INTO oob_settings (name, value) VALUES (%s, %s)"
+            " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value RETURNING 1",
+            (name, self._codec.dump_setting(value)),
+        )
+
+    def rewrap_settings(self) -> int:
+        """Re-encrypt every setting with the current key; returns how many changed."""
+        with self._errors(), self._pool.connection() as conn, conn.transaction():
+            rows = conn.execute("SELECT name, value FROM oob_settings FOR UPDATE").fetchall()
+            updates = [(text, name) for name, value in rows if (text := self._codec.rewrap_setting(value))]
+            if updates:
+                with conn.cursor() as cur:
+                    cur.executemany("UPDATE oob_settings SET value = %s WHERE name = %s", updates)
+        return len(updates)
 
     def _raw_key_check(self) -> str | None:
         row = self._one("SELECT value FROM oob_settings WHERE name = %s", (KEY_CHECK_SETTING,))

@@ -25,7 +25,7 @@ replicated primary), not Redis Cluster.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import conflict, redact_url, wait_for, with_version
+from oob_helper.stores._common import batched, conflict, redact_url, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 try:
@@ -163,12 +163,24 @@ class RedisStore:
 
     def import_record(self, record: InstallRecord) -> None:
         """Write ``record`` exactly as given (version included), replacing any (migrate-store)."""
-        text = self._codec.dump_record(record)
-        with self._errors():
-            pipe = self._client.pipeline(transaction=True)
-            pipe.hset(self._key("rec:", record.install), mapping={"v": str(record.version), "d": text})
-            pipe.zadd(self._installs, {record.install: 0})
-            pipe.execute()
+        self.import_records([record])
+
+    def import_records(self, records: Iterable[InstallRecord]) -> int:
+        """``import_record`` for many records, a few hundred per MULTI; returns how many."""
+        count = 0
+        for batch in batched(records, _PAGE):
+            with self._errors():
+                pipe = self._client.pipeline(transaction=True)
+                for record in batch:
+                    mapping: dict[Any, Any] = {
+                        "v": str(record.version),
+                        "d": self._codec.dump_record(record),
+                    }
+                    pipe.hset(self._key("rec:", record.install), mapping=mapping)
+                pipe.zadd(self._installs, {record.install: 0 for record in batch})
+                pipe.execute()
+            count += len(batch)
+        return count
 
     def delete(self, install: str) -> bool:
         """Forget the install and its attempts; True if it had a record."""
@@ -253,6 +265,20 @@ class RedisStore:
             pipe.hget(self._key("settings"), name)
             _, stored = pipe.execute()
         return self._codec.load_setting(stored)
+
+    def set_setting(self, name: str, value: str) -> None:
+        """Store ``value``, replacing any."""
+        with self._errors():
+            self._client.hset(self._key("settings"), name, self._codec.dump_setting(value))
+
+    def rewrap_settings(self) -> int:
+        """Re-encrypt every setting with the current key; returns how many changed."""
+        with self._errors():
+            stored = cast("dict[bytes, bytes]", self._client.hgetall(self._key("settings")))
+            updates = {n: t for n, v in stored.items() if (t := self._codec.rewrap_setting(v))}
+            if updates:
+                self._client.hset(self._key("settings"), mapping=cast("dict[Any, Any]", updates))
+        return len(updates)
 
     def _raw_key_check(self) -> bytes | None:
         with self._errors():

@@ -19,7 +19,7 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import conflict, wait_for, with_version
+from oob_helper.stores._common import batched, conflict, wait_for, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 # Migration N (1-based) takes the schema from user_version N-1 to N. Append only.
@@ -116,12 +116,19 @@ class SQLiteStore:
 
     def import_record(self, record: InstallRecord) -> None:
         """Write ``record`` exactly as given (version included), replacing any (migrate-store)."""
-        text = self._codec.dump_record(record)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO records (install, version, data) VALUES (?, ?, ?)",
-                (record.install, record.version, text),
-            )
+        self.import_records([record])
+
+    def import_records(self, records: Iterable[InstallRecord]) -> int:
+        """``import_record`` for many records, a few hundred per transaction; returns how many."""
+        count = 0
+        for batch in batched(records, _PAGE):
+            rows = [(r.install, r.version, self._codec.dump_record(r)) for r in batch]
+            with self._write() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO records (install, version, data) VALUES (?, ?, ?)", rows
+                )
+            count += len(rows)
+        return count
 
     def delete(self, install: str) -> bool:
         """Forget the install and its attempts; True if it had a record."""
@@ -199,6 +206,23 @@ class SQLiteStore:
             )
             row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return self._codec.load_setting(row[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        """Store ``value``, replacing any."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, self._codec.dump_setting(value)),
+            )
+
+    def rewrap_settings(self) -> int:
+        """Re-encrypt every setting with the current key; returns how many changed."""
+        with self._write() as conn:
+            rows = conn.execute("SELECT name, value FROM settings").fetchall()
+            updates = [(text, name) for name, value in rows if (text := self._codec.rewrap_setting(value))]
+            conn.executemany("UPDATE settings SET value = ? WHERE name = ?", updates)
+        return len(updates)
 
     def _raw_setting(self, name: str) -> str | None:
         with self._errors():

@@ -155,6 +155,17 @@ def test_import_record_keeps_the_version(store: TokenStore) -> None:
     assert store.put(record(n=6), expected_version=17).version == 18
 
 
+def test_import_records_in_bulk_and_set_setting(store: TokenStore) -> None:
+    records = [replace(record(f"site{i:04d}.example", n=i), version=i % 5 + 1) for i in range(1200)]
+    assert store.import_records(iter(records)) == 1200  # type: ignore[attr-defined]
+    assert list(store.iter_records()) == records  # type: ignore[attr-defined]
+    assert store.list_installs() == [r.install for r in records]
+    store.set_setting("web_secret_key", "one")  # type: ignore[attr-defined]
+    store.set_setting("web_secret_key", "two")  # type: ignore[attr-defined]
+    assert store.get_setting("web_secret_key") == "two"
+    assert store.set_setting_if_absent("web_secret_key", "three") == "two"
+
+
 # -- attempts --------------------------------------------------------------------------------
 
 
