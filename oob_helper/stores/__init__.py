@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from oob_helper.crypto import cipher_from_keys
 from oob_helper.errors import ConfigurationError, VersionConflict
-from oob_helper.stores.base import TokenStore
+from oob_helper.stores.base import BulkTokenStore, TokenStore
 
-__all__ = ["ACCEPTED_FORMS", "TokenStore", "default_store_url", "open_store", "reencrypt"]
+__all__ = ["ACCEPTED_FORMS", "BulkTokenStore", "TokenStore", "default_store_url", "open_store", "reencrypt"]
 
 ACCEPTED_FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "

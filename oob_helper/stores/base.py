@@ -11,8 +11,9 @@ and carries a lease: a holder that dies releases it when the lease runs out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
@@ -69,4 +70,34 @@ class TokenStore(Protocol):
 
     def close(self) -> None:
         """Release connections and file handles."""
+        ...
+
+
+@runtime_checkable
+class BulkTokenStore(TokenStore, Protocol):
+    """What every built-in backend offers beyond ``TokenStore`` (migrate-store, status, rotation)."""
+
+    def describe(self) -> dict[str, Any]:
+        """``{"backend": "sqlite"|"memory"|"redis"|"postgresql", "encrypted": bool, "location": str}``
+        (the location never shows a password)."""
+        ...
+
+    def iter_records(self) -> Iterator[InstallRecord]:
+        """Every record, ordered by install (byte order), read in pages."""
+        ...
+
+    def import_record(self, record: InstallRecord) -> None:
+        """Write ``record`` exactly as given (version included), replacing any."""
+        ...
+
+    def import_records(self, records: Iterable[InstallRecord]) -> int:
+        """``import_record`` for many, a few hundred per transaction; returns how many."""
+        ...
+
+    def set_setting(self, name: str, value: str) -> None:
+        """Store a setting, replacing any."""
+        ...
+
+    def rewrap_settings(self) -> int:
+        """Re-encrypt every setting with the first key; returns how many changed."""
         ...

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores.backends import BACKENDS, CROSS_PROCESS, LEASED, Backend, Workers, make_backend
 
 from oob_helper.errors import StoreError, VersionConflict
-from oob_helper.stores import TokenStore
+from oob_helper.stores import BulkTokenStore, TokenStore
 from oob_helper.tokens import InstallRecord, PendingAttempt, Token
 
 SECRET_ACCESS = "SECRET-ACCESS-7f3a9"
@@ -408,3 +408,7 @@ def test_no_secret_in_repr_str_describe_or_errors(backend: Backend) -> None:
     for secret in (SECRET_ACCESS, SECRET_REFRESH, "SECRET-SETTING", "att-secret-id", "verifier-"):
         assert secret not in shown
     assert store.describe()["backend"] == backend.name  # type: ignore[attr-defined]
+
+
+def test_every_backend_offers_the_bulk_protocol(store: TokenStore) -> None:
+    assert isinstance(store, BulkTokenStore)

@@ -21,7 +21,20 @@ from pathlib import Path
 import pytest
 
 REDIS_SERVER = os.environ.get("OOB_TEST_REDIS_SERVER", "redis-server")
-PG_BIN = Path(os.environ.get("OOB_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """Debian's newest PostgreSQL server binaries (or ``OOB_TEST_PG_BIN``)."""
+    if os.environ.get("OOB_TEST_PG_BIN"):
+        return Path(os.environ["OOB_TEST_PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def free_port() -> int:
@@ -116,8 +129,13 @@ class PostgresServer:
         self.dir = Path(tempfile.mkdtemp(prefix="oob-pg-"))
         self.data = self.dir / "data"
         self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail(
+                    "running as root needs the `postgres` user: `apt-get install postgresql` creates it"
+                )
             os.chown(self.dir, user.pw_uid, user.pw_gid)
             self.as_user = ["runuser", "-u", "postgres", "--"]
         self._run(
