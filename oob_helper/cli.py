@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from oob_helper import cli_commands
+from oob_helper import cli_commands, cli_signals
 from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, default_config_path, env_name, flag_name
 from oob_helper.errors import (
     AttemptError,
@@ -36,6 +36,8 @@ EXIT_USAGE = 2
 EXIT_REAUTHORIZE = 3
 EXIT_PROVIDER = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
+
 
 PROG = "oob-helper"
 
@@ -65,7 +67,8 @@ file, so they never appear in a process list. Token stores encrypt at rest with 
 keys in OOB_HELPER_ENCRYPTION_KEYS (comma-separated, the first encrypts).
 
 Exit codes: 0 ok, 2 usage or configuration error, 3 reauthorization required (a person
-must run `connect` again), 4 provider or network error (retry later), 130 interrupted.
+must run `connect` again), 4 provider or network error (retry later), 130 interrupted,
+143 terminated (SIGTERM; refreshes already sent finish and are stored first).
 """
 
 _CONNECT_HELP = """\
@@ -351,9 +354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-        return cli_commands.run(args, os.environ)
+        with cli_signals.installed():
+            return cli_commands.run(args, os.environ)
     except OobHelperError as exc:
         return report_error(exc)
+    except cli_signals.Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from oob_helper.cli_refresh import refresh_command
+from oob_helper.cli_signals import critical
 from oob_helper.config import SETTING_NAMES, Settings, default_config_path, load_settings
 from oob_helper.errors import ConfigurationError
 from oob_helper.tokens import InstallRecord
@@ -158,7 +159,8 @@ def _connect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) 
     else:
         prompt = None if args.code == "-" else "Paste the authorization code (or the redirect URL): "
         pasted = read_paste(sys.stdin, prompt=prompt)
-    record = helper.complete_authorization(install, attempt_id, pasted)
+    with critical():  # the code is spent at the provider: store what it gives back
+        record = helper.complete_authorization(install, attempt_id, pasted)
     if args.json:
         _print_json(record_json(record, time.time(), encrypted=store_encrypted(helper.store)))
     else:
@@ -219,7 +221,8 @@ def account_label(record: InstallRecord) -> str:
 
 
 def _token(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
-    token = helper.get_token(args.install, check=args.check)
+    with critical():
+        token = helper.get_token(args.install, check=args.check)
     sys.stdout.write(token.access_token + "\n")
     return 0
 
@@ -318,7 +321,8 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
 
 
 def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
-    helper.disconnect(args.install, force=args.force)
+    with critical():
+        helper.disconnect(args.install, force=args.force)
     print(f"Disconnected install {args.install!r}: revoked at the provider and forgotten.")
     return 0
 

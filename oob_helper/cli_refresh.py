@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
+from oob_helper.cli_signals import critical
 from oob_helper.config import Settings
 from oob_helper.errors import NotConnected, OobHelperError, ReauthorizationRequired
 from oob_helper.progress import Progress
@@ -61,7 +62,8 @@ def refresh_command(args: argparse.Namespace, helper: OAuthHelper, settings: Set
     else:
         # An unknown install is an error of its own (exit 3, "connect it first"), so no catch.
         installs = [args.install]
-        outcome = helper.refresh(args.install, force=args.within is None, within=args.within)
+        with critical():
+            outcome = helper.refresh(args.install, force=args.within is None, within=args.within)
         counts[outcome.result] += 1
         if outcome.result not in ("refreshed", "skipped"):
             print(_outcome_text(outcome), file=sys.stderr)
@@ -96,8 +98,10 @@ def _refresh_all(
                 if next_install is not None:
                     pending.add(pool.submit(_refresh_one, helper, next_install, within))
     except BaseException:
-        # Ctrl-C: drop what has not started; refreshes in flight finish and are stored.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Ctrl-C or SIGTERM: drop what has not started; refreshes in flight finish and are
+        # stored (a second signal meanwhile is held, not allowed to cut them short).
+        with critical():
+            pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         progress.close()

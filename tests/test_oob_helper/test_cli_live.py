@@ -440,3 +440,37 @@ def test_serve_with_bad_settings_is_exit_2(env: dict[str, str]) -> None:
     result = cli({**env, "OOB_HELPER_REDIRECT_URI": "not-a-url"}, "serve", "--port", "0")
     assert result.returncode == 2
     assert "OOB_HELPER_REDIRECT_URI" in result.stderr
+
+
+def test_sigterm_during_refresh_all_loses_no_refresh_token(
+    mock_aweber: MockServer, env: dict[str, str], many_installs: list[str]
+) -> None:
+    mark = _last_event_id(mock_aweber)
+    mock_aweber.add_fault("/oauth2/token", delay_ms=100, count=len(many_installs))
+    with subprocess.Popen(
+        [SCRIPT, "refresh", "--all", "--concurrency", "4"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        # Busy-poll the mock's log (no sleep) until refreshes are under way, then stop the job
+        # as cron or systemd would.
+        for _ in range(100_000):
+            calls = [e for e in mock_aweber.events() if e["id"] > mark and e["path"] == "/oauth2/token"]
+            if len(calls) >= 8:
+                break
+        else:
+            pytest.fail("refresh --all never reached the token endpoint")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 143
+    assert "terminated" in err
+    assert "Traceback" not in err
+    assert out == ""  # stopped before the summary
+    mock_aweber.clear_faults()
+    # AWeber's policy kills a refresh token once rotated: had any new pair been dropped on the
+    # floor, its install would now need a person. Every one refreshes again instead.
+    again = cli(env, "refresh", "--all")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("refreshed 200, skipped 0, reauthorization required 0, failed 0")
