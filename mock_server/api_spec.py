@@ -115,7 +115,7 @@ SCHEMAS: dict[str, Schema] = {
     "FindSubscribers": _page("FoundSubscriber", find=True),
     "ActivityPage": _page("Activity", find=True),
     "AddSubscriber": _obj(
-        {"email": {"type": "string", "maxLength": 50}},
+        {"email": {"type": "string", "format": "email", "maxLength": 50}},
         {
             "name": {"type": "string", "maxLength": 60},
             "ad_tracking": {"type": "string", "maxLength": 20},
@@ -130,7 +130,7 @@ SCHEMAS: dict[str, Schema] = {
     "UpdateSubscriber": _obj(
         {},
         {
-            "email": {"type": "string", "maxLength": 50},
+            "email": {"type": "string", "format": "email", "maxLength": 50},
             "name": {"type": "string", "maxLength": 60},
             "ad_tracking": {"type": "string", "maxLength": 20},
             "misc_notes": {"type": "string", "maxLength": 60},
