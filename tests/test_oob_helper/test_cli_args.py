@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from oob_helper import cli, cli_commands, cli_refresh
+from oob_helper import cli, cli_commands, cli_refresh, cli_signals
 from oob_helper.cli import build_parser, main, parse_duration
 from oob_helper.errors import (
     AttemptExpired,
@@ -31,7 +33,7 @@ from oob_helper.tokens import InstallRecord, Token
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No OOB_HELPER_* from the outer environment, and no user config file."""
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("OOB_HELPER_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -220,3 +222,26 @@ def test_progress_draws_only_when_enabled() -> None:
     assert bar.render() == f"[{'#' * 30}] 2/2 failed 1 refreshed 1"
     assert loud.getvalue().endswith(bar.render() + "\n")
     assert "\r" in loud.getvalue()
+
+
+def test_signals_wait_for_the_end_of_a_critical_section() -> None:
+    done: list[str] = []
+
+    def held() -> None:
+        with cli_signals.installed():
+            with cli_signals.critical():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("write finished")  # still runs: the signal is held
+            done.append("never")
+
+    def at_once() -> None:
+        with cli_signals.installed():
+            os.kill(os.getpid(), signal.SIGINT)  # outside a critical section
+            done.append("never")
+
+    with pytest.raises(cli_signals.Terminated):
+        held()
+    with pytest.raises(KeyboardInterrupt):
+        at_once()
+    assert done == ["write finished"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back
