@@ -86,13 +86,21 @@ class RefreshCoordinator:
         """Refresh if needed: ``force``; or the API rejected ``rejected_access_token`` (and it is
         still the stored one); or expiring within ``within`` (default: the leeway)."""
         window = self.leeway if within is None else within
-        with self._thread_lock(install), self.store.lock(install, timeout=self.lock_timeout):
+        with self._thread_lock(install):
+            # Threads queued behind a sibling's refresh usually find its token here, without
+            # touching the cross-process lock (which waiters poll with backoff).
             record = self.store.get(install)
-            token = _usable_token(install, record)
-            assert record is not None  # _usable_token raised otherwise
-            if not self._needed(token, rejected_access_token, force, window):
+            if not self._needed(_usable_token(install, record), rejected_access_token, force, window):
+                assert record is not None  # _usable_token raised otherwise
                 return "skipped", record
-            return self._refresh_locked(record)
+            with self.store.lock(install, timeout=self.lock_timeout):
+                # Re-read under the lock: another process may have refreshed meanwhile.
+                record = self.store.get(install)
+                token = _usable_token(install, record)
+                assert record is not None
+                if not self._needed(token, rejected_access_token, force, window):
+                    return "skipped", record
+                return self._refresh_locked(record)
 
     def _needed(self, token: Token, rejected: str | None, force: bool, window: float) -> bool:
         if force:

@@ -1,7 +1,8 @@
 """Acceptance: a storm of processes and threads on one expired install makes one refresh.
 
-8 long-lived worker processes x 4 threads pass a TCP gate together and ask the real helper
-(OAuthHelper.get_token, SQLite store) for a token, against the live mock's constantcontact
+8 long-lived worker processes, each with 4 threads and 4 asyncio tasks, pass a TCP gate
+together and ask the real helper for a token (threads: OAuthHelper.get_token; tasks: an API call
+through the helper's async client and its httpx.Auth; SQLite store), against the live mock's constantcontact
 profile, whose refresh tokens are single use with reuse detection: a second refresh with the
 same token would revoke the whole grant and fail the storm. Repeated 50 times in one run.
 """
@@ -22,6 +23,7 @@ from mock_server.runner import MockServer
 INSTALL = "race.example"
 PROCESSES = 8
 THREADS = 4
+TASKS = 4
 STORMS = 50
 DAY = 86400  # the constantcontact profile's access-token lifetime
 
@@ -55,6 +57,8 @@ def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_
             "store_url": store_url,
             "install": INSTALL,
             "threads": THREADS,
+            "tasks": TASKS,
+            "api_path": "/account/summary",
             "gate_port": gate.port,
         }
         with Pool("race_worker", config, PROCESSES) as pool:
@@ -63,8 +67,9 @@ def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_
                 clock.now = cc_mock.advance_clock(DAY + 1)  # the stored token is now expired
                 since = last_event_id(cc_mock)
                 pool.broadcast({"now": clock.now})
-                gate.open(PROCESSES * THREADS)
+                gate.open(PROCESSES * (THREADS + TASKS))
                 results = [r for answer in pool.gather() for r in answer["results"]]
+                assert len(results) == PROCESSES * (THREADS + TASKS)
 
                 assert [r["error"] for r in results if "error" in r] == [], f"storm {storm}"
                 tokens = {r["token"] for r in results}
