@@ -157,6 +157,31 @@ def test_the_async_flow_refreshes_in_a_worker_thread(auth: OAuthHelperAuth, refr
     assert threads[0] != threading.main_thread().name
 
 
+def test_the_async_flow_does_not_block_the_event_loop(store: TokenStore) -> None:
+    """While a refresh waits on the provider, other coroutines on the loop keep running."""
+    loop_ran = threading.Event()
+
+    def slow_provider(record: InstallRecord) -> Token:
+        # Only a coroutine on the event loop sets this; if the refresh ran on the loop's
+        # thread the loop could not run it and this would time out.
+        assert loop_ran.wait(10), "the event loop was blocked during the refresh"
+        return Token(access_token="a1", expires_at=T0 + 7200, refresh_token="r1", obtained_at=T0)
+
+    coordinator = RefreshCoordinator(store, slow_provider, clock=lambda: T0 + 3500, jitter=0.0)
+    auth = OAuthHelperAuth(coordinator, INSTALL)
+
+    async def drive() -> str:
+        async def other_work() -> None:
+            loop_ran.set()
+
+        flow = auth.async_auth_flow(httpx.Request("GET", "https://api.example/"))
+        request, _ = await asyncio.gather(flow.__anext__(), other_work())
+        await flow.aclose()
+        return request.headers["Authorization"]
+
+    assert asyncio.run(drive()) == "Bearer a1"
+
+
 def test_a_real_client_retries_after_401(auth: OAuthHelperAuth, refresher: Refresher) -> None:
     seen: list[str] = []
 

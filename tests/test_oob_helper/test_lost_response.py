@@ -56,7 +56,7 @@ def lose_the_next_refresh(helper: OAuthHelper, mock: MockServer, clock: MutableC
     clock.now = mock.advance_clock(DAY + 1)
     before = helper.status(INSTALL)
     mock.add_fault(TOKEN_PATH, drop=True)
-    with pytest.raises(NetworkError) as info:
+    with pytest.raises(NetworkError, match="could not get an answer") as info:
         helper.get_token(INSTALL)
     assert before.token is not None
     assert before.token.refresh_token is not None
