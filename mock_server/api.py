@@ -5,7 +5,9 @@ Each handler authenticates (``api_http.begin``), calls the directory and renders
 ``NotFoundError``, 405 ``MethodNotAllowedError``). Methods a path does not support get the
 envelope 405 with ``Allow``; unknown paths under /1.0 get the envelope 404. The ``ws.op``
 operations are those of AWeber's sample scripts: ``find`` on lists and on a list's
-subscribers, ``findSubscribers`` on an account, ``getActivity`` on a subscriber.
+subscribers, ``findSubscribers`` on an account, ``getActivity`` on a subscriber, and also
+``move`` (POST on a subscriber with ``list_link``), which AWeber's ``manage-subscriber`` sample
+calls.
 
 Statuses follow providers.md A11.2: add subscriber 201 with ``Location`` and no body, update
 209 with the updated subscriber, delete 200 with no body (405 for a subscriber that is not
@@ -15,6 +17,7 @@ Statuses follow providers.md A11.2: add subscriber 201 with ``Location`` and no 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +26,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server.api_http import ApiError, Call, TokenError, begin, path_id, show_total, token_error_response
-from mock_server.api_model import BadRequest, DirectoryError, NotAllowed, NotFound, Subscriber, parse_paging
+from mock_server.api_model import (
+    AlreadyOnList,
+    BadRequest,
+    DirectoryError,
+    NotAllowed,
+    NotFound,
+    Subscriber,
+    parse_paging,
+)
 from mock_server.api_views import (
     account_json,
     activity_json,
@@ -35,8 +46,10 @@ from mock_server.config import MockConfig
 from mock_server.state import InvalidToken, MockState
 
 Handler = Callable[[Request], Awaitable[Response]]
+_LIST_LINK = re.compile(r"/1\.0/accounts/(?P<account>\d{1,18})/lists/(?P<list>\d{1,18})/?$")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _DIRECTORY_ERRORS: dict[type[DirectoryError], tuple[int, str]] = {
+    AlreadyOnList: (405, "WebServiceError"),
     BadRequest: (400, "WebServiceError"),
     NotFound: (404, "NotFoundError"),
     NotAllowed: (405, "MethodNotAllowedError"),
@@ -270,6 +283,31 @@ async def delete_subscriber(request: Request) -> Response:
     return Response(status_code=200)
 
 
+async def move_subscriber(request: Request) -> Response:
+    """POST ``ws.op=move`` with ``list_link``: 201 with the subscriber's new ``Location``."""
+    call = await begin(request, "subscriber.write")
+    list_id = path_id(request, "list_id", "list")
+    subscriber_id = path_id(request, "subscriber_id", "subscriber")
+    fields = call.require_body()
+    if call.operation("move") is None:
+        raise ApiError(405, "MethodNotAllowedError", "Send ws.op=move with list_link to move a subscriber.")
+    link = fields.get("list_link")
+    match = _LIST_LINK.search(link) if isinstance(link, str) else None
+    if match is None:
+        raise BadRequest("list_link: Expected the self_link of a list, e.g. <base>/1.0/accounts/1/lists/2.")
+    if int(match["account"]) != call.account_id:
+        raise NotFound("List with given id not found")
+    moved = call.state.directory.move_subscriber(
+        call.account_id,
+        list_id,
+        subscriber_id,
+        int(match["list"]),
+        fields.get("last_followup_message_number_sent"),
+    )
+    location = call.links.subscriber(call.account_id, moved.list_id, moved.id)
+    return Response(status_code=201, headers={"Location": location})
+
+
 async def unknown_path(request: Request) -> Response:
     """Anything else under /1.0: AWeber's 404 envelope."""
     return ApiError(
@@ -344,7 +382,14 @@ def routes(config: MockConfig) -> list[BaseRoute]:
         ),
         Route(
             f"{base}/{{account_id}}/lists/{{list_id}}/subscribers/{{subscriber_id}}",
-            _resource({"GET": get_subscriber, "PATCH": patch_subscriber, "DELETE": delete_subscriber}),
+            _resource(
+                {
+                    "GET": get_subscriber,
+                    "POST": move_subscriber,
+                    "PATCH": patch_subscriber,
+                    "DELETE": delete_subscriber,
+                }
+            ),
             methods=ALL_METHODS,
         ),
         Route("/1.0/{rest:path}", unknown_path, methods=ALL_METHODS),

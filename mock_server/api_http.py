@@ -200,9 +200,9 @@ class Call:
         return self.grant.account_id
 
     def param(self, name: str) -> str | None:
-        """A query parameter, or a form-body field of the same name."""
+        """A query parameter, or a body field of the same name."""
         value = self.request.query_params.get(name)
-        if value is None and self.body.kind == "form":
+        if value is None and self.body.kind in ("form", "json"):
             found = self.body.fields.get(name)
             value = found if isinstance(found, str) else None
         return value

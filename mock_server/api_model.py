@@ -60,6 +60,10 @@ class NotAllowed(DirectoryError):
     """The operation is not allowed in the resource's state (AWeber: 405)."""
 
 
+class AlreadyOnList(NotAllowed):
+    """A move to a list that already has the address (AWeber: 405 WebServiceError)."""
+
+
 @dataclass
 class Activity:
     """One entry of a subscriber's history (``ws.op=getActivity``)."""

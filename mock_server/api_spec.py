@@ -146,6 +146,10 @@ SCHEMAS: dict[str, Schema] = {
             "last_followup_message_number_sent": {"type": "integer", "minimum": 0, "maximum": 1001},
         },
     ),
+    "MoveSubscriber": _obj(
+        {"ws.op": {"type": "string", "enum": ["move"]}, "list_link": _LINK},
+        {"last_followup_message_number_sent": {"type": "integer", "minimum": 0, "maximum": 1001}},
+    ),
     "CCAccountSummary": _obj(
         {"encoded_account_id": {"type": "string"}, "organization_name": {"type": "string"}},
         {"contact_email": {"type": "string"}, "first_name": {"type": "string"}},
@@ -340,6 +344,19 @@ def paths(profile: str) -> dict[str, Schema]:
                 {"200": json_response("Subscriber or activity", _either("ActivityPage", "Subscriber"))},
                 read_errors,
                 [acct, lst, sub, _q("ws.op", {"type": "string", "enum": ["getActivity"]}), *_PAGING],
+            ),
+            "post": _op(
+                "moveSubscriber",
+                "ws.op=move: move a subscribed subscriber to another list of the account",
+                {
+                    "201": {
+                        "description": "Moved; Location names the subscriber on its new list",
+                        "headers": {"Location": {"schema": _LINK}},
+                    }
+                },
+                (400, 403, 404, 405, 413, 415),
+                [acct, lst, sub],
+                "MoveSubscriber",
             ),
             "patch": _op(
                 "updateSubscriber",

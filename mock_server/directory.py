@@ -18,6 +18,7 @@ from mock_server.api_model import (
     TEXT_LIMITS,
     Account,
     Activity,
+    AlreadyOnList,
     BadRequest,
     MailingList,
     NotAllowed,
@@ -359,6 +360,50 @@ class Directory:
                     f"Only subscribed subscribers can be deleted; this one is {subscriber.status}."
                 )
             del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
+
+    def move_subscriber(
+        self, account_id: int, list_id: int, subscriber_id: int, target_list_id: int, followup: object = None
+    ) -> Subscriber:
+        """``ws.op=move``: the subscriber leaves its list and joins another of the same account.
+
+        Only subscribed subscribers move (405 otherwise); a target list that already has the
+        address refuses with AWeber's "Subscriber already belongs to this list." It gets a new id
+        on the target list and keeps its fields, tags and history.
+        """
+        with self._lock:
+            subscriber = self.subscriber(account_id, list_id, subscriber_id)
+            target = self.mailing_list(account_id, target_list_id)
+            if subscriber.status != "subscribed":
+                raise NotAllowed(
+                    f"Only subscribed subscribers can be moved; this one is {subscriber.status}."
+                )
+            if any(sub.email.lower() == subscriber.email.lower() for sub in target.subscribers.values()):
+                raise AlreadyOnList("Subscriber already belongs to this list.")
+            followup_number = None if followup in (None, "") else parse_followup(followup)
+            moved = self._insert(
+                target,
+                email=subscriber.email,
+                name=subscriber.name,
+                status="subscribed",
+                at=subscriber.subscribed_at,
+                method=subscriber.subscription_method,
+                tags=subscriber.tags,
+            )
+            for key in (
+                "ad_tracking",
+                "misc_notes",
+                "custom_fields",
+                "ip_address",
+                "is_verified",
+                "verified_at",
+            ):
+                setattr(moved, key, getattr(subscriber, key))
+            moved.last_followup_message_number_sent = (
+                subscriber.last_followup_message_number_sent if followup_number is None else followup_number
+            )
+            moved.activity = [*subscriber.activity, Activity("moved", self.clock.now())]
+            del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
+            return moved
 
     @staticmethod
     def _apply(subscriber: Subscriber, changes: Mapping[str, object]) -> None:

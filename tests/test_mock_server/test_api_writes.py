@@ -176,3 +176,38 @@ def test_patch_refusals(api: httpx.Client, lists: list[str]) -> None:
     assert api.patch(location, json={"tags": ["not", "a", "change", "set"]}).status_code == 400
     assert api.patch(f"{lists[0]}/999999999", json={"name": "x"}).status_code == 404
     assert api.patch(lists[0], json={"name": "x"}).status_code == 400  # no e-mail given
+
+
+def test_move_a_subscriber_to_another_list(api: httpx.Client, lists: list[str]) -> None:
+    target_link = lists[1].removesuffix("/subscribers")
+    subscriber = api.get(lists[0], params={"ws.op": "find", "email": "subscriber020@example.com"}).json()
+    location = subscriber["entries"][0]["self_link"]
+    moved = api.post(location, data={"ws.op": "move", "list_link": target_link})
+    assert moved.status_code == 201
+    assert moved.headers["location"].startswith(f"{lists[1]}/")
+    new = api.get(moved.headers["location"]).json()
+    assert (new["email"], new["tags"]) == ("subscriber020@example.com", ["demo", "vip"])
+    assert api.get(location).status_code == 404
+    history = api.get(moved.headers["location"], params={"ws.op": "getActivity"}).json()["entries"]
+    assert [entry["type"] for entry in history] == ["subscribed", "moved"]
+    # subscriber001 is on both lists already, so it cannot move there.
+    both = api.get(lists[0], params={"ws.op": "find", "email": "subscriber001@example.com"}).json()[
+        "entries"
+    ][0]
+    again = api.post(both["self_link"], data={"ws.op": "move", "list_link": target_link})
+    assert again.status_code == 405
+    assert again.json()["error"] == {
+        "status": 405,
+        "type": "WebServiceError",
+        "message": "Subscriber already belongs to this list.",
+        "documentation_url": "https://api.aweber.com/#methodnotallowed",
+    }
+    pending = api.get(lists[1], params={"ws.op": "find", "status": "unconfirmed"}).json()["entries"][0]
+    first_list = lists[0].removesuffix("/subscribers")
+    refused = api.post(pending["self_link"], json={"ws.op": "move", "list_link": first_list})
+    assert refused.status_code == 405
+    assert refused.json()["error"]["type"] == "MethodNotAllowedError"
+    assert api.post(location, data={"ws.op": "move", "list_link": target_link}).status_code == 404
+    assert api.post(new["self_link"], data={"ws.op": "move", "list_link": "nonsense"}).status_code == 400
+    assert api.post(new["self_link"], data={"list_link": target_link}).status_code == 405
+    assert api.post(new["self_link"], data={"ws.op": "fly", "list_link": target_link}).status_code == 400

@@ -136,7 +136,7 @@ def test_api_slice_never_answers_5xx(api_mock: MockServer, api_token: str, api_s
         api_mock.check_errors()
 
     failures, count = fuzz(api_schema, call)
-    assert count == 11
+    assert count == 12
     assert failures == [], "\n".join(failures)
 
 

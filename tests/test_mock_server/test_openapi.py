@@ -43,7 +43,12 @@ API_METHODS = {
     "/1.0/accounts/{account_id}/lists": {"GET"},
     "/1.0/accounts/{account_id}/lists/{list_id}": {"GET"},
     "/1.0/accounts/{account_id}/lists/{list_id}/subscribers": {"GET", "POST", "PATCH", "DELETE"},
-    "/1.0/accounts/{account_id}/lists/{list_id}/subscribers/{subscriber_id}": {"GET", "PATCH", "DELETE"},
+    "/1.0/accounts/{account_id}/lists/{list_id}/subscribers/{subscriber_id}": {
+        "GET",
+        "POST",
+        "PATCH",
+        "DELETE",
+    },
     "/v3/account/summary": {"GET"},
 }
 
