@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server.api_http import ApiError, Call, TokenError, begin, path_id, show_total, token_error_response
@@ -309,7 +309,12 @@ async def move_subscriber(request: Request) -> Response:
 
 
 async def unknown_path(request: Request) -> Response:
-    """Anything else under /1.0: AWeber's 404 envelope."""
+    """Anything else under /1.0: AWeber's 404 envelope (a trailing slash redirects without it)."""
+    path = request.url.path
+    if path.endswith("/") and len(path) > len("/1.0/"):
+        # This catch-all would otherwise shadow Starlette's own trailing-slash redirect.
+        target = request.url.replace(path=path.rstrip("/"))
+        return RedirectResponse(str(target), status_code=307)
     return ApiError(
         404, "NotFoundError", f"Object: None, name: {request.url.path.rsplit('/', 1)[-1]!r}"
     ).response()

@@ -220,6 +220,9 @@ def test_unknown_paths_and_methods_get_aweber_envelopes(api: httpx.Client) -> No
     assert api.get(lst["self_link"].replace(str(lst["id"]), "999999")).status_code == 404
     assert api.get(f"{lst['subscribers_collection_link']}/abc").json()["error"]["type"] == "NotFoundError"
     assert api.get("/nothing/here").json()["error"]["type"] == "NotFoundError"
+    slash = api.get(f"{lst['self_link']}/")
+    assert slash.status_code == 307
+    assert slash.headers["location"] == lst["self_link"]
     put = api.put(lst["self_link"], json={})
     assert put.status_code == 405
     assert put.json()["error"]["type"] == "MethodNotAllowedError"
