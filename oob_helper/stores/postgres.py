@@ -331,28 +331,45 @@ class PostgresStore:
         return "no connection within the pool timeout"
 
     def _migrate(self) -> None:
+        # Read the version first: a store already migrated (e.g. by an administrator) opens with
+        # a role that may only read and write rows, without CREATE on the database or schema.
+        if self._schema_version() == SCHEMA_VERSION:
+            return
+        with self._errors(), self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone()
+            if exists is None:
+                conn.execute(f'CREATE SCHEMA "{self.schema}"')  # name checked by _SCHEMA_NAME
+            conn.execute("CREATE TABLE IF NOT EXISTS oob_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
+            row = conn.execute("SELECT value FROM oob_meta WHERE name = 'schema_version'").fetchone()
+            current = 0 if row is None else int(row[0])
+            self._check_not_newer(current)
+            for version in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO oob_meta (name, value) VALUES ('schema_version', %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                (max(current, SCHEMA_VERSION),),
+            )
+
+    def _schema_version(self) -> int:
+        """The stored schema version; 0 when the store has no schema yet."""
         with self._errors(), self._pool.connection() as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')  # name checked by _SCHEMA_NAME
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS oob_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)"
-                )
-                row = conn.execute("SELECT value FROM oob_meta WHERE name = 'schema_version'").fetchone()
-                current = 0 if row is None else int(row[0])
-                if current > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"PostgreSQL store {self.url} has schema version {current}, newer than this "
-                        f"oob-helper knows ({SCHEMA_VERSION}): upgrade oob-helper"
-                    )
-                for version in range(current, SCHEMA_VERSION):
-                    for statement in MIGRATIONS[version]:
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO oob_meta (name, value) VALUES ('schema_version', %s)"
-                    " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                    (max(current, SCHEMA_VERSION),),
-                )
+            table = conn.execute("SELECT to_regclass('oob_meta')").fetchone()
+            if table is None or table[0] is None:
+                return 0
+            row = conn.execute("SELECT value FROM oob_meta WHERE name = 'schema_version'").fetchone()
+        current = 0 if row is None else int(row[0])
+        self._check_not_newer(current)
+        return current
+
+    def _check_not_newer(self, current: int) -> None:
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"PostgreSQL store {self.url} has schema version {current}, newer than this "
+                f"oob-helper knows ({SCHEMA_VERSION}): upgrade oob-helper"
+            )
 
 
 def _first_line(exc: BaseException) -> str:
