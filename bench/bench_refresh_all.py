@@ -163,11 +163,12 @@ def main() -> None:
         f"refresh --all (concurrency {args.concurrency}, SQLite store, {args.rounds} rounds, medians): "
         f"{small:,} installs {t_small:.2f}s, {large:,} installs {t_large:.2f}s"
     )
-    print(f"  time ratio {large:,}/{small:,}: {scale:.2f} (target <= 11)")
+    print(f"  time ratio {large:,}/{small:,}: {scale:.2f} (target <= 11); rounds: {times}")
     print(
         f"  throughput: CLI {cli_rps:,.0f} refreshes/s, mock token endpoint alone "
         f"{median(mock_rps):,.0f} req/s (wrk, 32 connections), ratio {reach:.2f} (target >= 0.70)"
     )
+    print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
