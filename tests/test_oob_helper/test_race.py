@@ -9,11 +9,13 @@ same token would revoke the whole grant and fail the storm. Repeated 50 times in
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from stores.servers import postgres_url, redis_url
 from workers.common import MutableClock, Target, connect, open_helper
 from workers.pool import Gate, Pool
 
@@ -44,14 +46,12 @@ def refresh_events(mock: MockServer, since: int) -> list[dict[str, Any]]:
     return [e for e in mock.events() if e["id"] > since and e.get("grant_type") == "refresh_token"]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(280)
-def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_path: Path) -> None:
-    target = Target(cc_mock.url, "demo-public", None)
-    store_url = f"sqlite:///{tmp_path / 'tokens.db'}"
-    clock = MutableClock(cc_mock.now())
+def run_storms(mock: MockServer, store_url: str, storms: int) -> None:
+    """``storms`` storms on one install; every assertion of the module docstring, each time."""
+    target = Target(mock.url, "demo-public", None)
+    clock = MutableClock(mock.now())
     with open_helper(target, store_url, clock) as helper, Gate() as gate:
-        connect(cc_mock, helper, INSTALL)
+        connect(mock, helper, INSTALL)
         config = {
             "target": target.to_dict(),
             "store_url": store_url,
@@ -62,10 +62,10 @@ def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_
             "gate_port": gate.port,
         }
         with Pool("race_worker", config, PROCESSES) as pool:
-            for storm in range(STORMS):
+            for storm in range(storms):
                 before = helper.status(INSTALL)
-                clock.now = cc_mock.advance_clock(DAY + 1)  # the stored token is now expired
-                since = last_event_id(cc_mock)
+                clock.now = mock.advance_clock(DAY + 1)  # the stored token is now expired
+                since = last_event_id(mock)
                 pool.broadcast({"now": clock.now})
                 gate.open(PROCESSES * (THREADS + TASKS))
                 results = [r for answer in pool.gather() for r in answer["results"]]
@@ -74,7 +74,7 @@ def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_
                 assert [r["error"] for r in results if "error" in r] == [], f"storm {storm}"
                 tokens = {r["token"] for r in results}
                 assert len(tokens) == 1, f"storm {storm}: callers got {len(tokens)} different tokens"
-                refreshes = refresh_events(cc_mock, since)
+                refreshes = refresh_events(mock, since)
                 assert len(refreshes) == 1, f"storm {storm}: {len(refreshes)} refreshes reached the server"
                 (token,) = tokens
                 assert target.api_works(token), f"storm {storm}: the shared token is refused"
@@ -88,3 +88,23 @@ def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_
         # The store holds the newest pair: its refresh token is the one the provider accepts.
         outcome = helper.refresh(INSTALL)
         assert (outcome.result, outcome.error) == ("refreshed", None)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(280)
+def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_path: Path) -> None:
+    run_storms(cc_mock, f"sqlite:///{tmp_path / 'tokens.db'}", STORMS)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(280)
+@pytest.mark.parametrize("backend", ["redis", "postgresql"])
+def test_storms_over_a_store_shared_across_hosts(
+    cc_mock: MockServer, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """The same storms with the leased lock of the many-host stores (fewer: slower to run)."""
+    name = f"race_{uuid.uuid4().hex[:12]}"
+    base = redis_url(request.config) if backend == "redis" else postgres_url(request.config)
+    option = f"prefix={name}:" if backend == "redis" else f"schema={name}"
+    store_url = f"{base}{'&' if '?' in base else '?'}{option}"
+    run_storms(cc_mock, store_url, 12)
