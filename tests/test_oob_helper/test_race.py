@@ -1,10 +1,11 @@
 """Acceptance: a storm of processes and threads on one expired install makes one refresh.
 
 8 long-lived worker processes, each with 4 threads and 4 asyncio tasks, pass a TCP gate
-together and ask the real helper for a token (threads: OAuthHelper.get_token; tasks: an API call
-through the helper's async client and its httpx.Auth; SQLite store), against the live mock's constantcontact
-profile, whose refresh tokens are single use with reuse detection: a second refresh with the
-same token would revoke the whole grant and fail the storm. Repeated 50 times in one run.
+together and ask the real helper for a token (threads: OAuthHelper.get_token; tasks: an API
+call through the helper's async client and its httpx.Auth), against the live mock's
+constantcontact profile, whose refresh tokens are single use with reuse detection: a second
+refresh with the same token would revoke the whole grant and fail the storm. Repeated 50 times
+in one run with the SQLite store, and 12 times each with Redis and PostgreSQL.
 """
 
 from __future__ import annotations
