@@ -177,7 +177,7 @@ def test_the_async_flow_does_not_block_the_event_loop(store: TokenStore) -> None
         flow = auth.async_auth_flow(httpx.Request("GET", "https://api.example/"))
         request, _ = await asyncio.gather(flow.__anext__(), other_work())
         await flow.aclose()
-        return request.headers["Authorization"]
+        return str(request.headers["Authorization"])
 
     assert asyncio.run(drive()) == "Bearer a1"
 

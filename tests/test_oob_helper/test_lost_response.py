@@ -39,7 +39,7 @@ def cc_mock(cc_server: MockServer) -> Iterator[MockServer]:
 
 
 def helper_for(
-    mock: MockServer, tmp_path: Path, client_id: str, secret: str
+    mock: MockServer, tmp_path: Path, client_id: str, secret: str | None
 ) -> tuple[OAuthHelper, MutableClock]:
     clock = MutableClock(mock.now())
     helper = open_helper(Target(mock.url, client_id, secret), f"sqlite:///{tmp_path / 'tokens.db'}", clock)

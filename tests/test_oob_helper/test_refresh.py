@@ -333,7 +333,11 @@ def test_a_lost_compare_and_set_writes_the_new_pair_over_the_intruder(
 
 def test_disconnect_during_refresh_is_not_undone(store: TokenStore, provider: Provider, clock: Clock) -> None:
     connect(store, T0 - 1)
-    provider.before_answer = lambda: bool(store.delete("site.example"))
+
+    def disconnect() -> None:
+        store.delete("site.example")
+
+    provider.before_answer = disconnect
     with pytest.raises(NotConnected):
         coordinator(store, provider, clock).valid_token("site.example")
     assert store.get("site.example") is None
