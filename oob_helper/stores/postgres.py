@@ -276,7 +276,9 @@ class PostgresStore:
                 "INSERT INTO oob_locks (install, holder, expires_at)"
                 " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
                 " ON CONFLICT (install) DO UPDATE SET holder = EXCLUDED.holder,"
-                " expires_at = EXCLUDED.expires_at WHERE oob_locks.expires_at < clock_timestamp()"
+                " expires_at = EXCLUDED.expires_at"
+                # "or mine": a retried call whose first reply was lost must not wait out its lease
+                " WHERE oob_locks.expires_at < clock_timestamp() OR oob_locks.holder = EXCLUDED.holder"
                 " RETURNING holder",
                 (install, holder, float(lease)),
             )

@@ -13,7 +13,8 @@ Layout (all under the prefix):
   ``att_exp``: a sorted set by ``expires_at`` for ``purge_attempts``; ``att_by:<install>``: the
   install's attempt keys, for ``delete``.
 - ``settings``: a hash.
-- ``lock:<install>``: ``SET NX PX lease`` holding a random holder token; released by a Lua script
+- ``lock:<install>``: ``SET NX PX lease`` (in a script that also accepts "already mine", for a
+  retried call whose reply was lost) holding a random holder token; released by a Lua script
   only while it still holds that token, so a holder whose lease ran out cannot free its
   successor's lock. Writes are compare-and-set in Lua, so such a holder cannot overwrite a newer
   record either (fencing by version).
@@ -83,6 +84,12 @@ end
 return count
 """
 
+_ACQUIRE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -125,6 +132,7 @@ class RedisStore:
         self._take = self._client.register_script(_TAKE)
         self._delete = self._client.register_script(_DELETE)
         self._purge = self._client.register_script(_PURGE)
+        self._acquire = self._client.register_script(_ACQUIRE)
         self._release = self._client.register_script(_RELEASE)
         self._installs = self._key("installs")
         verify_keys(self._codec, self._raw_key_check, self._write_key_check)
@@ -301,8 +309,10 @@ class RedisStore:
         lease_ms = max(int(lease * 1000), 1)
 
         def try_acquire() -> bool:
+            # SET NX PX, but also "already mine": a retried call whose first reply was lost
+            # must not wait out its own lease.
             with self._errors():
-                return bool(self._client.set(key, holder, nx=True, px=lease_ms))
+                return int(self._acquire(keys=[key], args=[holder, lease_ms])) == 1
 
         wait_for(try_acquire, install=install, timeout=timeout)
         try:

@@ -19,6 +19,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -58,7 +59,7 @@ class SQLiteStore:
         self._codec = Codec(cipher)
         self._busy_ms = int(busy_timeout * 1000)
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: set[sqlite3.Connection] = set()
         self._conns_mutex = threading.Lock()
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
         with self._errors():
@@ -265,7 +266,7 @@ class SQLiteStore:
     def close(self) -> None:
         """Close every thread's connection."""
         with self._conns_mutex:
-            conns, self._conns = self._conns, []
+            conns, self._conns = self._conns, set()
         for conn in conns:
             with suppress(sqlite3.Error):
                 conn.close()
@@ -283,8 +284,18 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous = FULL")
         self._local.conn = (os.getpid(), conn)
         with self._conns_mutex:
-            self._conns.append(conn)
+            self._conns.add(conn)
+        # Threads come and go (thread pools, servers): close a thread's connection when it ends.
+        weakref.finalize(threading.current_thread(), self._forget, conn)
         return conn
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._conns_mutex:
+            if conn not in self._conns:
+                return  # close() took it
+            self._conns.discard(conn)
+        with suppress(sqlite3.Error):
+            conn.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -177,3 +179,15 @@ def test_sigkill_mid_write_leaves_the_old_or_the_new_record(tmp_path: Path) -> N
         assert current.last_refresh_at == n
         last_version = n
         store.close()
+
+
+def test_a_finished_threads_connection_is_closed(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    for _ in range(5):
+        thread = threading.Thread(target=store.list_installs)
+        thread.start()
+        thread.join()
+        del thread
+    gc.collect()
+    assert len(store._conns) <= 1  # the main thread's, from opening
+    store.close()
