@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
+from oob_helper.crypto import generate_key
 from oob_helper.errors import ConfigurationError
 from oob_helper.stores import default_store_url, open_store
 from oob_helper.stores.memory import MemoryStore
@@ -78,3 +82,31 @@ def test_a_password_in_a_bad_url_is_not_shown() -> None:
     with pytest.raises(ConfigurationError) as info:
         open_store("postgresql://user:hunter2@host:notaport/db", encryption_keys=[])
     assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("module", "attribute", "url", "extra"),
+    [
+        ("oob_helper.stores.redis", "redis", "redis://127.0.0.1:1/0", "oob-helper[redis]"),
+        ("oob_helper.stores.postgres", "psycopg", "postgresql://u@127.0.0.1:1/db", "oob-helper[postgres]"),
+    ],
+)
+def test_a_missing_extra_names_the_pip_command(
+    module: str, attribute: str, url: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importlib.import_module(module), attribute, None)
+    with pytest.raises(ConfigurationError, match=re.escape(f"pip install '{extra}'")):
+        open_store(url, encryption_keys=[])
+
+
+def test_a_missing_cryptography_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
+    with pytest.raises(ConfigurationError, match=re.escape("pip install 'oob-helper[encryption]'")):
+        open_store("memory://", encryption_keys=["k" * 44])
+
+
+def test_the_encryption_environment_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OOB_HELPER_ENCRYPTION_KEYS", generate_key())
+    assert open_store("memory://").describe()["encrypted"] is True  # type: ignore[attr-defined]
+    assert open_store("memory://", encryption_keys=[]).describe()["encrypted"] is False  # type: ignore[attr-defined]
