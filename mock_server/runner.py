@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.config import MockConfig
@@ -197,6 +198,9 @@ class _ErrorCapture:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.app(scope, receive, send)
+        except ClientDisconnect:
+            # The client went away mid-request (a test killed it on purpose): not a server bug.
+            raise
         except Exception as exc:
             self.errors.append(exc)
             raise
