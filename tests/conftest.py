@@ -41,9 +41,13 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium driven by Playwright (its own browser download is not used)."""
+    """Headless Debian Chromium driven by Playwright (its own browser download is not used).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, and ``asyncio.run`` in any later test would then fail.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install it with `apt-get install chromium` "

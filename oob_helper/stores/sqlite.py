@@ -346,10 +346,14 @@ class SQLiteStore:
 
 def _create_private_file(path: Path) -> None:
     """Create ``path`` with mode 0600 before SQLite writes to it; tighten an existing one."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # Never open an existing database here: closing any descriptor of a file drops every POSIX
+    # lock this process holds on it, so another store open on the same file in this process
+    # would lose SQLite's locks and could read stale pages after a sibling checkpoints the WAL.
     try:
-        os.fchmod(fd, 0o600)
-    except PermissionError:
-        pass  # not ours to change (another user's file we may write): leave its mode
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        # PermissionError: another user's file we may write: leave its mode.
+        with suppress(PermissionError):
+            os.chmod(path, 0o600)
+        return
+    os.close(fd)
