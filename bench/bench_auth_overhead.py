@@ -8,7 +8,8 @@ too, as an A/A control that shows how far noise alone moves a ratio):
 - plain: an ``httpx.Client`` with a fixed ``Authorization: Bearer`` header (the limit);
 - ours: ``OAuthHelper.client(install)``, the ``OAuthHelperAuth`` flow reading a valid token from a
   SQLite store on every request;
-- Authlib: ``authlib.integrations.httpx_client.OAuth2Client`` holding the token in memory.
+- Authlib: ``authlib.integrations.httpx_client.OAuth2Client`` holding the token in memory;
+- ours over the memory store (not a target): splits ours' cost into coordinator and store.
 
 The clients take turns request by request (the order rotating), so all see the same moments of
 the shared machine's load; the time per request is the median of all of a client's requests,
@@ -149,8 +150,8 @@ def profile_ours(client: httpx.Client, requests: int) -> str:
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(25)
-    stats.sort_stats("tottime").print_stats(15)
+    # Only what the helper adds: its own frames, the store's SQLite calls and JSON decoding.
+    stats.sort_stats("cumulative").print_stats(r"oob_helper|sqlite3|json|random", 25)
     return out.getvalue()
 
 
@@ -199,12 +200,18 @@ def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
             InstallRecord(install=INSTALL, token=token, state="connected", state_changed_at=now),
             expected_version=None,
         )
+        memory_helper = OAuthHelper(settings, open_store("memory://", encryption_keys=()))
+        connected = helper.store.get(INSTALL)
+        assert connected is not None
+        memory_helper.store.import_record(connected)
         clients: dict[str, httpx.Client] = {
             "plain": httpx.Client(
                 base_url=f"{mock_url}/1.0",
                 headers={"Accept": "application/json", "Authorization": f"Bearer {token.access_token}"},
             ),
             "ours": helper.client(INSTALL),
+            # The same auth over the memory store: splits ours' cost into coordinator and store.
+            "ours_memory": memory_helper.client(INSTALL),
             # A second plain client: the A/A control that shows how far noise alone moves a ratio.
             "plain2": httpx.Client(
                 base_url=f"{mock_url}/1.0",
@@ -236,7 +243,7 @@ def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
             ratio_ours = per["ours"] / per["plain"]
             cpu_ratio_ours = cpu["ours"] / cpu["plain"]
             report = None
-            if profile or min(ratio_ours, cpu_ratio_ours) > TARGET:
+            if profile or ratio_ours > TARGET:
                 report = profile_ours(clients["ours"], requests)
             # The token must still be the one connected: no refresh happened during the run.
             stored = helper.store.get(INSTALL)
@@ -245,6 +252,7 @@ def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
             for client in clients.values():
                 client.close()
             helper.close()
+            memory_helper.close()
         load = (load_before + os.getloadavg()[0]) / 2
 
     print(
@@ -257,6 +265,7 @@ def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
     for name, label in (
         ("plain", "plain httpx, fixed bearer header"),
         ("ours", "OAuthHelper.client (SQLite store)"),
+        ("ours_memory", "OAuthHelper.client (memory store)"),
         ("authlib", "Authlib httpx OAuth2Client"),
         ("plain2", "plain httpx again (A/A control)"),
     ):
