@@ -57,26 +57,42 @@ def annotate(request: Request, **fields: Any) -> None:
     request.scope.setdefault("mock_event", {}).update(fields)
 
 
+# What the middleware keeps per request: (time, method, path, raw query, status, duration in
+# seconds, the handler's annotation dict or None). It becomes an event dict, redacted, only when
+# someone reads the log: the token endpoint is benchmarked, readers are rare.
+_Raw = tuple[float, str, str, bytes, int | None, float, dict[str, Any] | None]
+
+
 class EventLog:
     """The recent request log, bounded (oldest dropped first), newest last; thread-safe."""
 
     def __init__(self, *, maxlen: int = 1000) -> None:
-        self._events: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self._events: deque[tuple[int, dict[str, Any] | _Raw]] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self._next_id = 1
 
     def record(self, event: dict[str, Any]) -> dict[str, Any]:
         """Append an event, giving it an ``id`` that grows across resets; returns it."""
         with self._lock:
-            stored = {"id": self._next_id, **event}
+            event_id = self._next_id
             self._next_id += 1
-            self._events.append(stored)
-            return dict(stored)
+            self._events.append((event_id, dict(event)))
+        return {"id": event_id, **event}
+
+    def record_request(self, raw: _Raw) -> None:
+        """Append a request as the middleware saw it; it is redacted and shaped when read."""
+        with self._lock:
+            self._events.append((self._next_id, raw))
+            self._next_id += 1
 
     def list(self, *, since: int = 0) -> list[dict[str, Any]]:
         """Copies of the kept events with an id above ``since``, oldest first."""
         with self._lock:
-            return [dict(e) for e in self._events if e["id"] > since]
+            kept = [item for item in self._events if item[0] > since]
+        return [
+            {"id": event_id, **(payload if isinstance(payload, dict) else _shape(payload))}
+            for event_id, payload in kept
+        ]
 
     def __len__(self) -> int:
         with self._lock:
@@ -86,6 +102,26 @@ class EventLog:
         """Forget every event (ids keep growing, so ``since`` stays meaningful)."""
         with self._lock:
             self._events.clear()
+
+
+def _shape(raw: _Raw) -> dict[str, Any]:
+    """The event dict of a recorded request, with every secret-looking value redacted."""
+    when, method, path, raw_query, status, elapsed, annotation = raw
+    fields = _clean_fields(annotation) if annotation else {}
+    # A handler or fault may report the status it produced when none reached the client.
+    if status is None and "status" in fields:
+        status = fields.pop("status")
+    else:
+        fields.pop("status", None)
+    return {
+        "time": when,
+        "method": method,
+        "path": path,
+        "query": redact_query(raw_query.decode("latin-1")) if raw_query else "",
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 3),
+        **fields,
+    }
 
 
 def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -126,27 +162,23 @@ class RequestLogMiddleware:
 
     def _record(self, scope: Scope, status: int | None, elapsed: float) -> None:
         state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
-        raw_query = scope.get("query_string", b"")
-        query = redact_query(raw_query.decode("latin-1")) if raw_query else ""
-        fields = _clean_fields(scope["mock_event"]) if "mock_event" in scope else {}
-        # A handler or fault may report the status it produced when none reached the client.
-        if status is None and "status" in fields:
-            status = fields.pop("status")
-        else:
-            fields.pop("status", None)
-        event: dict[str, Any] = {
-            "time": state.clock.now() if state is not None else time.time(),
-            "method": scope.get("method", ""),
-            "path": scope.get("path", ""),
-            "query": query,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 3),
-            **fields,
-        }
+        raw: _Raw = (
+            state.clock.now() if state is not None else time.time(),
+            scope.get("method", ""),
+            scope.get("path", ""),
+            scope.get("query_string", b""),
+            status,
+            elapsed,
+            scope.get("mock_event"),
+        )
         if state is not None:
-            state.events.record(event)
-        # Formatting the line costs as much as recording the event: only do it when it is shown.
+            state.events.record_request(raw)
         if logger.isEnabledFor(logging.INFO):
-            extras = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-            target = event["path"] + (f"?{query}" if query else "")
-            logger.info("%s %s %s %s", event["method"], target, status if status is not None else "-", extras)
+            event = _shape(raw)
+            extras = " ".join(f"{k}={v}" for k, v in event.items() if k not in _LINE_FIELDS and v is not None)
+            target = event["path"] + (f"?{event['query']}" if event["query"] else "")
+            shown = event["status"] if event["status"] is not None else "-"
+            logger.info("%s %s %s %s", event["method"], target, shown, extras)
+
+
+_LINE_FIELDS = frozenset({"time", "method", "path", "query", "status", "duration_ms"})

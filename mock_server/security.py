@@ -37,8 +37,12 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(item for item in _DEFAULTS if item[0] not in present)
+                # ASGI header names are lower-case bytes (Starlette's responses make them so).
+                present = [name for name, _ in headers]
+                if b"content-security-policy" in present:
+                    headers.extend(item for item in _DEFAULTS if item[0] not in present)
+                else:
+                    headers.extend(_DEFAULTS)  # handlers never set the other three alone
                 if auth_path and _NO_STORE[0] not in present:
                     headers.append(_NO_STORE)
                 message = {**message, "headers": headers}
