@@ -36,6 +36,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # A copy: the list may be shared (a Response object sent twice, a test's constant).
                 headers = list(message.get("headers", ()))
                 # ASGI header names are lower-case bytes (Starlette's responses make them so).
                 present = [name for name, _ in headers]
