@@ -190,7 +190,11 @@ class OAuthHelper:
             request, clock=self.clock, provider=self.provider, requested_scopes=attempt.scopes
         )
         account_id, account_name = self._account(install, token)
-        record = self._store_connected(install, token, account_id, account_name)
+        try:
+            record = self._store_connected(install, token, account_id, account_name)
+        finally:
+            # This process's cached token of an earlier connection must not outlive it.
+            self.coordinator.forget(install)
         logger.info("install %r: connected (account %s)", install, account_id or "unknown")
         return record
 
@@ -323,7 +327,10 @@ class OAuthHelper:
                     logger.warning("install %r: revoke failed, record kept: %s", install, exc)
                     raise
                 logger.warning("install %r: revoke failed, forgetting it anyway: %s", install, exc)
-        self.store.delete(install)
+        try:
+            self.store.delete(install)
+        finally:
+            self.coordinator.forget(install)
         logger.info("install %r: disconnected", install)
 
     # -- HTTP clients ----------------------------------------------------------------------

@@ -9,6 +9,14 @@ Two locks, on purpose: a per-install ``threading.Lock`` queues the threads of th
 (so they wait cheaply and do not all poll the store's lock), and ``store.lock(install)``
 serialises processes. A waiter that gets the lock re-reads the record and, finding a token a
 sibling just wrote, returns it without calling the provider.
+
+A small per-install cache of the last token read or written spares ``valid_token`` a store
+read (and the record's decoding) on every request: an entry is served only while its token is
+outside the refresh window and it is younger than ``cache_ttl`` seconds, by both the injected
+clock and a monotonic one, so a disconnect or "reauthorization required" written by another
+process is seen within that time. Every path that re-reads or writes drops the entry first, and
+a fill is kept only if no drop happened since its read began (a per-install generation), so a
+stale read can never overwrite a newer state of this process.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import contextlib
 import dataclasses
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -46,6 +55,7 @@ class RefreshCoordinator:
         leeway: float = 300.0,
         jitter: float = 30.0,
         lock_timeout: float = 30.0,
+        cache_ttl: float = 2.0,
     ) -> None:
         self.store = store
         self.refresher = refresher
@@ -53,8 +63,12 @@ class RefreshCoordinator:
         self.leeway = leeway
         self.jitter = jitter
         self.lock_timeout = lock_timeout
+        self.cache_ttl = cache_ttl
         self._guard = threading.Lock()
         self._install_locks: dict[str, threading.Lock] = {}
+        # install -> (token, read at by self.clock, read at by time.monotonic)
+        self._cache: dict[str, tuple[Token, float, float]] = {}
+        self._generations: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={type(self.store).__name__}, leeway={self.leeway})"
@@ -64,16 +78,54 @@ class RefreshCoordinator:
 
         Raises NotConnected, ReauthorizationRequired, ProviderError or NetworkError.
         """
+        now = self.clock()
+        entry = self._cache.get(install)
+        if entry is not None:
+            token, read_at, read_mono = entry
+            if (
+                0.0 <= now - read_at < self.cache_ttl
+                and 0.0 <= time.monotonic() - read_mono < self.cache_ttl
+                and not token.is_expiring(now, self._window(token))
+            ):
+                return token
+        generation = self.forget(install)
+        read_at, read_mono = self.clock(), time.monotonic()
         record = self.store.get(install)
         token = _usable_token(install, record)
-        # Jitter spreads the proactive refreshes of many installs written at the same moment
-        # (e.g. by `refresh --all`) so they do not all come due together next time.
-        within = self.leeway + random.uniform(0.0, self.jitter)  # noqa: S311 - not a secret
-        within = _capped(within, token)
+        within = self._window(token)
         if not token.is_expiring(self.clock(), within):
+            self._remember(install, generation, token, read_at, read_mono)
             return token
         _, record = self.refresh(install, within=within)
         return _usable_token(install, record)
+
+    def forget(self, install: str) -> int:
+        """Drop the cached token of ``install``; the next call reads the store.
+
+        Call it after writing the install's record outside the coordinator (connect,
+        disconnect). Returns the install's new cache generation.
+        """
+        with self._guard:
+            generation = self._generations.get(install, 0) + 1
+            self._generations[install] = generation
+            self._cache.pop(install, None)
+            return generation
+
+    def _remember(
+        self, install: str, generation: int, token: Token, read_at: float, read_mono: float
+    ) -> None:
+        if self.cache_ttl <= 0:
+            return
+        with self._guard:
+            # A drop since the read began means this token may be older than the store's.
+            if self._generations.get(install) == generation:
+                self._cache[install] = (token, read_at, read_mono)
+
+    def _window(self, token: Token) -> float:
+        # Jitter spreads the proactive refreshes of many installs written at the same moment
+        # (e.g. by `refresh --all`) so they do not all come due together next time.
+        within = self.leeway + random.uniform(0.0, self.jitter)  # noqa: S311 - not a secret
+        return _capped(within, token)
 
     def refresh(
         self,
@@ -86,11 +138,21 @@ class RefreshCoordinator:
         """Refresh if needed: ``force``; or the API rejected ``rejected_access_token`` (and it is
         still the stored one); or expiring within ``within`` (default: the leeway)."""
         window = self.leeway if within is None else within
+        generation = self.forget(install)
+        read_at, read_mono = self.clock(), time.monotonic()
+        result, record = self._refresh(install, rejected_access_token, force, window)
+        if record.state == "connected" and record.token is not None:
+            self._remember(install, generation, record.token, read_at, read_mono)
+        return result, record
+
+    def _refresh(
+        self, install: str, rejected: str | None, force: bool, window: float
+    ) -> tuple[RefreshResult, InstallRecord]:
         with self._thread_lock(install):
             # Threads queued behind a sibling's refresh usually find its token here, without
             # touching the cross-process lock (which waiters poll with backoff).
             record = self.store.get(install)
-            if not self._needed(_usable_token(install, record), rejected_access_token, force, window):
+            if not self._needed(_usable_token(install, record), rejected, force, window):
                 assert record is not None  # _usable_token raised otherwise
                 return "skipped", record
             with self.store.lock(install, timeout=self.lock_timeout):
@@ -98,7 +160,7 @@ class RefreshCoordinator:
                 record = self.store.get(install)
                 token = _usable_token(install, record)
                 assert record is not None
-                if not self._needed(token, rejected_access_token, force, window):
+                if not self._needed(token, rejected, force, window):
                     return "skipped", record
                 return self._refresh_locked(record)
 
