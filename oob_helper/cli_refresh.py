@@ -1,4 +1,4 @@
-"""``oob-helper refresh``: one install, or every install in a bounded thread pool.
+"""``oob-helper refresh``: one install, or every install on a bounded number of threads.
 
 The progress bar is drawn on stderr only when stderr is a terminal; each install that was not
 refreshed is named on stderr; the summary line goes to stdout.
@@ -7,11 +7,12 @@ refreshed is named on stderr; the summary line goes to stdout.
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from oob_helper.cli_signals import critical
@@ -75,37 +76,59 @@ def _refresh_all(
     helper: OAuthHelper, installs: list[str], within: float | None, concurrency: int, counts: Counter[str]
 ) -> None:
     progress = Progress(len(installs), sys.stderr, enabled=sys.stderr.isatty())
-    pool = ThreadPoolExecutor(
-        max_workers=min(concurrency, max(len(installs), 1)), thread_name_prefix="refresh"
-    )
+    # Worker threads take installs from one shared iterator and hand outcomes back through a
+    # queue: a lock and a queue hand-off per install, where a pool fed through
+    # ``wait(FIRST_COMPLETED)`` re-armed a waiter on every pending future per completion.
+    feed = iter(installs)
+    feed_lock = threading.Lock()
+    stop = threading.Event()
+    results: queue.SimpleQueue[RefreshOutcome | BaseException] = queue.SimpleQueue()
+
+    def work() -> None:
+        while not stop.is_set():
+            with feed_lock:
+                install = next(feed, None)
+            if install is None:
+                return
+            try:
+                outcome = _refresh_one(helper, install, within)
+            except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
+                results.put(exc)
+                return
+            results.put(outcome)
+
+    workers = [
+        threading.Thread(target=work, name=f"refresh-{n}")
+        for n in range(min(concurrency, max(len(installs), 1)))
+    ]
+    for worker in workers:
+        worker.start()
     try:
-        pending: set[Future[RefreshOutcome]] = set()
-        queue = iter(installs)
-        # Submit as results come in: a few futures per worker, never one per install (10,000).
-        for install in queue:
-            pending.add(pool.submit(_refresh_one, helper, install, within))
-            if len(pending) >= concurrency * 4:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                counts[outcome.result] += 1
-                if outcome.result not in ("refreshed", "skipped"):
-                    progress.message(_outcome_text(outcome))
-                progress.advance(outcome.result)
-                next_install = next(queue, None)
-                if next_install is not None:
-                    pending.add(pool.submit(_refresh_one, helper, next_install, within))
+        for _ in installs:
+            item = _take(results)
+            counts[item.result] += 1
+            if item.result not in ("refreshed", "skipped"):
+                progress.message(_outcome_text(item))
+            progress.advance(item.result)
     except BaseException:
-        # Ctrl-C or SIGTERM: drop what has not started; refreshes in flight finish and are
-        # stored (a second signal meanwhile is held, not allowed to cut them short).
+        # Ctrl-C or SIGTERM: start nothing new; refreshes in flight finish and are stored (a
+        # second signal meanwhile is held, not allowed to cut them short).
+        stop.set()
         with critical():
-            pool.shutdown(wait=True, cancel_futures=True)
+            for worker in workers:
+                worker.join()
         raise
     finally:
         progress.close()
-    pool.shutdown(wait=True)
+    for worker in workers:
+        worker.join()
+
+
+def _take(results: queue.SimpleQueue[RefreshOutcome | BaseException]) -> RefreshOutcome:
+    item = results.get()
+    if isinstance(item, BaseException):
+        raise item
+    return item
 
 
 def _refresh_exit_code(counts: Mapping[str, int]) -> int:
