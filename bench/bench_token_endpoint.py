@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -99,46 +98,40 @@ def throughput(seconds: float, rounds: int) -> dict[str, float]:
     return {"mock_rps": median(mock_rps), "bare_rps": median(bare_rps), "ratio": ratio, "errors": errors}
 
 
-def memory(total_tokens: int) -> dict[str, float]:
-    """Follow two rotation chains for ``total_tokens`` refreshes; sample the mock's RSS."""
+def memory(total_tokens: int, segment_seconds: int = 4) -> dict[str, float]:
+    """Follow two rotation chains for ``total_tokens`` refreshes; sample the mock's RSS.
+
+    wrk runs in short segments (it waits out its whole duration even when every thread has
+    stopped); each segment continues the chains where the last one left them.
+    """
     script = HERE / "token_chain.lua"
     config = json.dumps({"access_token_ttl": 2})
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[int, int]] = []  # (refreshes so far, RSS KiB)
+    issued = chain_errors = 0
     with uvicorn_server("bench.apps:mock_app", env={"BENCH_MOCK_CONFIG": config}) as (url, pid):
         tokens = _refresh_tokens(url, 2, keep_old=False)
-        env = {
-            "BENCH_BASIC": _basic(),
-            "BENCH_RTS": ",".join(tokens),
-            "BENCH_PER_THREAD": str(total_tokens // 2),
-        }
-        stop = threading.Event()
-
-        def sample() -> None:
-            start = time.monotonic()
-            while not stop.wait(0.25):
-                samples.append((time.monotonic() - start, rss_kib(pid)))
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        out = subprocess.run(
-            [require_wrk(), "-t", "2", "-c", "2", "-d", "600s", "-s", str(script), url],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**__import__("os").environ, **env},
-        ).stdout
-        stop.set()
-        sampler.join()
-        state = httpx.get(f"{url}/_mock/state").json()
-    chain_errors = sum(int(line.split()[1]) for line in out.splitlines() if line.startswith("chain-errors"))
-    issued = int(out.split(" requests in")[0].split()[-1])
+        while issued < total_tokens and not chain_errors:
+            env = {"BENCH_BASIC": _basic(), "BENCH_RTS": ",".join(tokens)}
+            out = subprocess.run(
+                [require_wrk(), "-t", "2", "-c", "2", "-d", f"{segment_seconds}s", "-s", str(script), url],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, **env},
+                timeout=segment_seconds + 60,
+            ).stdout
+            chains = [line.split() for line in out.splitlines() if line.startswith("chain ")]
+            tokens = [chain[1] for chain in chains]
+            chain_errors += sum(int(chain[2]) for chain in chains)
+            issued += int(out.split(" requests in")[0].split()[-1])
+            samples.append((issued, rss_kib(pid)))
+        live = len(httpx.get(f"{url}/_mock/state").json().get("tokens", []))
     quarter = max(1, len(samples) // 4)
-    first = median([kib for _, kib in samples[quarter : 2 * quarter]])
+    first = median([kib for _, kib in samples[:quarter]])
     last = median([kib for _, kib in samples[-quarter:]])
-    live = len(state.get("tokens", []))
     print(
-        f"memory over {issued:,} refreshes: RSS {first / 1024:.1f} MiB after the first quarter, "
-        f"{last / 1024:.1f} MiB at the end, growth ratio {last / first:.2f} (flat ~ 1.0); "
+        f"memory over {issued:,} refreshes: RSS {first / 1024:.1f} MiB in the first quarter, "
+        f"{last / 1024:.1f} MiB in the last, growth ratio {last / first:.2f} (flat ~ 1.0); "
         f"live tokens at the end {live}; chain errors {chain_errors}"
     )
     return {

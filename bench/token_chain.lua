@@ -1,5 +1,6 @@
 -- Memory: each connection follows its own rotation chain (the old refresh token dies), so the
 -- mock must forget dead tokens to stay flat. One connection per thread keeps the chain serial.
+-- The run is cut into segments: done() prints each chain's current refresh token for the next.
 local threads = {}
 local counter = 1
 
@@ -7,14 +8,9 @@ function setup(thread)
   local tokens = {}
   for t in string.gmatch(os.getenv("BENCH_RTS"), "[^,]+") do table.insert(tokens, t) end
   thread:set("rt", tokens[counter])
+  thread:set("errors", 0)
   counter = counter + 1
   table.insert(threads, thread)
-end
-
-function init(args)
-  done_count = 0
-  errors = 0
-  limit = tonumber(os.getenv("BENCH_PER_THREAD"))
 end
 
 function request()
@@ -25,18 +21,16 @@ function request()
 end
 
 function response(status, headers, body)
-  done_count = done_count + 1
   if status ~= 200 then
     errors = errors + 1
     wrk.thread:stop()
     return
   end
   rt = string.match(body, '"refresh_token"%s*:%s*"([^"]+)"')
-  if done_count >= limit then wrk.thread:stop() end
 end
 
 function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
-    io.write(string.format("chain-errors %d\n", thread:get("errors")))
+    io.write(string.format("chain %s %d\n", thread:get("rt"), thread:get("errors")))
   end
 end
