@@ -12,9 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from mock_server import api, control, oauth, openapi
 from mock_server.config import MockConfig
-from mock_server.events import RequestLogMiddleware
-from mock_server.faults import FaultMiddleware
-from mock_server.security import SecurityHeadersMiddleware
+from mock_server.edge import EdgeMiddleware
 from mock_server.state import MockState
 
 
@@ -39,12 +37,8 @@ def create_app(
     ]
     if enable_control:
         routes.append(Mount("/_mock", routes=control.routes(control_token)))
-    middleware = [
-        # Outermost first: the log sees what faults did; faults act before any handler.
-        Middleware(RequestLogMiddleware),
-        Middleware(FaultMiddleware),
-        Middleware(SecurityHeadersMiddleware),
-    ]
+    # One layer for faults, the request log and security headers (see mock_server/edge.py).
+    middleware = [Middleware(EdgeMiddleware)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.mock = state
     app.state.control_enabled = enable_control

@@ -161,24 +161,29 @@ class RequestLogMiddleware:
                 self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int | None, elapsed: float) -> None:
-        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
-        raw: _Raw = (
-            state.clock.now() if state is not None else time.time(),
-            scope.get("method", ""),
-            scope.get("path", ""),
-            scope.get("query_string", b""),
-            status,
-            elapsed,
-            scope.get("mock_event"),
-        )
-        if state is not None:
-            state.events.record_request(raw)
-        if logger.isEnabledFor(logging.INFO):
-            event = _shape(raw)
-            extras = " ".join(f"{k}={v}" for k, v in event.items() if k not in _LINE_FIELDS and v is not None)
-            target = event["path"] + (f"?{event['query']}" if event["query"] else "")
-            shown = event["status"] if event["status"] is not None else "-"
-            logger.info("%s %s %s %s", event["method"], target, shown, extras)
+        record_request(scope, status, elapsed)
+
+
+def record_request(scope: Scope, status: int | None, elapsed: float) -> None:
+    """Put one request into the state's event log and, when shown, the request logger."""
+    state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
+    raw: _Raw = (
+        state.clock.now() if state is not None else time.time(),
+        scope.get("method", ""),
+        scope.get("path", ""),
+        scope.get("query_string", b""),
+        status,
+        elapsed,
+        scope.get("mock_event"),
+    )
+    if state is not None:
+        state.events.record_request(raw)
+    if logger.isEnabledFor(logging.INFO):
+        event = _shape(raw)
+        extras = " ".join(f"{k}={v}" for k, v in event.items() if k not in _LINE_FIELDS and v is not None)
+        target = event["path"] + (f"?{event['query']}" if event["query"] else "")
+        shown = event["status"] if event["status"] is not None else "-"
+        logger.info("%s %s %s %s", event["method"], target, shown, extras)
 
 
 _LINE_FIELDS = frozenset({"time", "method", "path", "query", "status", "duration_ms"})

@@ -234,25 +234,27 @@ class FaultMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
-        event = scope.setdefault("mock_event", {})
-        event.update(fault=fault.kind, fault_id=fault.id)
-        if fault.kind == "status":
-            for message in _status_messages(fault):
-                await send(message)
-        elif fault.kind == "delay":
-            await asyncio.sleep(fault.delay_ms / 1000)
-            await self.app(scope, receive, send)
-        else:
-            await self._run_and_drop(scope, receive, send)
+        await run_with_fault(fault, self.app, scope, receive, send)
 
-    async def _run_and_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+
+async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one request under an armed fault (status, delay, or drop after the work)."""
+    event = scope.setdefault("mock_event", {})
+    event.update(fault=fault.kind, fault_id=fault.id)
+    if fault.kind == "status":
+        for message in _status_messages(fault):
+            await send(message)
+    elif fault.kind == "delay":
+        await asyncio.sleep(fault.delay_ms / 1000)
+        await app(scope, receive, send)
+    else:
         withheld: dict[str, int] = {}
 
         async def swallow(message: Message) -> None:
             if message["type"] == "http.response.start":
                 withheld["status"] = int(message["status"])
 
-        await self.app(scope, receive, swallow)
+        await app(scope, receive, swallow)
         # The log shows what the handler answered, though the client never sees it.
         if "status" in withheld:
             scope["mock_event"]["status"] = withheld["status"]

@@ -9,6 +9,8 @@ that allows nothing and no framing (pages with inline, hashed assets set their o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -36,17 +38,22 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # A copy: the list may be shared (a Response object sent twice, a test's constant).
-                headers = list(message.get("headers", ()))
-                # ASGI header names are lower-case bytes (Starlette's responses make them so).
-                present = [name for name, _ in headers]
-                if b"content-security-policy" in present:
-                    headers.extend(item for item in _DEFAULTS if item[0] not in present)
-                else:
-                    headers.extend(_DEFAULTS)  # handlers never set the other three alone
-                if auth_path and _NO_STORE[0] not in present:
-                    headers.append(_NO_STORE)
-                message = {**message, "headers": headers}
+                message = {**message, "headers": secure(message.get("headers", ()), auth_path=auth_path)}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def secure(headers: Iterable[tuple[bytes, bytes]], *, auth_path: bool) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus the security headers the response did not set itself."""
+    # A copy: the list may be shared (a Response object sent twice, a test's constant).
+    result = list(headers)
+    # ASGI header names are lower-case bytes (Starlette's responses make them so).
+    present = [name for name, _ in result]
+    if b"content-security-policy" in present:
+        result.extend(item for item in _DEFAULTS if item[0] not in present)
+    else:
+        result.extend(_DEFAULTS)  # handlers never set the other three alone
+    if auth_path and _NO_STORE[0] not in present:
+        result.append(_NO_STORE)
+    return result

@@ -1,0 +1,75 @@
+"""The one middleware in front of every route: faults, the request log, security headers.
+
+Each concern lives in its own module (``faults``, ``events``, ``security``) and has its own
+middleware class there for composing by hand; the app stacks them as this single layer because
+each extra ASGI layer and ``send`` wrapper cost the token endpoint about a tenth of its
+throughput against a bare Starlette endpoint (``bench/bench_token_endpoint.py``).
+
+Order, as the separate middlewares had it: the log sees what a fault did; a fault acts before
+the handler; security headers go on every response, the control plane's included.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.events import record_request
+from mock_server.faults import run_with_fault
+from mock_server.security import secure
+
+
+def _is_control(path: str) -> bool:
+    return path == "/_mock" or path.startswith("/_mock/")
+
+
+class EdgeMiddleware:
+    """Faults, then the handler, with one ``send`` wrapper adding headers and logging."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        auth_path = path.startswith("/oauth2/")
+        if _is_control(path):  # never logged, never faulted; headers still apply
+
+            async def send_secured(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": secure(message.get("headers", ()), auth_path=False)}
+                await send(message)
+
+            await self.app(scope, receive, send_secured)
+            return
+
+        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
+        fault = state.faults.take(path) if state is not None else None
+        started = time.perf_counter()
+        status: int | None = None
+        recorded = False
+
+        async def edge_send(message: Message) -> None:
+            nonlocal status, recorded
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = int(message["status"])
+                message = {**message, "headers": secure(message.get("headers", ()), auth_path=auth_path)}
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                # Record before the last byte leaves: a client reading the log right after its
+                # response must find its request there (tests count refreshes this way).
+                recorded = True
+                record_request(scope, status, time.perf_counter() - started)
+            await send(message)
+
+        try:
+            if fault is None:
+                await self.app(scope, receive, edge_send)
+            else:
+                await run_with_fault(fault, self.app, scope, receive, edge_send)
+        finally:
+            if not recorded:  # no complete response: a dropped connection or a crash
+                record_request(scope, status, time.perf_counter() - started)
