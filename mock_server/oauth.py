@@ -23,12 +23,14 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from mock_server import events
 from mock_server.authorize import AuthorizeRequest
@@ -176,11 +178,52 @@ async def _parse_client_request(request: Request) -> tuple[dict[str, str], Clien
     return params, ClientCredentials(client_id, secret, via_basic=True)
 
 
-def _token_error(exc: TokenError) -> JSONResponse:
-    headers = dict(NO_STORE)
+class _TokenJSON(Response):
+    """A token-endpoint JSON answer with its headers laid out directly.
+
+    Response.__init__'s general header handling costs a noticeable share of the refresh grant,
+    the path benchmarked against a bare endpoint; the answer is always JSON with no-store.
+    """
+
+    media_type = "application/json"
+
+    def __init__(
+        self, content: Any, status_code: int = 200, extra: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        self.raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(self.body)),
+            (b"cache-control", b"no-store"),
+            (b"pragma", b"no-cache"),
+            *extra,
+        ]
+
+
+class _RawEndpoint:
+    """Serves ``handler(request) -> Response`` as a plain ASGI app.
+
+    Starlette wraps function endpoints in a per-request exception-handling layer; the token
+    endpoint raises nothing it would handle, so it skips that layer (ExceptionMiddleware and
+    ServerErrorMiddleware still stand in front of it).
+    """
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self.handler = handler
+        self.__name__ = handler.__name__
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+def _token_error(exc: TokenError) -> Response:
+    extra: tuple[tuple[bytes, bytes], ...] = ()
     if exc.basic_challenge and exc.status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="mock-aweber", charset="UTF-8"'
-    return JSONResponse({"error": exc.error, "error_description": exc.description}, exc.status, headers)
+        extra = ((b"www-authenticate", b'Basic realm="mock-aweber", charset="UTF-8"'),)
+    return _TokenJSON({"error": exc.error, "error_description": exc.description}, exc.status, extra)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -203,7 +246,7 @@ async def token(request: Request) -> Response:
         events.annotate(request, grant_type=grant_type, client_id=client_id, result=exc.error)
         return _token_error(exc)
     events.annotate(request, grant_type=grant_type, client_id=client_id, result="ok")
-    return JSONResponse(answer, headers=NO_STORE)
+    return _TokenJSON(answer)
 
 
 async def revoke(request: Request) -> Response:
@@ -350,7 +393,7 @@ def routes(config: MockConfig) -> list[BaseRoute]:
     for prefix in prefixes:
         table += [
             # The token endpoint first: it is the hot path, and routes are tried in order.
-            Route(f"{prefix}/token", token, methods=["POST"]),
+            Route(f"{prefix}/token", _RawEndpoint(token), methods=["POST"]),
             Route(f"{prefix}/authorize", authorize, methods=["GET", "POST"]),
             Route(f"{prefix}/revoke", revoke, methods=["POST"]),
         ]
