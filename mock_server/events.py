@@ -1,8 +1,9 @@
 """The request log (``GET /_mock/events``) and one log line per request.
 
-``RequestLogMiddleware`` is the outermost middleware: it records one event per request on the
-imitated paths (never for ``/_mock/`` itself) into ``MockState.events`` and writes one line to
-the ``mock_server.requests`` logger. Handlers add what only they know (grant type, client,
+One event per request on the imitated paths (never for ``/_mock/`` itself) goes into
+``MockState.events``, and one line to the ``mock_server.requests`` logger: the app does this in
+its single edge layer (``mock_server.edge``), and ``RequestLogMiddleware`` does it alone for
+apps composed by hand. Handlers add what only they know (grant type, client,
 result) with :func:`annotate`.
 
 Nothing secret is recorded: query values whose names look secret (codes, tokens, secrets,
