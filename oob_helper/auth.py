@@ -4,7 +4,8 @@ Bearer header; proactive refresh before expiry; after a 401 (AWeber's ``invalid_
 its error envelope, or any other 401), one refresh and one retry; a second 401 goes back to the
 caller as it is. AWeber's 403 "Rate Limit Error" is not a reason to refresh. Works for sync and
 async clients; the async flow runs the coordinator (store and token-endpoint I/O, lock waits)
-in a worker thread so the event loop never blocks.
+in a worker thread so the event loop never blocks; a token served from the coordinator's cache
+needs no I/O, so it is taken on the event loop without a thread hop.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ class OAuthHelperAuth(httpx.Auth):
         yield request
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """The async twin of ``auth_flow``; coordinator calls run in a worker thread."""
-        token = await anyio.to_thread.run_sync(self.coordinator.valid_token, self.install)
+        """The async twin of ``auth_flow``; coordinator calls that may do I/O run in a worker thread."""
+        # A cached token is a dictionary look-up: no thread hop for it.
+        token = self.coordinator.cached_token(self.install)
+        if token is None:
+            token = await anyio.to_thread.run_sync(self.coordinator.valid_token, self.install)
         _authorize(request, token)
         response = yield request
         if response.status_code != 401:

@@ -78,16 +78,9 @@ class RefreshCoordinator:
 
         Raises NotConnected, ReauthorizationRequired, ProviderError or NetworkError.
         """
-        now = self.clock()
-        entry = self._cache.get(install)
-        if entry is not None:
-            token, read_at, read_mono = entry
-            if (
-                0.0 <= now - read_at < self.cache_ttl
-                and 0.0 <= time.monotonic() - read_mono < self.cache_ttl
-                and not token.is_expiring(now, self._window(token))
-            ):
-                return token
+        cached = self.cached_token(install)
+        if cached is not None:
+            return cached
         generation = self.forget(install)
         read_at, read_mono = self.clock(), time.monotonic()
         record = self.store.get(install)
@@ -98,6 +91,25 @@ class RefreshCoordinator:
             return token
         _, record = self.refresh(install, within=within)
         return _usable_token(install, record)
+
+    def cached_token(self, install: str) -> Token | None:
+        """The cached token if it may be served now (no I/O, never blocks), else None.
+
+        ``valid_token`` tries this first; the async auth flow calls it on the event loop and
+        only goes to a worker thread when it returns None.
+        """
+        entry = self._cache.get(install)
+        if entry is None:
+            return None
+        token, read_at, read_mono = entry
+        now = self.clock()
+        if (
+            0.0 <= now - read_at < self.cache_ttl
+            and 0.0 <= time.monotonic() - read_mono < self.cache_ttl
+            and not token.is_expiring(now, self._window(token))
+        ):
+            return token
+        return None
 
     def forget(self, install: str) -> int:
         """Drop the cached token of ``install``; the next call reads the store.

@@ -7,6 +7,7 @@ scripted Refresher or, for the facade, pytest-httpserver.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import Callable, Iterator
@@ -47,10 +48,12 @@ class CountingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.gets = 0
+        self.readers: list[str] = []
         self.during_get: Callable[[], None] | None = None
 
     def get(self, install: str) -> InstallRecord | None:
         self.gets += 1
+        self.readers.append(threading.current_thread().name)
         record = super().get(install)
         if self.during_get is not None:
             hook, self.during_get = self.during_get, None
@@ -174,6 +177,27 @@ def test_a_401_bypasses_the_cache_and_refreshes_once(store: CountingStore, clock
     with pytest.raises(StopIteration):
         flow.send(httpx.Response(200, json={}))
     assert coord.valid_token(INSTALL).access_token == "a1"  # the refreshed token, from the cache
+
+
+def test_the_async_flow_reads_the_store_off_the_loop_and_serves_the_cache_on_it(
+    store: CountingStore, clock: Clock
+) -> None:
+    coord = make(store, clock)
+    auth = OAuthHelperAuth(coord, INSTALL)
+
+    async def send_once() -> str:
+        flow = auth.async_auth_flow(httpx.Request("GET", "https://api.example/1.0/accounts"))
+        request = await flow.__anext__()
+        with pytest.raises(StopAsyncIteration):
+            await flow.asend(httpx.Response(200, json={}))
+        return request.headers["Authorization"]
+
+    async def main() -> list[str]:
+        return [await send_once() for _ in range(3)]
+
+    assert asyncio.run(main()) == ["Bearer a0"] * 3
+    assert store.gets == 1  # one read for the first request, the cache for the others
+    assert store.readers[0] != threading.main_thread().name  # the read ran in a worker thread
 
 
 def test_another_process_marking_reauthorization_is_seen_after_max_age(tmp_path: Path, clock: Clock) -> None:
