@@ -25,6 +25,15 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pin(cmd: list[str], cpu: int) -> list[str]:
+    """``cmd`` run on one CPU (with taskset), so a server and its load generator never share a
+    core: on two cores, the scheduler otherwise moves them together now and then and a single
+    run's figure swings by half."""
+    if shutil.which("taskset") is None or cpu >= (os.cpu_count() or 1):
+        return cmd
+    return ["taskset", "-c", str(cpu), *cmd]
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
@@ -48,7 +57,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 @contextmanager
 def uvicorn_server(
-    app: str, *, factory: bool = True, env: dict[str, str] | None = None
+    app: str, *, factory: bool = True, env: dict[str, str] | None = None, cpu: int | None = None
 ) -> Iterator[tuple[str, int]]:
     """Run ``app`` (``module:attr``) under uvicorn with uvloop and httptools in a subprocess.
 
@@ -76,6 +85,8 @@ def uvicorn_server(
     ]
     if factory:
         cmd.append("--factory")
+    if cpu is not None:
+        cmd = pin(cmd, cpu)
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -116,21 +127,23 @@ def run_wrk(
     connections: int,
     seconds: float,
     env: dict[str, str] | None = None,
+    cpu: int | None = None,
 ) -> WrkResult:
     """Run wrk with a Lua script against ``url`` and parse its summary."""
+    cmd = [
+        require_wrk(),
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds:g}s",
+        "-s",
+        str(script),
+        url,
+    ]
     out = subprocess.run(
-        [
-            require_wrk(),
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds:g}s",
-            "-s",
-            str(script),
-            url,
-        ],
+        pin(cmd, cpu) if cpu is not None else cmd,
         capture_output=True,
         text=True,
         check=True,
