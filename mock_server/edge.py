@@ -62,7 +62,7 @@ class EdgeMiddleware:
                 # Record before the last byte leaves: a client reading the log right after its
                 # response must find its request there (tests count refreshes this way).
                 recorded = True
-                record_request(scope, status, time.perf_counter() - started)
+                record_request(scope, status, time.perf_counter() - started, state)
             await send(message)
 
         try:
@@ -72,4 +72,4 @@ class EdgeMiddleware:
                 await run_with_fault(fault, self.app, scope, receive, edge_send)
         finally:
             if not recorded:  # no complete response: a dropped connection or a crash
-                record_request(scope, status, time.perf_counter() - started)
+                record_request(scope, status, time.perf_counter() - started, state)

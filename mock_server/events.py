@@ -165,9 +165,13 @@ class RequestLogMiddleware:
         record_request(scope, status, elapsed)
 
 
-def record_request(scope: Scope, status: int | None, elapsed: float) -> None:
-    """Put one request into the state's event log and, when shown, the request logger."""
-    state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
+def record_request(scope: Scope, status: int | None, elapsed: float, state: Any = None) -> None:
+    """Put one request into the state's event log and, when shown, the request logger.
+
+    ``state`` is the MockState when the caller has it already; otherwise it is looked up.
+    """
+    if state is None:
+        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
     raw: _Raw = (
         state.clock.now() if state is not None else time.time(),
         scope.get("method", ""),

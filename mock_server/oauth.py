@@ -178,6 +178,10 @@ async def _parse_client_request(request: Request) -> tuple[dict[str, str], Clien
     return params, ClientCredentials(client_id, secret, via_basic=True)
 
 
+# One encoder for every answer: json.dumps builds a new one per call when given options.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class _TokenJSON(Response):
     """A token-endpoint JSON answer with its headers laid out directly.
 
@@ -192,7 +196,7 @@ class _TokenJSON(Response):
     ) -> None:
         self.status_code = status_code
         self.background = None
-        self.body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        self.body = _JSON_ENCODER.encode(content).encode()
         self.raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(self.body)),
