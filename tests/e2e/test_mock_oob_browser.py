@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, Route
+from playwright.sync_api import ConsoleMessage, Page, Route, expect
 
 from mock_server import MockServer
 
@@ -67,7 +67,9 @@ def test_out_of_band_flow(mock_aweber: MockServer, page: Page, artifacts_dir: Pa
     assert len(code) >= 22
     assert page.get_by_text("paste it into Demo confidential app").is_visible()
     page.get_by_role("button", name="Copy").click()
-    assert page.get_by_text("Copied to the clipboard.").is_visible()
+    # The clipboard write settles asynchronously: wait for its message, then read it back.
+    expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == code
     page.screenshot(path=str(artifacts_dir / "mock-oob-code.png"), full_page=True)
     assert violations == []
 
