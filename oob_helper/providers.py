@@ -1,6 +1,6 @@
 """Provider profiles: endpoints, scopes, client-authentication style, token lifetime rules.
 
-Pure data (OWNER: helper-core). AWeber and Constant Contact v3 follow ../shared/providers.md;
+Pure data. AWeber and Constant Contact v3 follow ../shared/providers.md;
 ``custom`` takes every URL from settings so any standard OAuth 2 server works.
 """
 

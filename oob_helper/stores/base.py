@@ -1,4 +1,4 @@
-"""The TokenStore interface every backend implements (OWNER: stores work).
+"""The TokenStore interface every backend implements.
 
 Records are keyed by install. Writes are compare-and-set on ``InstallRecord.version``: a write
 succeeds only if the stored version equals ``expected_version`` (None = must not exist yet), and
