@@ -5,18 +5,17 @@ together and ask the real helper for a token (threads: OAuthHelper.get_token; ta
 call through the helper's async client and its httpx.Auth), against the live mock's
 constantcontact profile, whose refresh tokens are single use with reuse detection: a second
 refresh with the same token would revoke the whole grant and fail the storm. Repeated 50 times
-in one run with the SQLite store, and 12 times each with Redis and PostgreSQL.
+in one run with the SQLite store; test_store_race.py runs the same storms on Redis and
+PostgreSQL.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stores.servers import postgres_url, redis_url
 from workers.common import MutableClock, Target, connect, open_helper
 from workers.pool import Gate, Pool
 
@@ -95,17 +94,3 @@ def run_storms(mock: MockServer, store_url: str, storms: int) -> None:
 @pytest.mark.timeout(280)
 def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, tmp_path: Path) -> None:
     run_storms(cc_mock, f"sqlite:///{tmp_path / 'tokens.db'}", STORMS)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(280)
-@pytest.mark.parametrize("backend", ["redis", "postgresql"])
-def test_storms_over_a_store_shared_across_hosts(
-    cc_mock: MockServer, request: pytest.FixtureRequest, backend: str
-) -> None:
-    """The same storms with the leased lock of the many-host stores (fewer: slower to run)."""
-    name = f"race_{uuid.uuid4().hex[:12]}"
-    base = redis_url(request.config) if backend == "redis" else postgres_url(request.config)
-    option = f"prefix={name}:" if backend == "redis" else f"schema={name}"
-    store_url = f"{base}{'&' if '?' in base else '?'}{option}"
-    run_storms(cc_mock, store_url, 12)
