@@ -56,6 +56,7 @@ def _wait_port(
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
+            # Polling a just-started server process for its port: it offers no event to wait on.
             time.sleep(0.02)
     raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
 
