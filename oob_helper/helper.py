@@ -134,7 +134,7 @@ class OAuthHelper:
         _check_install(install)
         now = self.clock()
         attempt = PendingAttempt(
-            attempt_id=secrets.token_urlsafe(24),
+            attempt_id=secrets.token_hex(24),  # hex: never starts with "-", so `--attempt ID` parses
             install=install,
             state=secrets.token_urlsafe(24),
             redirect_uri=self.settings.redirect_uri,

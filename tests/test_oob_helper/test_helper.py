@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -320,3 +321,9 @@ def test_start_purges_abandoned_attempts(helper: OAuthHelper, clock: Clock) -> N
     clock.now -= 601  # even back inside its lifetime, the abandoned attempt is gone
     with pytest.raises(AttemptNotFound):
         helper.complete_authorization("a", old.attempt.attempt_id, "code")
+
+
+def test_attempt_ids_can_be_passed_as_a_command_line_argument(helper: OAuthHelper) -> None:
+    # `oob-helper connect --attempt ID`: an id starting with "-" would be read as an option.
+    ids = [helper.start_authorization(f"site{n}.example").attempt.attempt_id for n in range(200)]
+    assert all(re.fullmatch(r"[0-9a-f]{48}", attempt_id) for attempt_id in ids)
