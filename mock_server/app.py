@@ -38,7 +38,7 @@ def create_app(
     if enable_control:
         routes.append(Mount("/_mock", routes=control.routes(control_token)))
     # One layer for faults, the request log and security headers (see mock_server/edge.py).
-    middleware = [Middleware(EdgeMiddleware)]
+    middleware = [Middleware(EdgeMiddleware, direct=oauth.direct_routes(state.config))]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.mock = state
     app.state.control_enabled = enable_control

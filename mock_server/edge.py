@@ -7,11 +7,18 @@ throughput against a bare Starlette endpoint (``bench/bench_token_endpoint.py``)
 
 Order, as the separate middlewares had it: the log sees what a fault did; a fault acts before
 the handler; security headers go on every response, the control plane's included.
+
+``direct`` maps exact (method, path) pairs to plain ASGI handlers that the layer calls itself,
+skipping the router's linear match and Starlette's per-request exception layer: the token
+endpoint, whose refresh grant is benchmarked against a bare endpoint. Only handlers that raise
+nothing Starlette would turn into a response belong there; the outermost error layer (a 500
+page, never a traceback) still stands in front of them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,8 +34,9 @@ def _is_control(path: str) -> bool:
 class EdgeMiddleware:
     """Faults, then the handler, with one ``send`` wrapper adding headers and logging."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, direct: Mapping[tuple[str, str], ASGIApp] | None = None) -> None:
         self.app = app
+        self.direct = dict(direct or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,11 +73,14 @@ class EdgeMiddleware:
                 record_request(scope, status, time.perf_counter() - started, state)
             await send(message)
 
+        # Under a mount (root_path set) the router's path rules apply, so only the bare app
+        # dispatches directly.
+        target = self.app if scope.get("root_path") else self.direct.get((scope["method"], path), self.app)
         try:
             if fault is None:
-                await self.app(scope, receive, edge_send)
+                await target(scope, receive, edge_send)
             else:
-                await run_with_fault(fault, self.app, scope, receive, edge_send)
+                await run_with_fault(fault, target, scope, receive, edge_send)
         finally:
             if not recorded:  # no complete response: a dropped connection or a crash
                 record_request(scope, status, time.perf_counter() - started, state)

@@ -54,7 +54,7 @@ class _BodyTooLarge(Exception):
 
 
 def _state(request: Request) -> MockState:
-    state: MockState = request.app.state.mock
+    state: MockState = request.scope["app"].state.mock
     return state
 
 
@@ -135,15 +135,16 @@ def _merge(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
     return params
 
 
-async def _parse_client_request(request: Request) -> tuple[dict[str, str], ClientCredentials]:
+async def _parse_client_request(
+    request: Request, state: MockState
+) -> tuple[dict[str, str], ClientCredentials]:
     """Parameters and client credentials of a token or revoke request; TokenError otherwise."""
     # One pass over the raw headers: this is the benchmarked hot path (refresh grant).
     headers: dict[bytes, str] = {}
     for name, value in request.scope["headers"]:
         if name in _WANTED_HEADERS and name not in headers:
             headers[name] = value.decode("latin-1")
-    limit = _state(request).config.max_body_bytes
-    body = await _read_body(request, limit, headers.get(b"content-length"))
+    body = await _read_body(request, state.config.max_body_bytes, headers.get(b"content-length"))
     try:
         raw_query = request.scope.get("query_string", b"").decode("latin-1")
         query = (
@@ -240,7 +241,7 @@ async def token(request: Request) -> Response:
     state = _state(request)
     grant_type = client_id = None
     try:
-        params, creds = await _parse_client_request(request)
+        params, creds = await _parse_client_request(request, state)
         grant_type, client_id = params.get("grant_type"), creds.client_id
         answer = state.token_request(params, creds)
     except _BodyTooLarge:
@@ -258,7 +259,7 @@ async def revoke(request: Request) -> Response:
     state = _state(request)
     client_id = None
     try:
-        params, creds = await _parse_client_request(request)
+        params, creds = await _parse_client_request(request, state)
         client_id = creds.client_id
         state.revoke_request(params, creds)
     except _BodyTooLarge:
@@ -269,6 +270,9 @@ async def revoke(request: Request) -> Response:
         return _token_error(exc)
     events.annotate(request, grant_type="revoke", client_id=client_id, result="ok")
     return Response(status_code=200, headers=NO_STORE)
+
+
+_TOKEN = _RawEndpoint(token)
 
 
 # -- the authorization endpoint -------------------------------------------------------------------
@@ -388,16 +392,24 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
     )
 
 
+def _prefixes(config: MockConfig) -> list[str]:
+    if config.profile == "constantcontact":
+        return ["/oauth2", "/oauth2/default/v1"]  # and Okta's layout, as Constant Contact's (B1)
+    return ["/oauth2"]
+
+
+def direct_routes(config: MockConfig) -> dict[tuple[str, str], _RawEndpoint]:
+    """(method, path) -> handler for the edge layer to call without routing (mock_server.edge)."""
+    return {("POST", f"{prefix}/token"): _TOKEN for prefix in _prefixes(config)}
+
+
 def routes(config: MockConfig) -> list[BaseRoute]:
     """The authorization server's routes for the configured profile."""
-    prefixes = ["/oauth2"]
-    if config.profile == "constantcontact":
-        prefixes.append("/oauth2/default/v1")  # Okta's layout, as Constant Contact's (B1)
     table: list[BaseRoute] = []
-    for prefix in prefixes:
+    for prefix in _prefixes(config):
         table += [
             # The token endpoint first: it is the hot path, and routes are tried in order.
-            Route(f"{prefix}/token", _RawEndpoint(token), methods=["POST"]),
+            Route(f"{prefix}/token", _TOKEN, methods=["POST"]),
             Route(f"{prefix}/authorize", authorize, methods=["GET", "POST"]),
             Route(f"{prefix}/revoke", revoke, methods=["POST"]),
         ]

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from mock_server import entropy
 from mock_server.policy import MAX_KEPT_REFRESH_TOKENS, MAX_REMEMBERED_ROTATIONS, RefreshPolicy
 
 
@@ -122,7 +123,7 @@ class TokenBook:
     # -- issuing -------------------------------------------------------------------------------
     def _access_value(self, family: Family, now: float, expires_at: float, scopes: frozenset[str]) -> str:
         if not self.jwt:
-            return secrets.token_urlsafe(24)
+            return entropy.token_urlsafe()
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "mock"}).encode())
         claims = {
             "ver": 1,
@@ -151,7 +152,7 @@ class TokenBook:
         return token
 
     def _new_refresh(self, family: Family, now: float) -> str:
-        value = secrets.token_urlsafe(24)
+        value = entropy.token_urlsafe()
         ttl = family.policy.refresh_token_ttl
         expires_at = None if ttl is None else now + ttl
         family.refresh[value] = expires_at

@@ -1,0 +1,73 @@
+"""The token endpoint's fast path: direct dispatch in the edge layer, and pooled token values."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from mock_server import MockConfig, MockServer, create_app, entropy
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+
+
+def test_pooled_token_values_are_unique_url_safe_and_192_bits() -> None:
+    values = [entropy.token_urlsafe() for _ in range(5000)]
+    assert len(set(values)) == len(values)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", value) for value in values)
+
+
+def test_a_forked_child_never_hands_out_its_parents_prepared_values() -> None:
+    entropy.token_urlsafe()  # the parent now holds a batch of prepared values
+    prepared = set(entropy._ready)  # what the parent would hand out next
+    assert prepared
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report ten values, then leave without running pytest's exit code
+        try:
+            os.write(write, ",".join(entropy.token_urlsafe() for _ in range(10)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child_values = pipe.read().split(",")
+    os.waitpid(pid, 0)
+    assert len(child_values) == 10
+    assert not prepared & set(child_values)
+
+
+def test_token_endpoint_outside_post_still_goes_through_the_router(mock_aweber: MockServer) -> None:
+    response = httpx.get(mock_aweber.token_url)
+    assert response.status_code == 405
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_mounted_mock_answers_token_requests_under_its_prefix() -> None:
+    """Under a mount the edge layer leaves dispatch to the router (root_path rules)."""
+    mock_app = create_app(MockConfig())
+    with MockServer(app=Starlette(routes=[Mount("/aweber", app=mock_app)])) as server:
+        response = httpx.post(
+            f"{server.url}/aweber/oauth2/token",
+            auth=("demo-confidential", "wrong"),
+            data={"grant_type": "refresh_token", "refresh_token": "x"},
+        )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_constant_contact_token_path_is_served_directly_too() -> None:
+    with MockServer(MockConfig(profile="constantcontact")) as server:
+        for path in ("/oauth2/token", "/oauth2/default/v1/token"):
+            response = httpx.post(f"{server.url}{path}", data={"grant_type": "refresh_token"})
+            assert response.status_code == 401, path
+            assert response.json()["error"] == "invalid_client"
+        kinds = [(event["path"], event["status"]) for event in server.events()]
+    assert kinds[-2:] == [("/oauth2/token", 401), ("/oauth2/default/v1/token", 401)]
