@@ -30,15 +30,16 @@ def create_app(
     """
     if state is None:
         state = MockState(config)
+    auth_routes = oauth.routes(state)
     routes: list[BaseRoute] = [
-        *oauth.routes(state.config),
+        *auth_routes,
         *api.routes(state.config),
         Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]),
     ]
     if enable_control:
         routes.append(Mount("/_mock", routes=control.routes(control_token)))
     # One layer for faults, the request log and security headers (see mock_server/edge.py).
-    middleware = [Middleware(EdgeMiddleware, direct=oauth.direct_routes(state.config))]
+    middleware = [Middleware(EdgeMiddleware, direct=oauth.direct_routes(auth_routes), state=state)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.mock = state
     app.state.control_enabled = enable_control

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.events import record_request
 from mock_server.faults import run_with_fault
 from mock_server.security import secure
+
+if TYPE_CHECKING:
+    from mock_server.state import MockState
 
 
 def _is_control(path: str) -> bool:
@@ -34,9 +38,15 @@ def _is_control(path: str) -> bool:
 class EdgeMiddleware:
     """Faults, then the handler, with one ``send`` wrapper adding headers and logging."""
 
-    def __init__(self, app: ASGIApp, direct: Mapping[tuple[str, str], ASGIApp] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        direct: Mapping[tuple[str, str], ASGIApp] | None = None,
+        state: MockState | None = None,
+    ) -> None:
         self.app = app
         self.direct = dict(direct or {})
+        self.state = state  # None: looked up per request in app.state.mock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +64,9 @@ class EdgeMiddleware:
             await self.app(scope, receive, send_secured)
             return
 
-        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
+        state = self.state
+        if state is None:
+            state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
         fault = state.faults.take(path) if state is not None else None
         started = time.perf_counter()
         status: int | None = None

@@ -1,16 +1,19 @@
-"""The token endpoint's fast path: direct dispatch in the edge layer, and pooled token values."""
+"""The token endpoint's fast path: direct dispatch in the edge layer, pooled token values, JSON."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
 
 import httpx
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from mock_server import MockConfig, MockServer, create_app, entropy
+from mock_server import MockConfig, MockServer, create_app, entropy, oauth
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 
@@ -71,3 +74,18 @@ def test_constant_contact_token_path_is_served_directly_too() -> None:
             assert response.json()["error"] == "invalid_client"
         kinds = [(event["path"], event["status"]) for event in server.events()]
     assert kinds[-2:] == [("/oauth2/token", 401), ("/oauth2/default/v1/token", 401)]
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(), st.text() | st.integers(), max_size=6) | _JSON_VALUES)
+def test_token_answers_are_written_as_the_json_encoder_writes_them(content: object) -> None:
+    expected = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    assert oauth._json_bytes(content) == expected
+    if isinstance(content, dict):
+        assert json.loads(oauth._json_bytes(content)) == content
