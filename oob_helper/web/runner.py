@@ -38,6 +38,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
+        # Listen now, not when the server starts: `serve` prints its URL before that, and a
+        # client acting on the line must queue in the backlog, not be refused.
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from mock_server.runner import MockServer
+from oob_helper.web.runner import bind
 
 OOB_HELPER = Path(sys.executable).with_name("oob-helper")
 
@@ -82,3 +83,14 @@ def test_serve_on_a_busy_port_exits_2_and_says_why(mock_aweber: MockServer, tmp_
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_socket_accepts_connections_before_the_server_starts() -> None:
+    """`serve` prints its URL before uvicorn starts: a client acting on it must queue, not be
+    refused (a fresh-clone CI run once lost this race)."""
+    sock = bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5):
+            pass
+    finally:
+        sock.close()
