@@ -17,10 +17,12 @@ page, never a traceback) still stands in front of them.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.events import record_request
@@ -61,7 +63,8 @@ class EdgeMiddleware:
                     message = {**message, "headers": secure(message.get("headers", ()), auth_path=False)}
                 await send(message)
 
-            await self.app(scope, receive, send_secured)
+            with contextlib.suppress(ClientDisconnect):  # see below
+                await self.app(scope, receive, send_secured)
             return
 
         state = self.state
@@ -93,6 +96,10 @@ class EdgeMiddleware:
                 await target(scope, receive, edge_send)
             else:
                 await run_with_fault(fault, target, scope, receive, edge_send)
+        except ClientDisconnect:
+            # The client went away before its request was read: there is nobody to answer and
+            # nothing went wrong here; letting it escape makes the server log a traceback.
+            scope.setdefault("mock_event", {})["result"] = "client_disconnected"
         finally:
             if not recorded:  # no complete response: a dropped connection or a crash
                 record_request(scope, status, time.perf_counter() - started, state)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import socket
+import time
 import warnings
+from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -89,3 +94,27 @@ def test_token_answers_are_written_as_the_json_encoder_writes_them(content: obje
     assert oauth._json_bytes(content) == expected
     if isinstance(content, dict):
         assert json.loads(oauth._json_bytes(content)) == content
+
+
+def test_a_client_leaving_mid_body_is_logged_not_raised(
+    mock_aweber: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    since = max((int(e["id"]) for e in mock_aweber.events()), default=0)
+    host, port = urlsplit(mock_aweber.url).hostname, urlsplit(mock_aweber.url).port
+    assert host is not None
+    assert port is not None
+    with caplog.at_level(logging.ERROR), socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /oauth2/token HTTP/1.1\r\nHost: mock\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+            b"grant_type=refresh_token"
+        )
+    # The event is recorded when the mock notices the closed connection: poll the log, bounded.
+    deadline = time.monotonic() + 10
+    while not (new := [e for e in mock_aweber.events(since) if e["path"] == "/oauth2/token"]):
+        assert time.monotonic() < deadline, "the abandoned request was never logged"
+        time.sleep(0.02)
+    assert new[0]["status"] is None
+    assert new[0]["result"] == "client_disconnected"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert mock_aweber.errors == []
