@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import os
 
-TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters: a multiple of 3, so no padding to cut
+TOKEN_BYTES = 24  # 192 bits: a multiple of 3, so a batch encodes to whole tokens, no padding
+_WIDTH = TOKEN_BYTES * 4 // 3  # 32 URL-safe characters
 _BATCH = 128
 _ready: list[str] = []
 
@@ -29,8 +30,7 @@ def token_urlsafe() -> str:
         return _ready.pop()  # atomic under the GIL: no two threads get the same value
     except IndexError:
         text = base64.urlsafe_b64encode(os.urandom(TOKEN_BYTES * _BATCH)).decode("ascii")
-        width = TOKEN_BYTES * 4 // 3
-        fresh = [text[i : i + width] for i in range(0, len(text), width)]
+        fresh = [text[i : i + _WIDTH] for i in range(0, len(text), _WIDTH)]
         value = fresh.pop()
         _ready.extend(fresh)
         return value
