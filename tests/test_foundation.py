@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import socket
+from pathlib import Path
 
 import httpx
 
@@ -18,3 +20,26 @@ def test_mock_server_starts_on_a_free_port_and_stops() -> None:
         assert response.status_code == 200
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+BROAD = {"Exception", "BaseException"}
+
+
+def test_no_test_expects_a_bare_exception() -> None:
+    """The error class decides the CLI's exit code, so a test must name it.
+
+    ruff's B017 lets ``pytest.raises(Exception, match=...)`` through; this check does not.
+    """
+    broad: list[str] = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "raises"
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in BROAD
+            ):
+                broad.append(f"{path.name}:{node.lineno}")
+    assert broad == []

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from mock_server import MockConfig, MockServer
+from mock_server import MockConfig, MockServer, MockServerError
 from mock_server.authorize import s256
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -298,7 +298,7 @@ def test_per_client_policy_from_the_control_api(mock_aweber: MockServer) -> None
 
 
 def test_control_api_refuses_bad_registrations(mock_aweber: MockServer) -> None:
-    with pytest.raises(Exception, match="must be an absolute http"):
+    with pytest.raises(MockServerError, match="must be an absolute http"):
         mock_aweber.add_client("bad", None, ["javascript:alert(1)"], "Bad")
-    with pytest.raises(Exception, match="unknown option"):
+    with pytest.raises(MockServerError, match="unknown option"):
         mock_aweber.add_client("bad2", None, [OOB], "Bad", refresh_policy={"grace": 1})

@@ -18,6 +18,7 @@ import authlib.deprecate  # noqa: F401 - installs its warning filter before ours
 import httpx
 import pytest
 from authlib.common.security import generate_token
+from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 from requests_oauthlib import OAuth2Session
 
 from mock_server import MockServer
@@ -105,7 +106,7 @@ def test_requests_oauthlib_as_aweber_documents_it(
     assert len(saved) == 1
     assert saved[0]["refresh_token"] not in (token["refresh_token"], refreshed["refresh_token"])
     # the rotated-away token is dead in the aweber profile
-    with pytest.raises(Exception, match="invalid_grant"):
+    with pytest.raises(InvalidGrantError, match="invalid_grant"):
         oauth.refresh_token(mock_aweber.token_url, client_id=client_id, client_secret=client_secret)
 
 

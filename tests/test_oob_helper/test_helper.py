@@ -22,6 +22,7 @@ from oob_helper.errors import (
     InvalidPaste,
     InvalidRequest,
     NotConnected,
+    ServerError,
     StateMismatch,
 )
 from oob_helper.helper import OAuthHelper, api_client
@@ -235,7 +236,7 @@ def test_failed_revoke_keeps_record_unless_forced(httpserver: HTTPServer, helper
     httpserver.expect_request("/oauth2/revoke").respond_with_handler(revoke_handler(seen, 400))  # type: ignore[arg-type]
     start = helper.start_authorization("a")
     helper.complete_authorization("a", start.attempt.attempt_id, "code")
-    with pytest.raises(Exception, match="server_error"):
+    with pytest.raises(ServerError, match="server_error"):
         helper.disconnect("a")
     assert helper.status("a").state == "connected"
     helper.disconnect("a", force=True)

@@ -12,6 +12,7 @@ import pytest
 
 from mock_server import MockServer
 from oob_helper import AWEBER, NetworkError, OAuthHelper, ReauthorizationRequired, Settings, open_store
+from oob_helper.errors import ServerError
 from oob_helper.transport import Transport
 
 INSTALL = "shop.example"
@@ -112,7 +113,7 @@ def test_token_endpoint_down_keeps_token(
     before = helper.status(INSTALL)
     mock_aweber.add_fault("/oauth2/token", status=500, count=3)
     clock.now += 7200
-    with pytest.raises(Exception, match="HTTP 500"):
+    with pytest.raises(ServerError, match="HTTP 500"):
         helper.get_token(INSTALL)
     assert helper.status(INSTALL) == before
     assert helper.get_token(INSTALL).access_token  # the endpoint is back: refreshes now

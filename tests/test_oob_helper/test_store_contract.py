@@ -345,7 +345,7 @@ def test_a_killed_holder_frees_the_lock(shared_backend: Backend) -> None:
 
 
 def test_lock_is_released_when_the_body_raises(store: TokenStore) -> None:
-    with pytest.raises(RuntimeError), store.lock("site.example", timeout=1):
+    with pytest.raises(RuntimeError, match="boom"), store.lock("site.example", timeout=1):
         raise RuntimeError("boom")
     with store.lock("site.example", timeout=0.1):
         pass

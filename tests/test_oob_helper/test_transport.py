@@ -12,7 +12,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from oob_helper.errors import InvalidGrant, InvalidToken, NetworkError, ServerError, TemporarilyUnavailable
+from oob_helper.errors import (
+    InvalidClient,
+    InvalidGrant,
+    InvalidToken,
+    NetworkError,
+    ServerError,
+    TemporarilyUnavailable,
+)
 from oob_helper.protocol import TokenRequest, refresh_request, revoke_request
 from oob_helper.providers import AWEBER, Provider
 from oob_helper.transport import Transport
@@ -170,7 +177,7 @@ def test_revoke_success_and_failure(httpserver: HTTPServer, provider: Provider, 
         {"error": "invalid_client"}, status=401
     )
     transport.revoke(req)
-    with pytest.raises(Exception, match="invalid_client"):
+    with pytest.raises(InvalidClient, match="invalid_client"):
         transport.revoke(req)
 
 
