@@ -36,7 +36,9 @@ FUZZ_SETTINGS = settings(
     derandomize=True,
     deadline=None,
     database=None,
-    suppress_health_check=list(HealthCheck),
+    # Generation time depends on how busy the shared CI machine is, not on the mock; every other
+    # health check stays on, so a schema the fuzzer can barely satisfy fails the run.
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
@@ -93,8 +95,18 @@ def other_schema(other_mock: MockServer) -> Any:
     return schemathesis.openapi.from_dict(_only(_document(other_mock), api=False))
 
 
+def _has_inputs(operation: Any) -> bool:
+    """Whether the operation takes anything a negative case could make invalid."""
+    raw = operation.definition.raw
+    return bool(raw.get("parameters") or raw.get("requestBody"))
+
+
 def fuzz(schema: Any, call: Callable[[Any], Any]) -> tuple[list[str], int]:
-    """Run every operation in every mode; returns the failures (one line each) and the count."""
+    """Run every operation in every mode; returns the failures (one line each) and the count.
+
+    A mode that generates no case is a failure too (a schema change could otherwise leave an
+    operation untested), except the negative mode of an operation that takes no input at all.
+    """
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
@@ -112,18 +124,26 @@ def fuzz(schema: Any, call: Callable[[Any], Any]) -> tuple[list[str], int]:
                 GenerationMode.POSITIVE, path_parameters=demo_ids
             )
         for mode, strategy in strategies.items():
+            generated = 0
 
             @FUZZ_SETTINGS
             @given(case=strategy)
             def run(case: Any) -> None:
+                nonlocal generated
+                generated += 1
                 call(case)
 
             try:
                 run()
             except Unsatisfiable:
-                continue  # nothing to make invalid (no parameters, no body): the positive run covers it
+                if mode != "negative" or _has_inputs(operation):
+                    failures.append(f"{operation.label} ({mode}): generated no case")
+                continue  # no parameters, no body: nothing to make invalid; the positive run covers it
             except (Exception, BaseExceptionGroup) as exc:  # every operation is tried; all are reported
                 failures.append(f"{operation.label} ({mode}): {type(exc).__name__}: {str(exc)[:600]}")
+                continue
+            if generated == 0:
+                failures.append(f"{operation.label} ({mode}): generated no case")
     return failures, len(operations)
 
 
@@ -202,6 +222,25 @@ def test_the_harness_reports_a_server_error(api_mock: MockServer, api_token: str
         api_mock.clear_faults()
     assert failures
     assert all("503" in failure or "Server error" in failure for failure in failures)
+
+
+def test_the_harness_reports_a_mode_that_generates_nothing(api_mock: MockServer, api_token: str) -> None:
+    document = _document(api_mock)
+    accounts = document["paths"]["/1.0/accounts"]
+    # A required parameter no value satisfies, next to a well-formed operation.
+    impossible = {"name": "x", "in": "query", "required": True, "schema": {"not": {}}}
+    anything = {"name": "y", "in": "query", "required": True, "schema": {}}
+    paths = {
+        "/1.0/accounts": {"get": {**accounts["get"], "parameters": [impossible]}},
+        "/1.0/accounts/": {"get": {**accounts["get"], "parameters": [anything]}},
+    }
+
+    def call(case: Any) -> None:
+        case.call(base_url=api_mock.url, headers={"Authorization": f"Bearer {api_token}"}, timeout=10)
+
+    failures, _ = fuzz(schemathesis.openapi.from_dict({**document, "paths": paths}), call)
+    assert "GET /1.0/accounts (positive): generated no case" in failures
+    assert not any("/1.0/accounts/ " in failure for failure in failures), failures
 
 
 def test_the_fuzzed_operations_cover_the_whole_document(api_mock: MockServer) -> None:
