@@ -81,43 +81,55 @@ def test_mock_state_needs_a_mock_app() -> None:
         _ = mock.mock_state
 
 
-def test_mock_aweber_fixture_is_reset_for_each_test_part_one(mock_aweber: MockServer) -> None:
-    assert not mock_aweber.clock()["frozen"]
-    mock_aweber.set_clock(1.0, frozen=True)
-    mock_aweber.add_fault("/openapi.json", status=500, count=5)
-
-
-def test_mock_aweber_fixture_is_reset_for_each_test_part_two(mock_aweber: MockServer) -> None:
-    assert not mock_aweber.clock()["frozen"]
-    assert mock_aweber.mock_state.faults.list() == []
-    assert httpx.get(f"{mock_aweber.url}/openapi.json").status_code == 200
-
-
-def test_mock_aweber_fixture_fails_a_test_whose_request_crashed_the_server(tmp_path: Path) -> None:
-    (tmp_path / "test_crash.py").write_text(
-        textwrap.dedent(
-            """
-            import httpx
-
-            def test_crashes_the_server(mock_aweber):
-                def broken():
-                    raise RuntimeError("state exploded")
-
-                mock_aweber.mock_state.snapshot = broken
-                assert httpx.get(mock_aweber.url + "/_mock/state").status_code == 500
-
-            def test_next_one_is_fine(mock_aweber):
-                assert mock_aweber.now() > 0
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+def run_pytest(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    """Run a test file in a fresh pytest, in file order, so one test can watch what another left."""
+    (tmp_path / "test_pair.py").write_text(textwrap.dedent(source))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", str(tmp_path)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=120,
         check=False,
+    )
+
+
+def test_mock_aweber_fixture_is_reset_for_each_test(tmp_path: Path) -> None:
+    result = run_pytest(
+        tmp_path,
+        """
+        import httpx
+
+        def test_leaves_a_mess(mock_aweber):
+            mock_aweber.set_clock(1.0, frozen=True)
+            mock_aweber.add_fault("/openapi.json", status=500, count=5)
+
+        def test_finds_it_cleaned_up(mock_aweber):
+            assert not mock_aweber.clock()["frozen"]
+            assert mock_aweber.mock_state.faults.list() == []
+            assert httpx.get(mock_aweber.url + "/openapi.json").status_code == 200
+        """,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_mock_aweber_fixture_fails_a_test_whose_request_crashed_the_server(tmp_path: Path) -> None:
+    result = run_pytest(
+        tmp_path,
+        """
+        import httpx
+
+        def test_crashes_the_server(mock_aweber):
+            def broken():
+                raise RuntimeError("state exploded")
+
+            mock_aweber.mock_state.snapshot = broken
+            assert httpx.get(mock_aweber.url + "/_mock/state").status_code == 500
+
+        def test_next_one_is_fine(mock_aweber):
+            assert mock_aweber.now() > 0
+        """,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "state exploded" in result.stdout
