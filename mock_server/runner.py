@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import uvicorn
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.config import MockConfig
 
@@ -189,21 +189,49 @@ class ControlClient:
 
 
 class _ErrorCapture:
-    """Keeps exceptions that escape the app, so tests fail on them instead of on a vague 500."""
+    """Keeps exceptions that escape the app, so tests fail on them instead of on a vague 500.
+
+    Starlette sends its 500 before it re-raises, so a client can hold the 500 while the error is
+    not recorded yet: a request that answered 5xx counts as unsettled until the app returns, and
+    :meth:`settled` waits for those.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.errors: list[BaseException] = []
+        self._unsettled = 0
+        self._changed = threading.Condition()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        failing = False
+
+        async def watch(message: Message) -> None:
+            nonlocal failing
+            if message["type"] == "http.response.start" and message["status"] >= 500 and not failing:
+                failing = True
+                with self._changed:
+                    self._unsettled += 1
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, watch)
         except ClientDisconnect:
             # The client went away mid-request (a test killed it on purpose): not a server bug.
             raise
         except Exception as exc:
             self.errors.append(exc)
             raise
+        finally:
+            if failing:
+                with self._changed:
+                    self._unsettled -= 1
+                    self._changed.notify_all()
+
+    def settled(self, timeout: float = 10.0) -> list[BaseException]:
+        """The errors, once every request that answered 5xx has finished (or ``timeout`` passed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._unsettled == 0, timeout)
+        return self.errors
 
 
 class MockServer(ControlClient):
@@ -244,11 +272,11 @@ class MockServer(ControlClient):
     @property
     def errors(self) -> list[BaseException]:
         """Exceptions that escaped the app since start (or the last ``check_errors``)."""
-        return self._capture.errors
+        return self._capture.settled()
 
     def check_errors(self) -> None:
         """Raise if a request crashed inside the server since the last check."""
-        if self._capture.errors:
+        if self._capture.settled():
             errors, self._capture.errors = self._capture.errors, []
             raise MockServerError(f"the mock raised {len(errors)} error(s): {errors[0]!r}") from errors[0]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import httpx
@@ -14,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from mock_server import ControlClient, MockServer, MockServerError, create_app
 
@@ -65,6 +68,23 @@ def test_exceptions_inside_the_app_are_surfaced_by_check_errors() -> None:
         with pytest.raises(MockServerError, match="kaboom"):
             mock.check_errors()
         mock.check_errors()  # reported once, then cleared
+
+
+def test_an_error_raised_after_the_500_was_sent_is_still_surfaced() -> None:
+    # Starlette sends its 500 and then re-raises; this app widens that gap on purpose.
+    release = threading.Event()
+
+    async def late(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"boom"})
+        await asyncio.to_thread(release.wait, 30)
+        raise RuntimeError("raised after the answer")
+
+    with MockServer(app=late) as mock:
+        assert httpx.get(mock.url).status_code == 500
+        release.set()
+        with pytest.raises(MockServerError, match="raised after the answer"):
+            mock.check_errors()
 
 
 def test_a_busy_port_is_a_clear_error() -> None:
