@@ -2,9 +2,8 @@
 
 One event per request on the imitated paths (never for ``/_mock/`` itself) goes into
 ``MockState.events``, and one line to the ``mock_server.requests`` logger: the app does this in
-its single edge layer (``mock_server.edge``), and ``RequestLogMiddleware`` does it alone for
-apps composed by hand. Handlers add what only they know (grant type, client,
-result) with :func:`annotate`.
+its single edge layer (``mock_server.edge``). Handlers add what only they know (grant type,
+client, result) with :func:`annotate`.
 
 Nothing secret is recorded: query values whose names look secret (codes, tokens, secrets,
 passwords, verifiers) are replaced by ``[redacted]``, headers are never recorded, and annotation
@@ -21,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 logger = logging.getLogger("mock_server.requests")
 
@@ -127,42 +126,6 @@ def _shape(raw: _Raw) -> dict[str, Any]:
 
 def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: (REDACTED if is_secret_name(k) else v) for k, v in fields.items()}
-
-
-class RequestLogMiddleware:
-    """Records every request (no secrets) into the state's event log and the request logger."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or path == "/_mock" or path.startswith("/_mock/"):
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: int | None = None
-        recorded = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, recorded
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                # Record before the last byte leaves: a client that reads the log right after its
-                # response must find its request there (tests count refreshes this way).
-                recorded = True
-                self._record(scope, status, time.perf_counter() - started)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            if not recorded:  # no complete response: a dropped connection or a crash
-                self._record(scope, status, time.perf_counter() - started)
-
-    def _record(self, scope: Scope, status: int | None, elapsed: float) -> None:
-        record_request(scope, status, elapsed)
 
 
 def record_request(scope: Scope, status: int | None, elapsed: float, state: Any = None) -> None:

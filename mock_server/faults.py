@@ -218,25 +218,6 @@ async def _drop_connection(send: Send) -> None:
     cycle.disconnected = True
 
 
-class FaultMiddleware:
-    """Applies armed faults before (status, delay) or after (drop) the handler runs."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
-        if scope["type"] != "http" or state is None or path == "/_mock" or path.startswith("/_mock/"):
-            await self.app(scope, receive, send)
-            return
-        fault = state.faults.take(path)
-        if fault is None:
-            await self.app(scope, receive, send)
-            return
-        await run_with_fault(fault, self.app, scope, receive, send)
-
-
 async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one request under an armed fault (status, delay, or drop after the work)."""
     event = scope.setdefault("mock_event", {})

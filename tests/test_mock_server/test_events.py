@@ -8,15 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from mock_server import MockServer, MockState
-from mock_server.events import EventLog, RequestLogMiddleware, annotate, redact_query
-from mock_server.faults import FaultMiddleware
+from mock_server import MockServer
+from mock_server.events import EventLog, redact_query
 
 SECRETS = ["sekrit-code-123", "sekrit-token-456", "sekrit-pass-789", "sekrit-verifier-0ab"]
 
@@ -89,25 +83,25 @@ def test_events_show_injected_faults(mock: MockServer) -> None:
     assert event["fault"] == "status"
 
 
-def test_handler_annotations_reach_the_event_without_secret_fields() -> None:
-    async def handler(request: Request) -> JSONResponse:
-        annotate(request, grant_type="refresh_token", client_id="demo-public", result="ok")
-        annotate(request, refresh_token="sekrit-token-456")
-        return JSONResponse({})
-
-    state = MockState()
-    app = Starlette(
-        routes=[Route("/x", handler)],
-        middleware=[Middleware(RequestLogMiddleware), Middleware(FaultMiddleware)],
+def test_handler_annotations_reach_the_event(mock: MockServer) -> None:
+    httpx.post(
+        mock.token_url,
+        data={"grant_type": "refresh_token", "refresh_token": "sekrit-token-456", "client_id": "demo-public"},
     )
-    app.state.mock = state
-    with MockServer(app=app) as mock:
-        httpx.get(f"{mock.url}/x")
-        [event] = state.events.list()
-        mock.check_errors()
+    [event] = mock.events()
+    assert (event["grant_type"], event["client_id"], event["result"]) == (
+        "refresh_token",
+        "demo-public",
+        "invalid_grant",
+    )
+
+
+def test_annotation_fields_with_secret_names_are_redacted() -> None:
+    log = EventLog()
+    annotation = {"grant_type": "refresh_token", "refresh_token": "sekrit-token-456"}
+    log.record_request((1.0, "POST", "/oauth2/token", b"", 200, 0.001, annotation))
+    [event] = log.list()
     assert event["grant_type"] == "refresh_token"
-    assert event["client_id"] == "demo-public"
-    assert event["result"] == "ok"
     assert event["refresh_token"] == "[redacted]"
 
 
