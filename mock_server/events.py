@@ -57,7 +57,7 @@ def annotate(request: Request, **fields: Any) -> None:
     request.scope.setdefault("mock_event", {}).update(fields)
 
 
-# What the middleware keeps per request: (time, method, path, raw query, status, duration in
+# What the edge keeps per request: (time, method, path, raw query, status, duration in
 # seconds, the handler's annotation dict or None). It becomes an event dict, redacted, only when
 # someone reads the log: the token endpoint is benchmarked, readers are rare.
 _Raw = tuple[float, str, str, bytes, int | None, float, dict[str, Any] | None]
@@ -80,7 +80,7 @@ class EventLog:
         return {"id": event_id, **event}
 
     def record_request(self, raw: _Raw) -> None:
-        """Append a request as the middleware saw it; it is redacted and shaped when read."""
+        """Append a request as the edge saw it; it is redacted and shaped when read."""
         with self._lock:
             self._events.append((self._next_id, raw))
             self._next_id += 1
