@@ -3,18 +3,19 @@ port exits 2 with a message."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
 from mock_server.runner import MockServer
-from oob_helper.web.runner import bind
 
 OOB_HELPER = Path(sys.executable).with_name("oob-helper")
 
@@ -85,12 +86,56 @@ def test_serve_on_a_busy_port_exits_2_and_says_why(mock_aweber: MockServer, tmp_
     assert "Traceback" not in result.stderr
 
 
-def test_the_socket_accepts_connections_before_the_server_starts() -> None:
-    """`serve` prints its URL before uvicorn starts: a client acting on it must queue, not be
-    refused (a fresh-clone CI run once lost this race)."""
-    sock = bind("127.0.0.1", 0)
-    try:
-        with socket.create_connection(sock.getsockname(), timeout=5):
-            pass
-    finally:
-        sock.close()
+def full_pipe() -> tuple[int, int]:
+    """A pipe whose buffer is full, so the first write to it blocks until the reader reads."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    for chunk in (b"x" * 4096, b"x"):
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(write_end, chunk)
+    os.set_blocking(write_end, True)
+    return read_end, write_end
+
+
+def blocked_writing_stdout(pid: int) -> bool:
+    """Whether the process's main thread sits in write(1, ...) (Linux /proc/PID/syscall)."""
+    fields = Path(f"/proc/{pid}/syscall").read_text().split()
+    return fields[:2] == [str(SYS_WRITE), "0x1"]
+
+
+SYS_WRITE = 1  # x86-64 and the other 64-bit Linux ABIs this runs on
+
+
+def test_serve_accepts_connections_before_it_prints_its_url(mock_aweber: MockServer, tmp_path: Path) -> None:
+    """A client acting on the printed URL must queue, not be refused (a fresh-clone CI run once
+    lost this race). ``serve``'s stdout is a full pipe, so it stops inside the print of its URL;
+    at that moment the port must take a connection."""
+    with socket.socket() as probe:  # a free port to name in advance: serve cannot say it yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    read_end, write_end = full_pipe()
+    proc = subprocess.Popen(
+        [str(OOB_HELPER), "serve", "--port", str(port)],
+        stdout=write_end,
+        stderr=subprocess.DEVNULL,
+        env=serve_env(mock_aweber, tmp_path),
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as out:
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and not blocked_writing_stdout(proc.pid):
+                assert time.monotonic() < deadline, "serve never wrote to stdout"
+                time.sleep(0.01)
+            assert proc.poll() is None, "serve exited before printing its URL"
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass  # accepted while the URL is still being printed
+            printed = out.readline().decode()  # the filler, then the URL line
+            assert f"oob-helper web helper: http://127.0.0.1:{port}/" in printed
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
