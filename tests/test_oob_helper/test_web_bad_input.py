@@ -93,10 +93,10 @@ class Web:
 
 
 @contextmanager
-def running_web(provider: Provider, **app_options: Any) -> Iterator[Web]:
+def running_web(provider: Provider, store_url: str = "memory://", **app_options: Any) -> Iterator[Web]:
     clock = Clock(1_900_000_000.0, frozen=True)
     settings = Settings(provider=provider, client_id="demo-public")
-    helper = OAuthHelper(settings, open_store("memory://", encryption_keys=()), clock=clock.now)
+    helper = OAuthHelper(settings, open_store(store_url, encryption_keys=()), clock=clock.now)
     options: dict[str, Any] = {"allowed_hosts": ["site-a.test", "site-b.test"], "secret_key": SECRET}
     options.update(app_options)
     app = create_app(helper, clock=clock.now, **options)
