@@ -18,6 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from oob_helper import refresh
 from oob_helper.auth import OAuthHelperAuth
 from oob_helper.config import Settings
 from oob_helper.errors import InvalidGrant, NotConnected, ReauthorizationRequired
@@ -126,6 +127,57 @@ def test_a_clock_moved_backwards_does_not_keep_an_entry(store: CountingStore, cl
     coord = make(store, clock)
     coord.valid_token(INSTALL)
     clock.now -= 60
+    coord.valid_token(INSTALL)
+    assert store.gets == 2
+
+
+class Monotonic:
+    """``time.monotonic`` as the refresh module sees it, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def monotonic(monkeypatch: pytest.MonkeyPatch) -> Monotonic:
+    fake = Monotonic()
+    # Only the refresh module's view of the time module changes; nothing else in the process.
+    monkeypatch.setattr(refresh, "time", fake)
+    return fake
+
+
+def test_the_cache_expires_when_only_the_monotonic_clock_moved(
+    store: CountingStore, clock: Clock, monotonic: Monotonic
+) -> None:
+    coord = make(store, clock, cache_ttl=2.0)
+    coord.valid_token(INSTALL)
+    monotonic.now += 1.9
+    coord.valid_token(INSTALL)
+    assert store.gets == 1
+    monotonic.now += 0.1  # the injected clock stands still (a frozen or stepped wall clock)
+    coord.valid_token(INSTALL)
+    assert store.gets == 2
+
+
+def test_the_cache_expires_when_only_the_injected_clock_moved(
+    store: CountingStore, clock: Clock, monotonic: Monotonic
+) -> None:
+    coord = make(store, clock, cache_ttl=2.0)
+    coord.valid_token(INSTALL)
+    clock.now += 2.0  # the monotonic clock stands still
+    coord.valid_token(INSTALL)
+    assert store.gets == 2
+
+
+def test_a_monotonic_clock_behind_the_read_does_not_keep_an_entry(
+    store: CountingStore, clock: Clock, monotonic: Monotonic
+) -> None:
+    coord = make(store, clock)
+    coord.valid_token(INSTALL)
+    monotonic.now -= 1.0  # a cache entry carried into another process or a reset clock
     coord.valid_token(INSTALL)
     assert store.gets == 2
 
