@@ -109,6 +109,7 @@ class WrkResult:
     requests: int
     non_2xx: int
     socket_errors: int
+    unexpected: int = 0  # answers the script's response() refused, when it prints "Unexpected answers: N"
 
 
 def require_wrk() -> str:
@@ -155,7 +156,14 @@ def run_wrk(
     non2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     sock_errors = sum(int(g) for g in sock.groups()) if sock else 0
-    return WrkResult(rps, total, int(non2xx_match.group(1)) if non2xx_match else 0, sock_errors)
+    unexpected = re.search(r"Unexpected answers: (\d+)", out)
+    return WrkResult(
+        rps,
+        total,
+        int(non2xx_match.group(1)) if non2xx_match else 0,
+        sock_errors,
+        int(unexpected.group(1)) if unexpected else 0,
+    )
 
 
 def rss_kib(pid: int) -> int:

@@ -9,7 +9,11 @@ time with 1,000 installs over that with one (target <= 1.2).
 - status: ``GET /`` for a connected install (store read, render);
 - paste: ``POST /code`` with a valid CSRF token and a signed attempt reference whose attempt
   is not in the store: host check, form, CSRF, attempt reference, rate limiter, paste parser
-  and the store's single-use take, stopping before the provider (409, counted as expected).
+  and the store's single-use take, stopping before the provider.
+
+Every answer is checked, not just counted: the status page must be 200 and name the install's
+account, the paste must be the 409 "attempt already used" page; anything else (and any socket
+error) is reported as an error and makes the run exit non-zero.
 
     .venv/bin/python -m bench.bench_web [--seconds 6] [--rounds 3] [--installs 1000]
 """
@@ -31,6 +35,14 @@ LUA = r"""
 local entries = {}
 local i = 0
 local mode = os.getenv("BENCH_WEB_MODE")
+local expected_status = tonumber(os.getenv("BENCH_WEB_STATUS"))
+local expected_text = os.getenv("BENCH_WEB_TEXT")
+local threads = {}
+unexpected = 0
+
+setup = function(thread)
+  table.insert(threads, thread)
+end
 
 init = function(args)
   for line in io.lines(os.getenv("BENCH_WEB_DATA")) do
@@ -51,7 +63,35 @@ request = function()
   end
   return wrk.format("GET", "/", headers)
 end
+
+response = function(status, headers, body)
+  if status ~= expected_status or not body:find(expected_text, 1, true) then
+    unexpected = unexpected + 1
+  end
+end
+
+done = function(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("unexpected")
+  end
+  io.write(string.format("Unexpected answers: %d\n", total))
+end
 """
+
+
+def expected_answer(mode: str) -> dict[str, str]:
+    """wrk's environment naming the status and the text every answer of ``mode`` must have."""
+    import html  # noqa: PLC0415
+
+    from oob_helper.errors import AttemptNotFound  # noqa: PLC0415
+    from oob_helper.web.problems import facade_problem  # noqa: PLC0415
+
+    if mode == "status":
+        # A connected install's page names its account (see prepare).
+        return {"BENCH_WEB_STATUS": "200", "BENCH_WEB_TEXT": "Bench Company "}
+    page = facade_problem(AttemptNotFound("bench"), "AWeber")
+    return {"BENCH_WEB_STATUS": str(page.status_code), "BENCH_WEB_TEXT": html.escape(page.title)}
 
 
 def make_app() -> object:
@@ -135,20 +175,19 @@ def run(
                 unexpected = 0
                 targets = (("one", one_url, one_data), ("many", many_url, many_data))
                 for _name, url, data in targets:  # warm-up, not counted
-                    env = {"BENCH_WEB_MODE": mode, "BENCH_WEB_DATA": str(data)}
+                    env = {"BENCH_WEB_MODE": mode, "BENCH_WEB_DATA": str(data), **expected_answer(mode)}
                     run_wrk(url, script, threads=1, connections=16, seconds=2, env=env)
                 for round_number in range(rounds):
                     # Alternate who goes first, so drift in the machine's load hits both alike.
                     order = targets if round_number % 2 == 0 else targets[::-1]
                     for name, url, data in order:
-                        env = {"BENCH_WEB_MODE": mode, "BENCH_WEB_DATA": str(data)}
+                        env = {"BENCH_WEB_MODE": mode, "BENCH_WEB_DATA": str(data), **expected_answer(mode)}
                         # wrk takes whole seconds only.
                         result = run_wrk(
                             url, script, threads=1, connections=16, seconds=int(seconds), env=env
                         )
                         rps[name].append(result.requests_per_second)
-                        # Every paste ends in the expected 409; any other non-2xx is an error.
-                        unexpected += result.socket_errors + (result.non_2xx if mode == "status" else 0)
+                        unexpected += result.socket_errors + result.unexpected
                 one, many = median(rps["one"]), median(rps["many"])
                 ratio = one / many
                 print(
@@ -159,6 +198,7 @@ def run(
                 results[f"{mode}_one_rps"] = one
                 results[f"{mode}_many_rps"] = many
                 results[f"{mode}_ratio"] = ratio
+                results[f"{mode}_errors"] = unexpected
     return results
 
 
@@ -172,7 +212,11 @@ def main() -> None:
     parser.add_argument("--installs", type=int, default=1000)
     parser.add_argument("--only", choices=["status", "paste"], help="run one endpoint only")
     args = parser.parse_args()
-    run(args.seconds, args.rounds, args.installs, (args.only,) if args.only else ("status", "paste"))
+    modes = (args.only,) if args.only else ("status", "paste")
+    results = run(args.seconds, args.rounds, args.installs, modes)
+    errors = {name: count for name, count in results.items() if name.endswith("_errors") and count}
+    if errors:
+        raise SystemExit(f"bench_web: answers other than the expected ones: {errors}")
 
 
 if __name__ == "__main__":
