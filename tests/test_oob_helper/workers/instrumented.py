@@ -4,7 +4,8 @@ moment the mock answers.
 A killed client's request may still be running in the mock (e.g. inside a delay fault); the
 crash test waits for it to finish before its next call, or that call would race the orphan.
 The crash test also kills a worker at the exact moment the mock has rotated its tokens and not
-yet sent the answer: a window too narrow for a randomly timed kill to hit reliably.
+yet sent the answer (a window too narrow for a randomly timed kill to hit reliably), or the
+moment its request arrives.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class InFlight:
         self.count = 0
         self.changed = threading.Condition()
         self._on_answer: tuple[str, Callable[[], None]] | None = None
+        self._on_request: tuple[str, Callable[[], None]] | None = None
 
     def on_next_answer(self, path: str, action: Callable[[], None]) -> None:
         """Run ``action`` once, in the server, just before the next 200 answer on ``path`` is sent
@@ -30,10 +32,17 @@ class InFlight:
         with self.changed:
             self._on_answer = (path, action)
 
+    def on_next_request(self, path: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, in the server, when the next request on ``path`` arrives (before
+        the mock, its faults included, sees it)."""
+        with self.changed:
+            self._on_request = (path, action)
+
     def cancel_answer_hook(self) -> None:
-        """Forget an ``on_next_answer`` action that has not run."""
+        """Forget ``on_next_answer`` and ``on_next_request`` actions that have not run."""
         with self.changed:
             self._on_answer = None
+            self._on_request = None
 
     def _take_hook(self, path: str) -> Callable[[], None] | None:
         with self.changed:
@@ -50,6 +59,11 @@ class InFlight:
         with self.changed:
             self.count += 1
             hooked = self._on_answer is not None and self._on_answer[0] == scope.get("path")
+            arrival = None
+            if self._on_request is not None and self._on_request[0] == scope.get("path"):
+                arrival, self._on_request = self._on_request[1], None
+        if arrival is not None:
+            arrival()
 
         async def send_watched(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
