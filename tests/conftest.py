@@ -6,6 +6,7 @@ Browser tests never skip: without /usr/bin/chromium they fail and say how to ins
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from secret_sweep import SecretSweep
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -32,6 +34,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+@pytest.fixture
+def secret_sweep(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretSweep]:
+    """The secrets sweep (tests/secret_sweep.py), logs captured at DEBUG; checked at the end."""
+    caplog.set_level(logging.DEBUG)
+    sweep = SecretSweep(caplog, monkeypatch)
+    yield sweep
+    if not sweep.checked:  # a test that called check() itself asserted on its counts already
+        sweep.check()
 
 
 @pytest.fixture(scope="session")

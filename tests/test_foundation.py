@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ast
+import logging
 import socket
 from pathlib import Path
 
 import httpx
+import pytest
+from secret_sweep import SecretSweep
 
 from mock_server import MockServer
 
@@ -23,6 +26,7 @@ def test_mock_server_starts_on_a_free_port_and_stops() -> None:
 
 
 BROAD = {"Exception", "BaseException"}
+OOB = "urn:ietf:wg:oauth:2.0:oob"
 
 
 def test_no_test_expects_a_bare_exception() -> None:
@@ -43,3 +47,27 @@ def test_no_test_expects_a_bare_exception() -> None:
             ):
                 broad.append(f"{path.name}:{node.lineno}")
     assert broad == []
+
+
+def test_the_secrets_sweep_finds_what_it_collected(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sweep = SecretSweep(caplog, monkeypatch)
+    with MockServer() as mock, sweep.http_client() as http:
+        sweep.watch_mock(mock)
+        client = {"client_id": "demo-confidential", "redirect_uri": OOB}
+        code = mock.approve({"response_type": "code", "scope": "account.read", **client})["code"]
+        form = {"grant_type": "authorization_code", "code": code, **client}
+        pair = http.post(mock.token_url, data=form, auth=("demo-confidential", "demo-secret")).json()
+        assert {code, pair["access_token"], pair["refresh_token"], "demo-secret"} <= sweep.secrets
+        sweep.check()  # nothing leaked yet
+        logging.getLogger("oob_helper").debug("token %s", pair["access_token"])
+        sweep.scan("a page", f"<p>{pair['refresh_token']}</p>")
+        httpx.get(f"{mock.url}/1.0/accounts", params={"ws.op": code})  # a secret in a logged query
+        with pytest.raises(AssertionError) as info:
+            sweep.check()
+    found = str(info.value)
+    assert "logs (DEBUG)" in found
+    assert "a page" in found
+    assert f"events of {mock.url}" in found

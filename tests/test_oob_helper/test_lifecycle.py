@@ -9,12 +9,13 @@ together with the mock's.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from secret_sweep import SecretSweep
 
 from mock_server import MockConfig, MockServer
 from oob_helper import (
@@ -59,10 +60,10 @@ class Env:
             return CONSTANT_CONTACT.with_bases(self.mock.url, f"{self.mock.url}/v3")
         return AWEBER.with_bases(self.mock.url, self.mock.api_base)
 
-    def helper(self, kind: str = "public", **settings: Any) -> OAuthHelper:
+    def helper(self, kind: str = "public", http: httpx.Client | None = None, **settings: Any) -> OAuthHelper:
         client_id, secret = CLIENTS[kind]
         merged: dict[str, Any] = {"client_id": client_id, "client_secret": secret, **settings}
-        transport = Transport(sleep=lambda _s: None)
+        transport = Transport(http, sleep=lambda _s: None)
         h = OAuthHelper(
             Settings(provider=self.provider, **merged),
             open_store("memory://"),
@@ -362,9 +363,10 @@ def test_failed_revoke_keeps_the_record_unless_forced(mock_aweber: MockServer) -
 # -- secrets ---------------------------------------------------------------------------------
 
 
-def test_no_secret_in_logs_reprs_or_errors(env: Env, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    helper = env.helper("confidential")
+def test_no_secret_in_logs_reprs_or_errors(env: Env, secret_sweep: SecretSweep) -> None:
+    secret_sweep.watch_mock(env.mock)
+    http = secret_sweep.http_client()
+    helper = env.helper("confidential", http=http)
     start = helper.start_authorization(INSTALL)
     code = env.mock.approve(authorize_params(start.authorize_url), "demo")["code"]
     record = helper.complete_authorization(INSTALL, start.attempt.attempt_id, code)
@@ -372,25 +374,27 @@ def test_no_secret_in_logs_reprs_or_errors(env: Env, caplog: pytest.LogCaptureFi
     with helper.client(INSTALL) as api:
         api.get(env.provider.account_path or "/")
     refreshed = helper.get_token(INSTALL, check=True)
+    env.advance(7200)  # the last pair of the run comes from this refresh
     outcome = helper.refresh(INSTALL)
+    assert outcome.result == "refreshed"
+    last = helper.get_token(INSTALL)
+    status = helper.status(INSTALL)
     if env.profile == "aweber":
         helper.disconnect(INSTALL)
-    messages: list[str] = []
     again = helper.start_authorization("other.example")
     with pytest.raises(InvalidRequest) as info:
         helper.complete_authorization("other.example", again.attempt.attempt_id, code)
-    messages.append(str(info.value))
+    http.close()
 
-    secrets = {code, "demo-secret", start.attempt.state, again.attempt.state}
-    for token in (record.token, refreshed):
-        assert token is not None
-        secrets |= {token.access_token, token.refresh_token or "", *token.access_token.split(".")[1:]}
     for attempt in (start.attempt, again.attempt):
-        secrets |= {attempt.code_verifier or "", attempt.attempt_id}
-    secrets.discard("")
-    text = "\n".join(
-        [caplog.text, *messages, repr(helper), repr(record), repr(start), repr(refreshed), repr(outcome)]
-    )
-    assert caplog.records
-    leaked = [s for s in secrets if s in text]
-    assert leaked == []
+        secret_sweep.add(attempt.state, attempt.code_verifier, attempt.attempt_id)
+    secret_sweep.scan("exception message", info.value, repr(info.value))
+    secret_sweep.scan("reprs", *map(repr, (helper, record, start, again, refreshed, outcome, last, status)))
+    looked_for, _ = secret_sweep.check()
+    # Three pairs on the wire, the last one included, the code, the verifiers and the client secret.
+    for token in (record.token, refreshed, last):
+        assert token is not None
+        assert {token.access_token, token.refresh_token} <= secret_sweep.secrets
+    assert last != refreshed
+    assert {code, "demo-secret"} <= secret_sweep.secrets
+    assert looked_for >= 10
