@@ -42,6 +42,7 @@ class SecretSweep:
         self.outputs: list[tuple[str, str]] = []
         self.mocks: list[MockServer] = []
         self.checked = False
+        self.monkeypatch = monkeypatch
         real = entropy.token_urlsafe
 
         def recorded() -> str:
@@ -78,7 +79,7 @@ class SecretSweep:
             self.add(answer.get("code"))
             return answer
 
-        mock.approve = recorded  # type: ignore[method-assign]
+        self.monkeypatch.setattr(mock, "approve", recorded)  # undone after the test
         self.mocks.append(mock)
 
     def http_client(self, **options: Any) -> httpx.Client:

@@ -8,12 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from secret_sweep import SecretSweep
 
 from mock_server import MockServer
 from oob_helper.config import load_settings
@@ -22,6 +24,26 @@ from oob_helper.stores import open_store
 
 SCRIPT = str(Path(sys.executable).with_name("oob-helper"))
 TIMEOUT = 120
+# The running test's secrets sweep: every command's output is scanned (`token`'s stdout, which
+# is the token on purpose, excepted).
+SWEEP: list[SecretSweep] = []
+
+
+@pytest.fixture(autouse=True)
+def sweep(secret_sweep: SecretSweep, mock_aweber: MockServer) -> Iterator[SecretSweep]:
+    secret_sweep.watch_mock(mock_aweber)
+    secret_sweep.add("demo-secret")
+    SWEEP.append(secret_sweep)
+    yield secret_sweep
+    SWEEP.remove(secret_sweep)
+
+
+def scan_output(args: list[str] | tuple[str, ...], stdout: str, stderr: str) -> None:
+    """Hand a command's output to the running test's sweep."""
+    name = "oob-helper " + " ".join(args)
+    SWEEP[-1].scan(f"{name} (stderr)", stderr)
+    if not args or args[0] != "token":
+        SWEEP[-1].scan(f"{name} (stdout)", stdout)
 
 
 @pytest.fixture
@@ -40,7 +62,7 @@ def env(mock_aweber: MockServer, tmp_path: Path) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result = subprocess.run(
         [SCRIPT, *args],
         env=env,
         input=stdin,
@@ -49,6 +71,8 @@ def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
         timeout=TIMEOUT,
         check=False,
     )
+    scan_output(args, result.stdout, result.stderr)
+    return result
 
 
 def approve(mock: MockServer, authorize_url: str) -> str:
@@ -87,6 +111,7 @@ def connect_interactively(
         err = proc.stderr.read()
         out = proc.stdout.read()
         proc.wait(timeout=TIMEOUT)
+    scan_output(["connect", "--install", install], out, "".join(seen) + err)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen) + err)
 
 

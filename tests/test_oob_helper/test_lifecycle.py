@@ -53,6 +53,8 @@ class Env:
     profile: str
     clock: FakeClock
     helpers: list[OAuthHelper] = dataclasses.field(default_factory=list)
+    sweep: SecretSweep | None = None  # when set, every helper's HTTP goes through its recorder
+    clients: list[httpx.Client] = dataclasses.field(default_factory=list)
 
     @property
     def provider(self) -> Any:
@@ -63,6 +65,9 @@ class Env:
     def helper(self, kind: str = "public", http: httpx.Client | None = None, **settings: Any) -> OAuthHelper:
         client_id, secret = CLIENTS[kind]
         merged: dict[str, Any] = {"client_id": client_id, "client_secret": secret, **settings}
+        if http is None and self.sweep is not None:
+            http = self.sweep.http_client()
+            self.clients.append(http)
         transport = Transport(http, sleep=lambda _s: None)
         h = OAuthHelper(
             Settings(provider=self.provider, **merged),
@@ -108,17 +113,21 @@ def cc_mock() -> Iterator[MockServer]:
 
 
 @pytest.fixture(params=["aweber", "constantcontact"])
-def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+def env(request: pytest.FixtureRequest, secret_sweep: SecretSweep) -> Iterator[Env]:
     if request.param == "aweber":
         mock: MockServer = request.getfixturevalue("mock_aweber")
     else:
         mock = request.getfixturevalue("cc_mock")
         mock.reset()
-    e = Env(mock=mock, profile=request.param, clock=FakeClock(mock.now()))
+    secret_sweep.watch_mock(mock)
+    secret_sweep.add("demo-secret")
+    e = Env(mock=mock, profile=request.param, clock=FakeClock(mock.now()), sweep=secret_sweep)
     yield e
     for h in e.helpers:
         h.close()
         h.transport.close()
+    for client in e.clients:
+        client.close()
     mock.check_errors()
 
 
@@ -364,9 +373,7 @@ def test_failed_revoke_keeps_the_record_unless_forced(mock_aweber: MockServer) -
 
 
 def test_no_secret_in_logs_reprs_or_errors(env: Env, secret_sweep: SecretSweep) -> None:
-    secret_sweep.watch_mock(env.mock)
-    http = secret_sweep.http_client()
-    helper = env.helper("confidential", http=http)
+    helper = env.helper("confidential")
     start = helper.start_authorization(INSTALL)
     code = env.mock.approve(authorize_params(start.authorize_url), "demo")["code"]
     record = helper.complete_authorization(INSTALL, start.attempt.attempt_id, code)
@@ -384,7 +391,6 @@ def test_no_secret_in_logs_reprs_or_errors(env: Env, secret_sweep: SecretSweep) 
     again = helper.start_authorization("other.example")
     with pytest.raises(InvalidRequest) as info:
         helper.complete_authorization("other.example", again.attempt.attempt_id, code)
-    http.close()
 
     for attempt in (start.attempt, again.attempt):
         secret_sweep.add(attempt.state, attempt.code_verifier, attempt.attempt_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ import httpx
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 from pytest_httpserver import HTTPServer
+from secret_sweep import SecretSweep
 
 from mock_server.clock import Clock
 from mock_server.runner import MockServer
@@ -112,10 +113,23 @@ def running_web(provider: Provider, store_url: str = "memory://", **app_options:
 
 
 @pytest.fixture
-def web(mock_aweber: MockServer) -> Iterator[Web]:
+def web(mock_aweber: MockServer, secret_sweep: SecretSweep) -> Iterator[Web]:
     mock_aweber.set_clock(1_900_000_000.0, frozen=True)
+    secret_sweep.watch_mock(mock_aweber)
     with running_web(AWEBER.with_bases(mock_aweber.url, mock_aweber.api_base)) as running:
+        for site in (running.a, running.b):
+            site.http.event_hooks["response"].append(scan_page(secret_sweep))
         yield running
+
+
+def scan_page(sweep: SecretSweep) -> Callable[[httpx.Response], None]:
+    """A response hook handing every page the helper serves to the secrets sweep."""
+
+    def hook(response: httpx.Response) -> None:
+        response.read()
+        sweep.scan(f"page {response.request.method} {response.request.url.path}", response.text)
+
+    return hook
 
 
 def approve(mock: MockServer, form: Form, username: str = "demo") -> str:
