@@ -21,6 +21,7 @@ def server() -> Iterator[MockServer]:
 @pytest.fixture
 def mock(server: MockServer) -> Iterator[MockServer]:
     server.clear_faults()
+    server.mock_state.events.reset()  # tests read the log; another test's drop must not show
     yield server
     server.check_errors()
 
