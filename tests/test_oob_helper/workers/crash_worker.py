@@ -34,12 +34,12 @@ class Phases:
         real_lock, real_put = store.lock, store.put
 
         @contextlib.contextmanager
-        def lock(install: str, **options: Any) -> Iterator[None]:
+        def lock(install: str, **options: Any) -> Iterator[Any]:
             if lease is not None:
                 options["lease"] = lease
-            with real_lock(install, **options):
+            with real_lock(install, **options) as held:
                 self.reached("locked")
-                yield
+                yield held
 
         def put(*args: Any, **kwargs: Any) -> Any:
             self.reached("answered")
