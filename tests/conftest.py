@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from secret_sweep import SecretSweep
+from secret_sweep import TOTALS, SecretSweep
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -44,6 +44,15 @@ def secret_sweep(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPat
     yield sweep
     if not sweep.checked:  # a test that called check() itself asserted on its counts already
         sweep.check()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line on what the secrets sweep covered in this run."""
+    if TOTALS["tests"]:
+        terminalreporter.write_line(
+            f"secrets sweep: {TOTALS['tests']} clean checks looked for {TOTALS['secrets']} secrets "
+            f"in {TOTALS['outputs']} outputs"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,8 @@ SECRET_FIELDS = frozenset(
     {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "id_token", "token"}
 )
 MIN_LENGTH = 8  # shorter values ("demo", "ok") would match ordinary text
+# Across the session, for the summary at the end of the run (tests/conftest.py).
+TOTALS = {"tests": 0, "secrets": 0, "outputs": 0}
 
 
 class SecretSweep:
@@ -121,4 +123,7 @@ class SecretSweep:
         leaked = sorted(f"{name}: {secret[:6]}..." for name, secret in found)
         print(f"secrets sweep: looked for {len(self.secrets)} secrets in {len(outputs)} outputs")
         assert leaked == [], leaked
+        TOTALS["tests"] += 1
+        TOTALS["secrets"] += len(self.secrets)
+        TOTALS["outputs"] += len(outputs)
         return len(self.secrets), len(outputs)

@@ -187,8 +187,15 @@ def run_crashes(
                 before = helper.status(INSTALL)
     finally:
         spare.kill()
-    print(f"\n{len(phases)} rounds; " + "; ".join(f"{name}: {n}" for name, n in sorted(seen.items())))
     return seen
+
+
+def report(request: pytest.FixtureRequest, seen: Counter[str]) -> None:
+    """Show where the kills landed, on the terminal even when output is captured."""
+    line = f"{request.node.name}: " + "; ".join(f"{name}: {n}" for name, n in sorted(seen.items()))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print("\n" + line)
 
 
 # Critical-window kills per backend (SQLite is the default store; the shared ones get fewer to
@@ -211,6 +218,7 @@ def test_killed_refreshes_leave_a_consistent_store(
     store = make_backend(backend, tmp_path, request)
     phases = schedule(critical, others, seed=3)
     seen = run_crashes(mock, inflight, store.url, ("demo-public", None), phases, seed=3)
+    report(request, seen)
     assert seen[f"landed {CRITICAL}"] >= critical, seen
     for landed in ("before the request", "request sent, not rotated", "after the write"):
         assert seen[f"landed {landed}"] >= others, seen
@@ -222,12 +230,13 @@ def test_killed_refreshes_leave_a_consistent_store(
 @pytest.mark.slow
 @pytest.mark.timeout(280)
 def test_with_a_grace_window_a_killed_refresh_never_needs_reauthorization(
-    instrumented_mock: tuple[MockServer, InFlight], tmp_path: Path
+    instrumented_mock: tuple[MockServer, InFlight], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     mock, inflight = instrumented_mock
     mock.add_client("graceful", None, [OOB], refresh_policy={"grace_seconds": 600})
     store_url = f"sqlite:///{tmp_path / 'tokens.db'}"
     seen = run_crashes(mock, inflight, store_url, ("graceful", None), schedule(12, 1, seed=7), seed=7)
+    report(request, seen)
     assert seen[f"landed {CRITICAL}"] >= 12, seen
     assert seen["reauthorization required"] == 0, seen
     assert seen["next call works"] == seen["rounds"], seen
