@@ -30,9 +30,10 @@ import pytest
 from workers.common import MutableClock, Target, open_helper
 
 from mock_server.runner import MockServer
-from oob_helper.errors import NetworkError, ProviderError, ReauthorizationRequired
+from oob_helper.errors import NetworkError, ProviderError, ReauthorizationRequired, VersionConflict
 from oob_helper.helper import OAuthHelper
 from oob_helper.tokens import InstallRecord, RefreshResult
+from oob_helper.web.problems import facade_problem
 
 INSTALL = "race.example"
 TOKEN_PATH = "/oauth2/token"
@@ -238,3 +239,14 @@ def test_a_lost_refresh_answer_recovers_through_the_grace_window(
         assert graceful.refresh(INSTALL).result == "refreshed"  # the old token still works, once
         token = graceful.get_token(INSTALL, check=True)
         assert account_ids_seen_by(mock_aweber, token.access_token)
+
+
+def test_a_disconnect_that_lost_to_a_reconnect_says_so_on_the_page() -> None:
+    """Only possible after a lost lease: the page names what happened, not "revoked"."""
+    message = (
+        "install 'race.example' was connected again while it was being disconnected: the old "
+        "connection was revoked and the new one kept; disconnect again to remove it"
+    )
+    page = facade_problem(VersionConflict(message), "AWeber")
+    assert page.status_code == 409
+    assert "connected again" in page.message
