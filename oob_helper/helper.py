@@ -34,6 +34,7 @@ from oob_helper.errors import (
     ReauthorizationRequired,
 )
 from oob_helper.grant import TokenGrant
+from oob_helper.lifecycle import Subscriber
 from oob_helper.pkce import generate_verifier
 from oob_helper.records import InstallRecords
 from oob_helper.refresh import RefreshCoordinator
@@ -254,8 +255,16 @@ class OAuthHelper:
         kwargs.setdefault("base_url", self.provider.api_base)
         return async_api_http_client(self.coordinator, install, **kwargs)
 
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Be told of every lifecycle event (connected, refreshed, refresh_failed,
+        reauthorization_required, disconnected) of every install; returns the unsubscribe
+        function. ``subscriber(event)`` may be a plain or a coroutine function; see
+        ``oob_helper.lifecycle``."""
+        return self.records.events.subscribe(subscriber)
+
     def close(self) -> None:
-        """Release the HTTP pool and the store."""
+        """Release the HTTP pool and the store (after pending async subscribers finish)."""
+        self.records.events.close()
         if self._owns_transport:
             self.transport.close()
         self.store.close()

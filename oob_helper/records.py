@@ -39,6 +39,7 @@ from oob_helper.errors import (
     StoreError,
     VersionConflict,
 )
+from oob_helper.lifecycle import EventKind, LifecycleEvent, Subscribers, is_transient
 from oob_helper.stores._common import Lease
 from oob_helper.stores.base import TokenStore
 from oob_helper.tokens import InstallRecord, Token
@@ -90,6 +91,18 @@ class LockedInstall:
         """Mark the install (keeping its record) and raise ReauthorizationRequired."""
         self._owner._mark_reauthorization(self, reason)
 
+    def refresh_failed(self, exc: ProviderError | NetworkError) -> None:
+        """Report a refresh that failed without an answer about the grant (the record stays)."""
+        code = exc.error if isinstance(exc, ProviderError) else "network"
+        self._owner._emit(
+            "refresh_failed",
+            self.record,
+            self.install,
+            reason=str(exc),
+            error=code,
+            transient=is_transient(exc),
+        )
+
 
 class InstallRecords:
     """Reads and every transition of install records over one store (see the module docstring)."""
@@ -103,8 +116,10 @@ class InstallRecords:
         lock_timeout: float = 30.0,
         lease: float = 60.0,
         cache_ttl: float = 2.0,
+        events: Subscribers | None = None,
     ) -> None:
         self.store = store
+        self.events = events if events is not None else Subscribers()
         self.clock = clock
         self.revoke = revoke
         self.lock_timeout = lock_timeout
@@ -195,6 +210,7 @@ class InstallRecords:
             raise
         if current is not None and current.token is not None and current.state == "connected":
             self._revoke_quietly(install, current.token, "the connection it replaced")
+        self._emit("connected", stored, install)
         return stored
 
     def disconnect(self, install: str, *, force: bool = False) -> InstallRecord:
@@ -219,7 +235,8 @@ class InstallRecords:
                         raise
                     logger.warning("install %r: revoke failed, forgetting it anyway: %s", install, exc)
             self._delete(record)
-            return record
+        self._emit("disconnected", record, install)
+        return record
 
     def _delete(self, record: InstallRecord) -> None:
         install = record.install
@@ -278,6 +295,7 @@ class InstallRecords:
                 current = self.store.get(install)
                 continue
             self._set(install, stored)
+            self._emit("refreshed", stored, install)
             return stored
         raise VersionConflict(f"install {install!r}: the record kept changing while a refresh was written")
 
@@ -288,12 +306,41 @@ class InstallRecords:
             read, state="reauthorization_required", reason=reason, state_changed_at=self.clock()
         )
         # On a conflict a newer record (perhaps a fresh connection) won; do not overwrite it.
-        with contextlib.suppress(VersionConflict):
+        try:
             self.store.put(marked, expected_version=read.version)
+        except VersionConflict:
+            pass
+        else:
+            self._emit("reauthorization_required", marked, held.install, reason=reason)
         self._drop(held.install)
         raise ReauthorizationRequired(held.install, reason)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        kind: EventKind,
+        record: InstallRecord | None,
+        install: str,
+        *,
+        reason: str | None = None,
+        error: str | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        if not self.events:
+            return  # the hot path pays nothing without subscribers
+        self.events.emit(
+            LifecycleEvent(
+                kind=kind,
+                install=install,
+                at=self.clock(),
+                account_id=record.account_id if record else None,
+                grant_id=record.grant_id if record else None,
+                reason=reason,
+                error=error,
+                transient=transient,
+            )
+        )
 
     def _revoke_quietly(self, install: str, token: Token, what: str) -> None:
         if self.revoke is None:

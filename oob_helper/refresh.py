@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from oob_helper.errors import InvalidGrant, NotConnected, ReauthorizationRequired
+from oob_helper.errors import InvalidGrant, NetworkError, NotConnected, ProviderError, ReauthorizationRequired
 from oob_helper.records import InstallRecords, LockedInstall
 from oob_helper.stores.base import TokenStore
 from oob_helper.tokens import InstallRecord, RefreshResult, Token
@@ -169,24 +169,34 @@ class RefreshCoordinator:
         try:
             new_token = self.grant.refresh(record.token, guard=held.lease.check)
         except InvalidGrant as exc:
-            current = held.reread()
-            if current is None:
-                raise NotConnected(record.install) from None
-            stored = _usable_token(record.install, current)
-            if stored.refresh_token != record.token.refresh_token or current.grant_id != record.grant_id:
-                # Replaced under us (only after a lost lease): the stored pair is newer than the
-                # one the provider refused, so use it rather than give up.
-                if stored.is_expiring(self.clock(), 0.0) and stored.refresh_token is not None:
-                    return self._refresh_locked(held)
-                return "skipped", current
-            reason = f"the provider refused the refresh token ({exc.error})"
-            if exc.error_description:
-                reason += f": {exc.error_description}"
-            held.reauthorization_required(reason)
+            return self._refused(held, record, exc)
+        except (ProviderError, NetworkError) as exc:
+            held.refresh_failed(exc)
+            raise
         if new_token.refresh_token is None:
             # An answer without a refresh token leaves the stored one valid (RFC 6749 6).
             new_token = dataclasses.replace(new_token, refresh_token=record.token.refresh_token)
         return "refreshed", held.refreshed(new_token)
+
+    def _refused(
+        self, held: LockedInstall, record: InstallRecord, exc: InvalidGrant
+    ) -> tuple[RefreshResult, InstallRecord]:
+        """The provider refused the refresh token: someone else's newer pair, or the end of the grant."""
+        assert record.token is not None
+        current = held.reread()
+        if current is None:
+            raise NotConnected(record.install) from None
+        stored = _usable_token(record.install, current)
+        if stored.refresh_token != record.token.refresh_token or current.grant_id != record.grant_id:
+            # Replaced under us (only after a lost lease): the stored pair is newer than the
+            # one the provider refused, so use it rather than give up.
+            if stored.is_expiring(self.clock(), 0.0) and stored.refresh_token is not None:
+                return self._refresh_locked(held)
+            return "skipped", current
+        reason = f"the provider refused the refresh token ({exc.error})"
+        if exc.error_description:
+            reason += f": {exc.error_description}"
+        return held.reauthorization_required(reason)
 
     def _thread_lock(self, install: str) -> threading.Lock:
         with self._guard:
