@@ -1,7 +1,7 @@
 """Accounts, lists and subscribers behind the API slice; no HTTP types.
 
 The records live here, changed under one lock; the rules (validation, paging, find filters)
-are in ``mock_server.api_model``. Demo data (interface.md): one account with two lists; the
+are in ``mock_server.api.model``. Demo data (interface.md): one account with two lists; the
 first holds 250 subscribers, all ``subscribed``; the second holds three (one also on the first
 list, one ``unconfirmed``, one ``unsubscribed``) so that account-wide finds and AWeber's 405 for
 deleting a non-subscribed subscriber can be exercised. Ids and uuids are deterministic, so they
@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 
-from mock_server.api_model import (
+from mock_server.api.model import (
     TEXT_LIMITS,
     Account,
     Activity,

@@ -4,7 +4,7 @@ It follows the running configuration: the Constant Contact paths appear only in 
 the ``/_mock/`` control API only when the control plane is enabled (its bearer control token
 declared optional, since the document cannot tell whether one is set), and the server URL is
 the base URL of the request, so tools pointed at the document talk to this mock. The API
-slice's fragments live in ``mock_server.api_spec``.
+slice's fragments live in ``mock_server.api.spec``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from mock_server import api_spec
-from mock_server.api_spec import Schema, json_response, ref
+from mock_server.api import spec as api_spec
+from mock_server.api.spec import Schema, json_response, ref
 
 _TEXT: Schema = {"type": "string"}
 _HTML = {"text/html": {"schema": _TEXT}}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from mock_server.api_model import Account, Activity, MailingList, Page, Subscriber
+from mock_server.api.model import Account, Activity, MailingList, Page, Subscriber
 
 # Query parameters that never go into a link: a token must not leak into stored links, and the
 # paging parameters are set afresh for each neighbour page.

@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mock_server.api_model import BadRequest
-from mock_server.api_views import Links
+from mock_server.api.model import BadRequest
+from mock_server.api.views import Links
 from mock_server.config import MockConfig
 from mock_server.ratelimit import RateLimited
 from mock_server.state import AccessGrant, InvalidToken, MockState
