@@ -14,7 +14,11 @@ import threading
 import uuid
 from collections.abc import Mapping
 
+from mock_server import demo
 from mock_server.api.model import (
+    PURCHASE_ONLY,
+    PURCHASE_OPTIONAL,
+    PURCHASE_REQUIRED,
     TEXT_LIMITS,
     Account,
     Activity,
@@ -28,6 +32,7 @@ from mock_server.api.model import (
     creatable_fields,
     parse_custom_fields,
     parse_email,
+    parse_event_time,
     parse_flag,
     parse_followup,
     parse_sort_order,
@@ -36,7 +41,9 @@ from mock_server.api.model import (
     predicates,
     tag_changes,
 )
+from mock_server.catalog import Catalog
 from mock_server.clock import Clock
+from mock_server.mailings import Broadcast, Mailings
 
 _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 
@@ -44,9 +51,11 @@ _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 class Directory:
     """The API's data. ``create_account`` is called by MockState when a user is created."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, seed: int = 0) -> None:
         self.clock = clock
         self._lock = threading.RLock()
+        self.catalog = Catalog()
+        self.mailings = Mailings(self.recipients, seed)
         self._accounts: dict[int, Account] = {}
         self._next_account = 1
         self._next_list = 1001
@@ -63,13 +72,15 @@ class Directory:
             account = Account(account_id, self._uuid("account", account_id), username, company)
             self._accounts[account_id] = account
             if demo_data:
-                self._seed(account)
+                demo.seed(self, account)
             return account_id
 
     def reset(self) -> None:
         """Forget everything (MockState.reset re-creates the configured users' accounts)."""
         with self._lock:
             self._accounts.clear()
+            self.catalog.reset()
+            self.mailings.reset()
             self._next_account = 1
             self._next_list = 1001
             self._next_subscriber = 100001
@@ -84,54 +95,11 @@ class Directory:
             account.lists[list_id] = mailing_list
             return mailing_list
 
-    def _seed(self, account: Account) -> None:
-        first = self.create_list(account.id, "Demo Newsletter")
-        second = self.create_list(account.id, "Demo Customers")
-        now = self.clock.now()
-        for number in range(1, 251):
-            self._insert(
-                first,
-                email=f"subscriber{number:03d}@example.com",
-                name=f"Demo Subscriber {number:03d}",
-                status="subscribed",
-                at=now - (251 - number) * 3600,
-                method="import",
-                tags=["demo", "vip"] if number % 10 == 0 else ["demo"],
-            )
-        self._insert(
-            second,
-            email="subscriber001@example.com",
-            name="Demo Subscriber 001",
-            status="subscribed",
-            at=now - 7200,
-            method="webform",
-            tags=["customer"],
-        )
-        self._insert(
-            second,
-            email="pending@example.com",
-            name="Pending Confirmation",
-            status="unconfirmed",
-            at=now - 3600,
-            method="webform",
-            tags=[],
-        )
-        former = self._insert(
-            second,
-            email="former@example.com",
-            name="Former Subscriber",
-            status="subscribed",
-            at=now - 86400 * 3,
-            method="api",
-            tags=[],
-        )
-        self._unsubscribe(former, now - 86400, "unsubscribe link")
-
     def _uuid(self, kind: str, number: int) -> str:
         # Deterministic, so ids and uuids are the same after every reset.
         return str(uuid.uuid5(_UUID_NAMESPACE, f"{kind}:{number}"))
 
-    def _insert(
+    def insert_subscriber(
         self,
         mailing_list: MailingList,
         *,
@@ -142,6 +110,7 @@ class Directory:
         method: str,
         tags: list[str],
     ) -> Subscriber:
+        """The one place a subscriber joins a list (API add, move, purchase, demo data)."""
         subscriber_id = self._next_subscriber
         self._next_subscriber += 1
         verified = status == "subscribed"
@@ -162,12 +131,18 @@ class Directory:
         mailing_list.subscribers[subscriber_id] = subscriber
         return subscriber
 
-    @staticmethod
-    def _unsubscribe(subscriber: Subscriber, at: float, method: str) -> None:
-        subscriber.status = "unsubscribed"
-        subscriber.unsubscribed_at = at
-        subscriber.unsubscribe_method = method
-        subscriber.activity.append(Activity("unsubscribed", at))
+    def set_status(self, subscriber: Subscriber, status: str, at: float, method: str | None = None) -> None:
+        """The one place a subscriber's status changes (``method`` says how it unsubscribed)."""
+        if status == subscriber.status:
+            return
+        subscriber.status = status
+        if status == "unsubscribed":
+            subscriber.unsubscribed_at = at
+            subscriber.unsubscribe_method = method
+        else:
+            subscriber.unsubscribed_at = None
+            subscriber.unsubscribe_method = None
+        subscriber.activity.append(Activity(status, at))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -297,7 +272,7 @@ class Directory:
                 self._apply(existing, values)
                 existing.tags.extend(tag for tag in tags if tag not in existing.tags)
                 return existing, False
-            subscriber = self._insert(
+            subscriber = self.insert_subscriber(
                 mailing_list,
                 email=email,
                 name=None,
@@ -342,13 +317,8 @@ class Directory:
             subscriber.tags = [tag for tag in subscriber.tags if tag not in remove]
             subscriber.tags.extend(tag for tag in add if tag not in subscriber.tags)
             now = self.clock.now()
-            if status == "unsubscribed" and subscriber.status != "unsubscribed":
-                self._unsubscribe(subscriber, now, "api unsubscribe")
-            elif status == "subscribed" and subscriber.status == "unsubscribed":
-                subscriber.status = "subscribed"
-                subscriber.unsubscribed_at = None
-                subscriber.unsubscribe_method = None
-                subscriber.activity.append(Activity("subscribed", now))
+            if status == "unsubscribed" or (status == "subscribed" and subscriber.status == "unsubscribed"):
+                self.set_status(subscriber, status, now, "api: unsubscribe")
             return subscriber
 
     def delete_subscriber(self, account_id: int, list_id: int, subscriber_id: int) -> None:
@@ -380,7 +350,7 @@ class Directory:
             if any(sub.email.lower() == subscriber.email.lower() for sub in target.subscribers.values()):
                 raise AlreadyOnList("Subscriber already belongs to this list.")
             followup_number = None if followup in (None, "") else parse_followup(followup)
-            moved = self._insert(
+            moved = self.insert_subscriber(
                 target,
                 email=subscriber.email,
                 name=subscriber.name,
@@ -404,6 +374,65 @@ class Directory:
             moved.activity = [*subscriber.activity, Activity("moved", self.clock.now())]
             del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
             return moved
+
+    def purchase(self, account_id: int, list_id: int, fields: Mapping[str, object]) -> Subscriber:
+        """Record a purchase: add or update the subscriber, then log a ``tracked_event``."""
+        with self._lock:
+            missing = [name for name in PURCHASE_REQUIRED if fields.get(name) in (None, "")]
+            if missing:
+                raise BadRequest(f"{missing[0]}: Missing required argument.")
+            unknown = sorted(set(fields) - set(PURCHASE_REQUIRED) - PURCHASE_OPTIONAL)
+            if unknown:
+                raise BadRequest(
+                    f"{unknown[0][:40]}: Unexpected field; a purchase takes documented fields only."
+                )
+            for name in ("vendor", "product_name", "event_note", "url"):
+                parse_text(name, fields[name], limit=1000)
+            currency = fields["currency"]
+            if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+                raise BadRequest("currency: Expected an ISO 4217 code such as USD.")
+            value = fields["value"]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BadRequest("value: Expected a number.")
+            at = parse_event_time(fields["event_time"])
+            subscriber_fields = {key: fields[key] for key in fields if key not in PURCHASE_ONLY}
+            subscriber_fields["update_existing"] = True
+            subscriber, _ = self.add_subscriber(account_id, list_id, subscriber_fields)
+            subscriber.activity.append(Activity("tracked_event", at))
+            return subscriber
+
+    def rename_custom_field(self, mailing_list: MailingList, old: str, new: str | None) -> None:
+        """Carry a custom field's values to its new name, or drop them (``new`` None)."""
+        with self._lock:
+            for sub in mailing_list.subscribers.values():
+                if old in sub.custom_fields and old != new:
+                    value = sub.custom_fields.pop(old)
+                    if new is not None:
+                        sub.custom_fields[new] = value
+
+    def recipients(self, broadcast: Broadcast) -> list[Subscriber]:
+        """Who a broadcast goes to: subscribed on an included list, on no excluded list."""
+        with self._lock:
+            excluded = {
+                sub.email.lower()
+                for list_id in broadcast.exclude_lists
+                for sub in self._list_by_id(list_id).subscribers.values()
+            }
+            seen: set[str] = set()
+            result: list[Subscriber] = []
+            for list_id in broadcast.include_lists or [broadcast.list_id]:
+                for sub in self._list_by_id(list_id).subscribers.values():
+                    address = sub.email.lower()
+                    if sub.status == "subscribed" and address not in excluded and address not in seen:
+                        seen.add(address)
+                        result.append(sub)
+            return result
+
+    def _list_by_id(self, list_id: int) -> MailingList:
+        for account in self._accounts.values():
+            if list_id in account.lists:
+                return account.lists[list_id]
+        return MailingList(list_id, "", 0, "")  # a list deleted since: nobody on it
 
     @staticmethod
     def _apply(subscriber: Subscriber, changes: Mapping[str, object]) -> None:

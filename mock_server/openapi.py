@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mock_server.api import spec as api_spec
+from mock_server.api import spec_content
 from mock_server.api.spec import Schema, json_response, ref
 
 _TEXT: Schema = {"type": "string"}
@@ -264,6 +265,7 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
     if profile == "constantcontact":
         paths.update(_auth_paths("/oauth2/default/v1"))
     paths.update(api_spec.paths(profile))
+    paths.update(spec_content.paths())
     if control:
         paths.update(_control_paths())
     paths["/openapi.json"] = {
@@ -288,7 +290,10 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url}],
         "paths": paths,
-        "components": {"schemas": {**api_spec.SCHEMAS, **_OAUTH_SCHEMAS}, "securitySchemes": schemes},
+        "components": {
+            "schemas": {**api_spec.SCHEMAS, **spec_content.SCHEMAS, **_OAUTH_SCHEMAS},
+            "securitySchemes": schemes,
+        },
     }
 
 

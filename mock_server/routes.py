@@ -20,7 +20,19 @@ from collections.abc import Iterable, Mapping
 from starlette.routing import BaseRoute, Mount, Route
 
 from mock_server import control, control_dashboard, oauth, openapi
-from mock_server.api import accounts, constantcontact, lists, subscribers
+from mock_server.api import (
+    accounts,
+    broadcasts,
+    campaigns,
+    constantcontact,
+    custom_fields,
+    integrations,
+    landing_pages,
+    lists,
+    segments,
+    subscribers,
+    web_forms,
+)
 from mock_server.api.common import ALL_METHODS, Handler, Resource, unknown_path
 from mock_server.state import MockState
 
@@ -29,32 +41,78 @@ LIST = f"{ACCOUNT}/lists/{{list_id}}"
 
 
 def api() -> list[tuple[str, Mapping[str, Handler]]]:
-    """AWeber's v1 API: path -> method -> handler."""
-    table: list[tuple[str, Mapping[str, Handler]]] = [
+    """AWeber's v1 API: path -> method -> handler (aweber-api.md section 1, in its order)."""
+    bc, cf, sub, wf = broadcasts, custom_fields, subscribers, web_forms
+    return [
+        # Accounts (ws.op=findSubscribers, getWebForms and getWebFormSplitTests on the account)
         ("/1.0/accounts", {"GET": accounts.get_accounts}),
         (ACCOUNT, {"GET": accounts.get_account}),
+        # Lists (ws.op=find on the collection)
         (f"{ACCOUNT}/lists", {"GET": lists.get_lists}),
         (LIST, {"GET": lists.get_list}),
+        (f"{LIST}/tags", {"GET": lists.get_tags}),
+        # Custom fields (POST with ws.op=create)
+        (f"{LIST}/custom_fields", {"GET": cf.get_custom_fields, "POST": cf.add_custom_field}),
+        (
+            f"{LIST}/custom_fields/{{field_id}}",
+            {"GET": cf.get_custom_field, "PATCH": cf.patch_custom_field, "DELETE": cf.delete_custom_field},
+        ),
+        # Subscribers (ws.op=find on the collection, getActivity on one, POST ws.op=move on one)
         (
             f"{LIST}/subscribers",
             {
-                "GET": subscribers.get_subscribers,
-                "POST": subscribers.add_subscriber,
-                "PATCH": subscribers.patch_subscribers,
-                "DELETE": subscribers.delete_subscribers,
+                "GET": sub.get_subscribers,
+                "POST": sub.add_subscriber,
+                "PATCH": sub.patch_subscribers,
+                "DELETE": sub.delete_subscribers,
             },
         ),
         (
             f"{LIST}/subscribers/{{subscriber_id}}",
             {
-                "GET": subscribers.get_subscriber,
-                "POST": subscribers.move_subscriber,
-                "PATCH": subscribers.patch_subscriber,
-                "DELETE": subscribers.delete_subscriber,
+                "GET": sub.get_subscriber,
+                "POST": sub.move_subscriber,
+                "PATCH": sub.patch_subscriber,
+                "DELETE": sub.delete_subscriber,
             },
         ),
+        (f"{LIST}/purchases", {"POST": sub.add_purchase}),
+        # Broadcasts
+        (f"{LIST}/broadcasts", {"GET": bc.get_broadcasts, "POST": bc.add_broadcast}),
+        (f"{LIST}/broadcasts/total", {"GET": bc.get_total}),
+        (
+            f"{LIST}/broadcasts/{{broadcast_id}}",
+            {"GET": bc.get_broadcast, "PUT": bc.put_broadcast, "DELETE": bc.delete_broadcast},
+        ),
+        (f"{LIST}/broadcasts/{{broadcast_id}}/cancel", {"POST": bc.cancel}),
+        (f"{LIST}/broadcasts/{{broadcast_id}}/schedule", {"POST": bc.schedule}),
+        (f"{LIST}/broadcasts/{{broadcast_id}}/opens", {"GET": bc.get_opens}),
+        (f"{LIST}/broadcasts/{{broadcast_id}}/clicks", {"GET": bc.get_clicks}),
+        # Campaigns (ws.op=find on the collection; {campaign_id} is b or f joined to the id)
+        (f"{LIST}/campaigns", {"GET": campaigns.get_campaigns}),
+        (f"{LIST}/campaigns/{{campaign_id}}", {"GET": campaigns.get_campaign}),
+        (f"{LIST}/campaigns/{{campaign_id}}/stats", {"GET": campaigns.get_stats}),
+        (f"{LIST}/campaigns/{{campaign_id}}/stats/{{stat_id}}", {"GET": campaigns.get_stat}),
+        # Integrations
+        (f"{ACCOUNT}/integrations", {"GET": integrations.get_integrations}),
+        (f"{ACCOUNT}/integrations/{{integration_id}}", {"GET": integrations.get_integration}),
+        # Landing pages
+        (f"{LIST}/landing_pages", {"GET": landing_pages.get_landing_pages}),
+        (f"{LIST}/landing_pages/{{landing_page_id}}", {"GET": landing_pages.get_landing_page}),
+        # Segments
+        (f"{LIST}/segments", {"GET": segments.get_segments}),
+        (f"{LIST}/segments/{{segment_id}}", {"GET": segments.get_segment}),
+        # Web forms and split tests
+        (f"{LIST}/web_forms", {"GET": wf.get_web_forms}),
+        (f"{LIST}/web_forms/{{web_form_id}}", {"GET": wf.get_web_form}),
+        (f"{LIST}/web_form_split_tests", {"GET": wf.get_split_tests}),
+        (f"{LIST}/web_form_split_tests/{{split_test_id}}", {"GET": wf.get_split_test}),
+        (f"{LIST}/web_form_split_tests/{{split_test_id}}/components", {"GET": wf.get_components}),
+        (
+            f"{LIST}/web_form_split_tests/{{split_test_id}}/components/{{component_id}}",
+            {"GET": wf.get_component},
+        ),
     ]
-    return table
 
 
 def _auth(state: MockState) -> list[BaseRoute]:

@@ -8,22 +8,27 @@ envelope 405 with ``Allow``; unknown paths under /1.0 get the envelope 404.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from mock_server.api.http import ApiError, Call, TokenError, token_error_response
+from mock_server.api.http import ApiError, Call, TokenError, begin, path_id, show_total, token_error_response
 from mock_server.api.model import (
     AlreadyOnList,
     BadRequest,
     DirectoryError,
+    MailingList,
     NotAllowed,
     NotFound,
     parse_paging,
 )
+from mock_server.api.views import collection_json
+from mock_server.mailings import SchedulingError
 
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _DIRECTORY_ERRORS: dict[type[DirectoryError], tuple[int, str]] = {
@@ -59,14 +64,71 @@ class Resource:
             return exc.response()
         except TokenError as exc:
             return token_error_response(request.app.state.mock.config, exc.description)
+        except SchedulingError as exc:
+            return ApiError(409, "BroadcastSchedulingError", exc.message).response()
         except DirectoryError as exc:
             status, error_type = _DIRECTORY_ERRORS.get(type(exc), (400, "WebServiceError"))
             return ApiError(status, error_type, exc.message).response()
 
 
+async def list_call(request: Request, scope: str | tuple[str, ...] | None, *ops: str) -> ListCall:
+    """Authenticate a request on ``.../lists/{list_id}/...`` and find the caller's list.
+
+    ``ops`` are the ``ws.op`` values the operation takes (any other is a 400).
+    """
+    call = await begin(request, scope)
+    op = call.operation(*ops)
+    mailing_list = call.state.directory.mailing_list(call.account_id, path_id(request, "list_id", "list"))
+    return ListCall(call, mailing_list, op, call.links.mailing_list(call.account_id, mailing_list.id))
+
+
+@dataclass
+class ListCall:
+    """An authenticated call on one of the caller's lists; ``url`` is the list's self link."""
+
+    call: Call
+    mailing_list: MailingList
+    op: str | None
+    url: str
+
+    @property
+    def list_id(self) -> int:
+        """The list's id."""
+        return self.mailing_list.id
+
+
 def page(call: Call, total: int) -> Any:
     """The ``ws.start``/``ws.size`` page of a collection of ``total`` entries."""
     return parse_paging(call.param("ws.start"), call.param("ws.size"), total)
+
+
+def listing(
+    call: Call,
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    url: str,
+    page_type: str,
+    find: bool = False,
+) -> Response:
+    """A collection page of ``items`` (or, with ``ws.show=total_size``, their count).
+
+    ``page_type`` names the page's ``resource_type_link`` (``list-page-resource``...); ``find``
+    results carry ``total_size_link`` and a ``self_link`` with the query, as AWeber's do.
+    """
+    total = show_total(call, len(items))
+    if total is not None:
+        return total
+    current = page(call, len(items))
+    body = collection_json(
+        [render(item) for item in current.take(items)],
+        current,
+        url=url,
+        query=call.query(),
+        resource_type_link=call.links.resource_type(page_type),
+        find=find,
+    )
+    return JSONResponse(body)
 
 
 async def unknown_path(request: Request) -> Response:

@@ -1,13 +1,18 @@
-"""Lists: an account's lists, ``ws.op=find`` by name, and one list."""
+"""Lists: an account's lists, ``ws.op=find`` by name, one list, and a list's popular tags."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mock_server.api.common import page
-from mock_server.api.http import begin, path_id, show_total
-from mock_server.api.views import collection_json, list_json
+from mock_server.api.common import listing
+from mock_server.api.http import begin, path_id
+from mock_server.api.model import BadRequest
+from mock_server.api.views import list_json
+
+MAX_TAGS = 500
 
 
 async def get_lists(request: Request) -> Response:
@@ -15,23 +20,18 @@ async def get_lists(request: Request) -> Response:
     call = await begin(request, "list.read")
     op = call.operation("find")
     directory = call.state.directory
-    lists = (
-        directory.find_lists(call.account_id, call.param("name")) if op else directory.lists(call.account_id)
-    )
-    total = show_total(call, len(lists))
-    if total is not None:
-        return total
-    current = page(call, len(lists))
-    entries = [list_json(item, directory.list_counts(item), call.links) for item in current.take(lists)]
-    body = collection_json(
-        entries,
-        current,
+    name = call.param("name")
+    if op and name is not None and not 1 <= len(name) <= 100:
+        raise BadRequest("name: Expected 1 to 100 characters.")
+    lists = directory.find_lists(call.account_id, name) if op else directory.lists(call.account_id)
+    return listing(
+        call,
+        lists,
+        lambda item: list_json(item, directory.list_counts(item), call.links),
         url=call.links.lists(call.account_id),
-        query=call.query(),
-        resource_type_link=call.links.resource_type("list-page-resource"),
+        page_type="list-page-resource",
         find=op is not None,
     )
-    return JSONResponse(body)
 
 
 async def get_list(request: Request) -> Response:
@@ -41,3 +41,13 @@ async def get_list(request: Request) -> Response:
     directory = call.state.directory
     item = directory.mailing_list(call.account_id, path_id(request, "list_id", "list"))
     return JSONResponse(list_json(item, directory.list_counts(item), call.links))
+
+
+async def get_tags(request: Request) -> Response:
+    """GET .../lists/{list_id}/tags: up to 500 tags as a bare array, most used first."""
+    call = await begin(request, "list.read")
+    call.operation()
+    item = call.state.directory.mailing_list(call.account_id, path_id(request, "list_id", "list"))
+    counts = Counter(tag for sub in item.subscribers.values() for tag in sub.tags)
+    ranked = sorted(counts, key=lambda tag: (-counts[tag], tag))
+    return JSONResponse(ranked[:MAX_TAGS])

@@ -15,10 +15,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mock_server.api.common import page
-from mock_server.api.http import ApiError, Call, begin, path_id, show_total
+from mock_server.api.common import listing
+from mock_server.api.http import ApiError, Call, begin, path_id
 from mock_server.api.model import BadRequest, NotFound, Subscriber
-from mock_server.api.views import activity_json, collection_json, subscriber_json
+from mock_server.api.views import activity_json, subscriber_json
 
 _LIST_LINK = re.compile(r"/1\.0/accounts/(?P<account>\d{1,18})/lists/(?P<list>\d{1,18})/?$")
 
@@ -33,20 +33,14 @@ async def get_subscribers(request: Request) -> Response:
         subs = directory.find_subscribers(call.account_id, list_id, call.filters())
     else:
         subs = directory.subscribers(call.account_id, list_id, call.param("sort_order"))
-    total = show_total(call, len(subs))
-    if total is not None:
-        return total
-    current = page(call, len(subs))
-    entries = [subscriber_json(sub, call.account_id, call.links) for sub in current.take(subs)]
-    body = collection_json(
-        entries,
-        current,
+    return listing(
+        call,
+        subs,
+        lambda sub: subscriber_json(sub, call.account_id, call.links),
         url=call.links.subscribers(call.account_id, list_id),
-        query=call.query(),
-        resource_type_link=call.links.resource_type("subscriber-page-resource"),
+        page_type="subscribers-page-resource",
         find=op is not None,
     )
-    return JSONResponse(body)
 
 
 async def add_subscriber(request: Request) -> Response:
@@ -95,19 +89,14 @@ async def get_subscriber(request: Request) -> Response:
     if op is None:
         return JSONResponse(subscriber_json(subscriber, call.account_id, call.links, single=True))
     history = directory.activity(call.account_id, list_id, subscriber_id)
-    total = show_total(call, len(history))
-    if total is not None:
-        return total
-    current = page(call, len(history))
-    body = collection_json(
-        [activity_json(item, self_link, call.links) for item in current.take(history)],
-        current,
+    return listing(
+        call,
+        list(enumerate(history, 1)),
+        lambda pair: activity_json(*pair, self_link, call.links),
         url=self_link,
-        query=call.query(),
-        resource_type_link=call.links.resource_type("activity-page-resource"),
+        page_type="activity-page-resource",
         find=True,
     )
-    return JSONResponse(body)
 
 
 async def patch_subscriber(request: Request) -> Response:
@@ -157,3 +146,18 @@ async def move_subscriber(request: Request) -> Response:
     )
     location = call.links.subscriber(call.account_id, moved.list_id, moved.id)
     return Response(status_code=201, headers={"Location": location})
+
+
+async def add_purchase(request: Request) -> Response:
+    """POST .../purchases (JSON): add or update the subscriber and record the purchase.
+
+    202 with ``Location`` at the subscriber's activity; it needs both subscriber scopes and
+    counts as three calls against the rate limit, as AWeber documents.
+    """
+    call = await begin(request, ("subscriber.read", "subscriber.write"), cost=3)
+    list_id = path_id(request, "list_id", "list")
+    if call.body.kind != "json":
+        raise ApiError(415, "InvalidContentType", "Content Type must be application/json")
+    subscriber = call.state.directory.purchase(call.account_id, list_id, call.require_body())
+    location = f"{call.links.subscriber(call.account_id, list_id, subscriber.id)}?ws.op=getActivity"
+    return Response(status_code=202, headers={"Location": location})
