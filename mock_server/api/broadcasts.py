@@ -147,7 +147,7 @@ async def get_total(request: Request) -> Response:
 
 def _form(call: Call) -> dict[str, Any]:
     fields = call.require_body()
-    if call.body.kind != "form":
+    if call.body.kind not in ("form", "none"):
         raise ApiError(415, "InvalidContentType", "Content Type must be application/x-www-form-urlencoded")
     return fields
 
