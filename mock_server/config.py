@@ -14,6 +14,7 @@ or TOML file (``mock-aweber serve --config FILE``)::
     rate_limit_enabled = true
     rate_limit_per_minute = 120
     rate_limit_lockout = 60
+    data_seed = 0                       # seeds the opens and clicks of sent broadcasts
 
     [refresh_policy]                    # options in mock_server/policy.py
     keep_old_refresh_token = false
@@ -98,6 +99,7 @@ class MockConfig:
     authorize_errors: Literal["redirect", "page"] = "redirect"
     jwt_access_tokens: bool | None = None  # None = the profile's (constantcontact: JWT-shaped)
     max_body_bytes: int = 64 * 1024
+    data_seed: int = 0  # seeds the opens and clicks of sent broadcasts (mock_server.mailings)
 
     @property
     def effective_access_token_ttl(self) -> int:
@@ -194,6 +196,8 @@ def config_from_mapping(data: Mapping[str, object]) -> MockConfig:
                 _check_type(key, value, int, "a positive integer")
                 if int(value) <= 0:  # type: ignore[call-overload]
                     raise ValueError(f"{key} must be a positive integer, not {value!r}")
+        elif key == "data_seed":
+            _check_type(key, value, int, "an integer")
         elif key == "max_body_bytes":
             _check_type(key, value, int, "a positive integer")
         elif key in {"rate_limit_enabled", "echo_state"}:
