@@ -31,6 +31,9 @@ or TOML file (``mock-aweber serve --config FILE``)::
     password = "wonderland"
     demo_data = true
 
+    [demo]                              # demo_data's content: see mock_server/demo_config.py
+    replace = false
+
 Choices where AWeber's documentation is silent, each a switch here:
 
 - ``bad_code_error``: AWeber's own WordPress client expects 400 ``invalid_request`` for a
@@ -100,6 +103,7 @@ class MockConfig:
     jwt_access_tokens: bool | None = None  # None = the profile's (constantcontact: JWT-shaped)
     max_body_bytes: int = 64 * 1024
     data_seed: int = 0  # seeds the opens and clicks of sent broadcasts (mock_server.mailings)
+    demo: Mapping[str, object] | None = field(default=None, hash=False)  # mock_server.demo_config
 
     @property
     def effective_access_token_ttl(self) -> int:
@@ -196,6 +200,10 @@ def config_from_mapping(data: Mapping[str, object]) -> MockConfig:
                 _check_type(key, value, int, "a positive integer")
                 if int(value) <= 0:  # type: ignore[call-overload]
                     raise ValueError(f"{key} must be a positive integer, not {value!r}")
+        elif key == "demo":
+            from mock_server import demo_config  # noqa: PLC0415 -- it needs the directory, which needs this
+
+            demo_config.check(value)
         elif key == "data_seed":
             _check_type(key, value, int, "an integer")
         elif key == "max_body_bytes":

@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
-from mock_server import demo
+from mock_server import demo, demo_config
 from mock_server.api.model import (
     PURCHASE_ONLY,
     PURCHASE_OPTIONAL,
@@ -51,8 +52,9 @@ _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 class Directory:
     """The API's data. ``create_account`` is called by MockState when a user is created."""
 
-    def __init__(self, clock: Clock, seed: int = 0) -> None:
+    def __init__(self, clock: Clock, seed: int = 0, demo_spec: Mapping[str, Any] | None = None) -> None:
         self.clock = clock
+        self.demo_spec = demo_spec
         self._lock = threading.RLock()
         self.catalog = Catalog()
         self.mailings = Mailings(self.recipients, seed)
@@ -71,8 +73,10 @@ class Directory:
             company = f"{username[:1].upper()}{username[1:]} Company"
             account = Account(account_id, self._uuid("account", account_id), username, company)
             self._accounts[account_id] = account
-            if demo_data:
+            if demo_data and not demo_config.replaces(self.demo_spec):
                 demo.seed(self, account)
+            if demo_data and self.demo_spec:
+                demo_config.apply(self, account, self.demo_spec)
             return account_id
 
     def reset(self) -> None:
