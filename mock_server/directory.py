@@ -15,11 +15,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from mock_server import demo, demo_config
+from mock_server import demo, demo_config, purchases
 from mock_server.api.model import (
-    PURCHASE_ONLY,
-    PURCHASE_OPTIONAL,
-    PURCHASE_REQUIRED,
     TEXT_LIMITS,
     Account,
     Activity,
@@ -33,7 +30,6 @@ from mock_server.api.model import (
     creatable_fields,
     parse_custom_fields,
     parse_email,
-    parse_event_time,
     parse_flag,
     parse_followup,
     parse_sort_order,
@@ -382,26 +378,10 @@ class Directory:
     def purchase(self, account_id: int, list_id: int, fields: Mapping[str, object]) -> Subscriber:
         """Record a purchase: add or update the subscriber, then log a ``tracked_event``."""
         with self._lock:
-            missing = [name for name in PURCHASE_REQUIRED if fields.get(name) in (None, "")]
-            if missing:
-                raise BadRequest(f"{missing[0]}: Missing required argument.")
-            unknown = sorted(set(fields) - set(PURCHASE_REQUIRED) - PURCHASE_OPTIONAL)
-            if unknown:
-                raise BadRequest(
-                    f"{unknown[0][:40]}: Unexpected field; a purchase takes documented fields only."
-                )
-            for name in ("vendor", "product_name", "event_note", "url"):
-                parse_text(name, fields[name], limit=1000)
-            currency = fields["currency"]
-            if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-                raise BadRequest("currency: Expected an ISO 4217 code such as USD.")
-            value = fields["value"]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BadRequest("value: Expected a number.")
-            at = parse_event_time(fields["event_time"])
-            subscriber_fields = {key: fields[key] for key in fields if key not in PURCHASE_ONLY}
-            subscriber_fields["update_existing"] = True
-            subscriber, _ = self.add_subscriber(account_id, list_id, subscriber_fields)
+            at, subscriber_fields = purchases.parse(fields)
+            subscriber, _ = self.add_subscriber(
+                account_id, list_id, {**subscriber_fields, "update_existing": True}
+            )
             subscriber.activity.append(Activity("tracked_event", at))
             return subscriber
 

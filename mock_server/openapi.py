@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mock_server.api import spec as api_spec
-from mock_server.api import spec_content
+from mock_server.api import spec_content, spec_mailings
 from mock_server.api.spec import Schema, json_response, ref
 
 _TEXT: Schema = {"type": "string"}
@@ -266,6 +266,7 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
         paths.update(_auth_paths("/oauth2/default/v1"))
     paths.update(api_spec.paths(profile))
     paths.update(spec_content.paths())
+    paths.update(spec_mailings.paths())
     if control:
         paths.update(_control_paths())
     paths["/openapi.json"] = {
@@ -291,7 +292,12 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
-            "schemas": {**api_spec.SCHEMAS, **spec_content.SCHEMAS, **_OAUTH_SCHEMAS},
+            "schemas": {
+                **api_spec.SCHEMAS,
+                **spec_content.SCHEMAS,
+                **spec_mailings.SCHEMAS,
+                **_OAUTH_SCHEMAS,
+            },
             "securitySchemes": schemes,
         },
     }

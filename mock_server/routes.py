@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from mock_server import control, control_dashboard, oauth, openapi
 from mock_server.api import (
     accounts,
+    broadcast_events,
     broadcasts,
     campaigns,
     constantcontact,
@@ -86,8 +87,8 @@ def api() -> list[tuple[str, Mapping[str, Handler]]]:
         ),
         (f"{LIST}/broadcasts/{{broadcast_id}}/cancel", {"POST": bc.cancel}),
         (f"{LIST}/broadcasts/{{broadcast_id}}/schedule", {"POST": bc.schedule}),
-        (f"{LIST}/broadcasts/{{broadcast_id}}/opens", {"GET": bc.get_opens}),
-        (f"{LIST}/broadcasts/{{broadcast_id}}/clicks", {"GET": bc.get_clicks}),
+        (f"{LIST}/broadcasts/{{broadcast_id}}/opens", {"GET": broadcast_events.get_opens}),
+        (f"{LIST}/broadcasts/{{broadcast_id}}/clicks", {"GET": broadcast_events.get_clicks}),
         # Campaigns (ws.op=find on the collection; {campaign_id} is b or f joined to the id)
         (f"{LIST}/campaigns", {"GET": campaigns.get_campaigns}),
         (f"{LIST}/campaigns/{{campaign_id}}", {"GET": campaigns.get_campaign}),

@@ -1,5 +1,5 @@
-"""Broadcasts of a list: collections by status, total, create, one, PUT, delete, schedule,
-cancel, and the cursor-paged opens and clicks.
+"""Broadcasts of a list: collections by status, total, create, one, PUT, delete, schedule and
+cancel (opens and clicks are in ``broadcast_events``).
 
 As AWeber documents: create answers 200 with the broadcast (not 201), delete 204 (also for a
 broadcast that does not exist, changelog 1.0.37), cancel 200 with ``{self_link}`` whatever
@@ -11,10 +11,8 @@ is 409 ``BroadcastSchedulingError``.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -25,8 +23,8 @@ from mock_server.api.common import ListCall, list_call
 from mock_server.api.http import MAX_BODY_BYTES, ApiError, Call, begin, path_id
 from mock_server.api.integrations import integration_link
 from mock_server.api.model import BadRequest, NotFound, parse_datetime, parse_flag, parse_paging, parse_text
-from mock_server.api.views import Links, collection_json, iso
-from mock_server.mailings import STATUSES, Broadcast, Event
+from mock_server.api.views import collection_json, iso
+from mock_server.mailings import STATUSES, Broadcast
 
 MAX_BROADCAST_BODY = 1_000_000
 _LIST_PATH = re.compile(r"/1\.0/accounts/(?P<account>\d{1,18})/lists/(?P<list>\d{1,18})/?")
@@ -263,9 +261,10 @@ async def _on_list(call: Call) -> ListCall:
     return ListCall(call, mailing_list, None, call.links.mailing_list(call.account_id, mailing_list.id))
 
 
-async def _broadcast(
+async def find_broadcast(
     request: Request, scope: str, *, max_body: int = MAX_BODY_BYTES
 ) -> tuple[ListCall, Broadcast]:
+    """Authenticate a call on ``.../broadcasts/{broadcast_id}...`` and find that broadcast."""
     call = await begin(request, scope, max_body=max_body)
     lc = await _on_list(call)
     broadcast_id = path_id(request, "broadcast_id", "broadcast")
@@ -274,13 +273,13 @@ async def _broadcast(
 
 async def get_broadcast(request: Request) -> Response:
     """GET one broadcast."""
-    lc, item = await _broadcast(request, "email.read")
+    lc, item = await find_broadcast(request, "email.read")
     return JSONResponse(broadcast_json(lc, item))
 
 
 async def put_broadcast(request: Request) -> Response:
     """PUT (form): change the given fields of an API-created draft; 200 with the broadcast."""
-    lc, item = await _broadcast(request, "email.write", max_body=MAX_BROADCAST_BODY)
+    lc, item = await find_broadcast(request, "email.write", max_body=MAX_BROADCAST_BODY)
     values = _values(lc, _form(lc.call), creating=False)
     lc.call.state.directory.mailings.replace(item, **values)
     return JSONResponse(broadcast_json(lc, item))
@@ -300,7 +299,7 @@ async def delete_broadcast(request: Request) -> Response:
 
 async def schedule(request: Request) -> Response:
     """POST .../schedule (form ``scheduled_for``): 200 with ``{self_link}``."""
-    lc, item = await _broadcast(request, "email.write")
+    lc, item = await find_broadcast(request, "email.write")
     fields = _form(lc.call)
     raw = fields.get("scheduled_for")
     if raw in (None, ""):
@@ -318,114 +317,6 @@ async def schedule(request: Request) -> Response:
 
 async def cancel(request: Request) -> Response:
     """POST .../cancel: a scheduled broadcast goes back to draft; 200 with ``{self_link}``."""
-    lc, item = await _broadcast(request, "email.write")
+    lc, item = await find_broadcast(request, "email.write")
     lc.call.state.directory.mailings.cancel(item, lc.call.state.clock.now())
     return JSONResponse({"self_link": broadcast_url(lc.url, item.id)})
-
-
-# -- opens and clicks: cursor paging ----------------------------------------------------------
-
-
-def _cursor(broadcast: Broadcast, key: int) -> str:
-    raw = f"{broadcast.uuid}:{key}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _key(broadcast: Broadcast, name: str, cursor: str) -> int:
-    problem = BadRequest(f"{name}: Not a cursor of this collection; follow the collection's links.")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError:
-        raise problem from None
-    owner, _, key = raw.rpartition(":")
-    if owner != broadcast.uuid or not key.isdigit() or len(key) > 18:
-        raise problem
-    return int(key)
-
-
-def cursor_page(
-    call: Call, broadcast: Broadcast, rows: Sequence[tuple[int, dict[str, Any]]], url: str, page_type: str
-) -> dict[str, Any]:
-    """One page of newest-first ``rows`` (cursor key, entry) by ``before``/``after``/``page_size``."""
-    before, after = call.param("before"), call.param("after")
-    if before and after:
-        raise BadRequest("before and after cannot be combined; send one of them.")
-    raw_size = call.param("page_size")
-    size = parse_paging(None, raw_size, 0).size if raw_size else 100
-    keys = [key for key, _ in rows]
-    if after:
-        wanted = _key(broadcast, "after", after)
-        start = keys.index(wanted) + 1 if wanted in keys else sum(1 for key in keys if key > wanted)
-        chosen = list(rows[start : start + size])
-    elif before:
-        wanted = _key(broadcast, "before", before)
-        stop = keys.index(wanted) if wanted in keys else sum(1 for key in keys if key > wanted)
-        start = max(0, stop - size)
-        chosen = list(rows[start:stop])
-    else:
-        start = 0
-        chosen = list(rows[:size])
-    extra = (
-        [("detailed", "true")]
-        if call.param("detailed") and parse_flag("detailed", call.param("detailed"))
-        else []
-    )
-
-    def link(name: str, key: int) -> str:
-        return f"{url}?{urlencode([*extra, (name, _cursor(broadcast, key)), ('page_size', str(size))])}"
-
-    body: dict[str, Any] = {"entries": [entry for _, entry in chosen]}
-    if chosen and start + len(chosen) < len(rows):
-        body["next_collection_link"] = link("after", chosen[-1][0])
-    if chosen and start > 0:
-        body["prev_collection_link"] = link("before", chosen[0][0])
-    body["resource_type_link"] = call.links.resource_type(page_type)
-    return body
-
-
-def _event_json(event: Event, lc: ListCall, links: Links) -> dict[str, Any]:
-    sub = event.subscriber
-    return {
-        "type": event.kind,
-        "email": sub.email,
-        "event_time": iso(event.at),
-        "subscriber_link": links.subscriber(lc.call.account_id, sub.list_id, sub.id),
-        "resource_type_link": links.resource_type(event.kind),
-    }
-
-
-async def get_opens(request: Request) -> Response:
-    """GET .../opens: each subscriber's first open, newest first, cursor-paged."""
-    lc, item = await _broadcast(request, "email.read")
-    events = lc.call.state.directory.mailings.visible_events(item, "open", lc.call.state.clock.now())
-    first: dict[int, Event] = {}
-    for event in reversed(events):  # oldest first, so the first open of each subscriber stays
-        first.setdefault(event.subscriber.id, event)
-    unique = sorted(first.values(), key=lambda e: (e.at, e.key), reverse=True)
-    rows = [(event.key, _event_json(event, lc, lc.call.links)) for event in unique]
-    url = f"{broadcast_url(lc.url, item.id)}/opens"
-    return JSONResponse(cursor_page(lc.call, item, rows, url, "open-page-resource"))
-
-
-async def get_clicks(request: Request) -> Response:
-    """GET .../clicks: per subscriber (or each click with ``detailed=true``), newest first."""
-    lc, item = await _broadcast(request, "email.read")
-    detailed = parse_flag("detailed", lc.call.param("detailed") or "false")
-    events = lc.call.state.directory.mailings.visible_events(item, "click", lc.call.state.clock.now())
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if detailed:
-        for event in events:
-            entry = _event_json(event, lc, lc.call.links)
-            rows.append((event.key, {**entry, "clicked_at": iso(event.at), "url": event.url}))
-    else:
-        groups: dict[int, list[Event]] = {}
-        for event in events:
-            groups.setdefault(event.subscriber.id, []).append(event)
-        for group in groups.values():  # each newest first; groups in order of their newest click
-            entry = _event_json(group[0], lc, lc.call.links)
-            entry.update(
-                first_click_at=iso(group[-1].at), last_click_at=iso(group[0].at), total_clicks=len(group)
-            )
-            rows.append((group[0].key, entry))
-    url = f"{broadcast_url(lc.url, item.id)}/clicks"
-    return JSONResponse(cursor_page(lc.call, item, rows, url, "click-page-resource"))

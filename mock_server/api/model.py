@@ -60,19 +60,6 @@ FIND_FILTERS = (
     "tags_not_in",
     "last_followup_message_number_sent",
 )
-PURCHASE_REQUIRED = (
-    "email",
-    "ip_address",
-    "vendor",
-    "product_name",
-    "event_note",
-    "currency",
-    "value",
-    "event_time",
-    "url",
-)
-PURCHASE_ONLY = frozenset(PURCHASE_REQUIRED) - {"email", "ip_address"}
-PURCHASE_OPTIONAL = frozenset({"ad_tracking", "custom_fields", "misc_notes", "name", "tags"})
 
 
 class DirectoryError(Exception):
@@ -324,11 +311,6 @@ def parse_datetime(name: str, value: object) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.replace(microsecond=0).timestamp()
-
-
-def parse_event_time(value: object) -> float:
-    """A purchase's ``event_time``."""
-    return parse_datetime("event_time", value)
 
 
 def as_day(timestamp: float) -> date:
