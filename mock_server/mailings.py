@@ -205,6 +205,7 @@ class Mailings:
     def replace(self, broadcast: Broadcast, **values: object) -> Broadcast:
         """PUT: change the given fields of an API-created draft."""
         with self._lock:
+            self._alive(broadcast)
             self._editable(broadcast, "updated")
             self._apply(broadcast, values)
             return broadcast
@@ -218,6 +219,7 @@ class Mailings:
     def schedule(self, broadcast: Broadcast, when: float, now: float) -> None:
         """Schedule a draft; a sent or already scheduled broadcast is a 409."""
         with self._lock:
+            self._alive(broadcast)
             self.catch_up(now)
             if broadcast.status != "draft":
                 raise SchedulingError(f"Broadcast is {broadcast.status} and cannot be scheduled.")
@@ -227,6 +229,7 @@ class Mailings:
     def cancel(self, broadcast: Broadcast, now: float) -> None:
         """Back to a draft if scheduled; anything else is left as is (AWeber answers 200)."""
         with self._lock:
+            self._alive(broadcast)
             self.catch_up(now)
             if broadcast.status == "scheduled":
                 broadcast.status = "draft"
@@ -239,6 +242,11 @@ class Mailings:
             self._next_followup += 1
             self.followups_by_id[followup.id] = followup
             return followup
+
+    def _alive(self, broadcast: Broadcast) -> None:
+        # A handler finds the broadcast before it acts: it may have been deleted in between.
+        if self.broadcasts_by_id.get(broadcast.id) is not broadcast:
+            raise NotFound("Broadcast not found")
 
     @staticmethod
     def _editable(broadcast: Broadcast, verb: str) -> None:
