@@ -266,6 +266,7 @@ class Directory:
             if existing is not None and not update_existing:
                 raise BadRequest("email: Subscriber already subscribed.")
             values = creatable_fields(fields)
+            self._check_strict(list_id, fields, values.get("custom_fields"))
             tags = parse_tags("tags", fields["tags"]) if "tags" in fields else []
             if existing is not None:
                 values.pop("ip_address", None)
@@ -296,6 +297,7 @@ class Directory:
                     changes[key] = parse_text(key, fields[key], limit=TEXT_LIMITS[key])
             if "custom_fields" in fields:
                 changes["custom_fields"] = parse_custom_fields(fields["custom_fields"])
+                self._check_strict(list_id, fields, changes["custom_fields"])
             if "last_followup_message_number_sent" in fields:
                 changes["last_followup_message_number_sent"] = parse_followup(
                     fields["last_followup_message_number_sent"]
@@ -417,6 +419,20 @@ class Directory:
             if list_id in account.lists:
                 return account.lists[list_id]
         return MailingList(list_id, "", 0, "")  # a list deleted since: nobody on it
+
+    def _check_strict(self, list_id: int, fields: Mapping[str, object], values: object) -> None:
+        """With ``strict_custom_fields`` true, every custom field named must exist on the list."""
+        if not isinstance(values, dict) or not parse_flag(
+            "strict_custom_fields", fields.get("strict_custom_fields", False)
+        ):
+            return
+        defined = {item.name for item in self.catalog.custom_fields(list_id)}
+        unknown = sorted(set(values) - defined)
+        if unknown:
+            raise BadRequest(
+                f"custom_fields: {unknown[0][:100]!r} is not a custom field of this list; "
+                "create it first, or leave strict_custom_fields false."
+            )
 
     @staticmethod
     def _apply(subscriber: Subscriber, changes: Mapping[str, object]) -> None:

@@ -186,6 +186,8 @@ ERRORS: list[tuple[str, str, dict[str, Any], int, str, str]] = [
     ("POST", f"{L}/purchases", {"data": {"email": "a@example.com"}}, 415, "InvalidContentType", "application/json"),
     ("POST", f"{L}/purchases", {"json": {"email": "a@example.com"}}, 400, "WebServiceError", "Missing required argument"),
     ("POST", f"{L}/custom_fields", {"data": {"ws.op": "create", "name": "Plan"}}, 400, "WebServiceError", "already exists"),
+    ("POST", f"{L}/subscribers", {"json": {"email": "s@example.com", "custom_fields": {"Shoe": "9"}, "strict_custom_fields": "true"}}, 400, "WebServiceError", "'Shoe' is not a custom field"),
+    ("PATCH", f"{L}/subscribers/100001", {"json": {"custom_fields": {"Shoe": "9"}, "strict_custom_fields": True}}, 400, "WebServiceError", "strict_custom_fields"),
     ("POST", f"{L}/custom_fields", {"data": {"name": "Plan 2"}}, 400, "WebServiceError", "ws.op=create"),
     ("POST", f"{L}/subscribers/100001", {"data": {"list_link": "x"}}, 405, "MethodNotAllowedError", "ws.op=move"),
     ("POST", f"{L}/subscribers/100001", {"data": {"ws.op": "move", "list_link": "http://x/1.0/accounts/1/lists/1002"}}, 405, "WebServiceError", "Subscriber already belongs to this list."),
@@ -357,3 +359,11 @@ def test_tags_are_ranked_by_use(mock_aweber: MockServer) -> None:
     with client(mock_aweber) as api:
         assert api.get(f"{L}/tags").json() == ["demo", "vip"]
         assert api.get(f"{A}/lists/1002/tags").json() == ["customer"]
+
+
+def test_strict_custom_fields_accept_the_lists_own_fields(mock_aweber: MockServer) -> None:
+    body = {"email": "strict@example.com", "custom_fields": {"Plan": "basic"}, "strict_custom_fields": True}
+    with client(mock_aweber) as api:
+        created = api.post(f"{L}/subscribers", json=body)
+        assert created.status_code == 201, created.text
+        assert api.get(created.headers["location"]).json()["custom_fields"] == {"Plan": "basic"}
