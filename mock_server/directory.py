@@ -1,11 +1,14 @@
-"""Accounts, lists and subscribers behind the API slice; no HTTP types.
+"""Accounts, lists and subscribers behind the API, and the owner of the rest of its data; no
+HTTP types.
 
 The records live here, changed under one lock; the rules (validation, paging, find filters)
-are in ``mock_server.api.model``. Demo data (interface.md): one account with two lists; the
-first holds 250 subscribers, all ``subscribed``; the second holds three (one also on the first
-list, one ``unconfirmed``, one ``unsubscribed``) so that account-wide finds and AWeber's 405 for
-deleting a non-subscribed subscriber can be exercised. Ids and uuids are deterministic, so they
-are the same after every reset.
+are in ``mock_server.api.model``. The directory holds the other resources' stores too:
+``catalog`` (custom fields, segments, web forms, landing pages, integrations) and ``mailings``
+(broadcasts, followups), and resets them with its own. A subscriber joins a list only through
+:meth:`Directory.insert_subscriber` and changes status only through :meth:`Directory.set_status`,
+so anything that must follow those events (webhooks) has one place to hook in. Demo data is
+``mock_server.demo`` (and ``mock_server.demo_config`` for a config file's); ids and uuids are
+deterministic, so they are the same after every reset.
 """
 
 from __future__ import annotations

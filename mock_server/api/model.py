@@ -1,4 +1,4 @@
-"""The API slice's records and rules: dataclasses, input validation, paging, find filters.
+"""The API's subscriber records and rules: dataclasses, input validation, paging, find filters.
 
 Pure (stdlib only, no HTTP types, no clock): ``mock_server.directory`` keeps the records and
 calls these rules; ``mock_server.api`` translates the errors below into AWeber's error envelope
