@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mock_server.api.common import ListCall, list_call
-from mock_server.api.http import MAX_BODY_BYTES, ApiError, Call, begin, path_id
+from mock_server.api.http import MAX_BODY_BYTES, ApiError, Call, path_id
 from mock_server.api.integrations import integration_link
 from mock_server.api.model import BadRequest, NotFound, parse_datetime, parse_flag, parse_paging, parse_text
 from mock_server.api.views import collection_json, iso
@@ -246,29 +246,19 @@ def _integration(call: Call, name: str, link: object) -> int:
 
 async def add_broadcast(request: Request) -> Response:
     """POST .../broadcasts (form): 200 with the new draft."""
-    call = await begin(request, "email.write", max_body=MAX_BROADCAST_BODY)
-    lc = await _on_list(call)
-    values = _values(lc, _form(call), creating=True)
-    item = call.state.directory.mailings.create(lc.list_id, call.state.clock.now(), **values)
+    lc = await list_call(request, "email.write", max_body=MAX_BROADCAST_BODY)
+    values = _values(lc, _form(lc.call), creating=True)
+    item = lc.call.state.directory.mailings.create(lc.list_id, lc.call.state.clock.now(), **values)
     return JSONResponse(broadcast_json(lc, item))
-
-
-async def _on_list(call: Call) -> ListCall:
-    call.operation()
-    mailing_list = call.state.directory.mailing_list(
-        call.account_id, path_id(call.request, "list_id", "list")
-    )
-    return ListCall(call, mailing_list, None, call.links.mailing_list(call.account_id, mailing_list.id))
 
 
 async def find_broadcast(
     request: Request, scope: str, *, max_body: int = MAX_BODY_BYTES
 ) -> tuple[ListCall, Broadcast]:
     """Authenticate a call on ``.../broadcasts/{broadcast_id}...`` and find that broadcast."""
-    call = await begin(request, scope, max_body=max_body)
-    lc = await _on_list(call)
+    lc = await list_call(request, scope, max_body=max_body)
     broadcast_id = path_id(request, "broadcast_id", "broadcast")
-    return lc, call.state.directory.mailings.broadcast(lc.list_id, broadcast_id, call.state.clock.now())
+    return lc, lc.call.state.directory.mailings.broadcast(lc.list_id, broadcast_id, lc.call.state.clock.now())
 
 
 async def get_broadcast(request: Request) -> Response:
@@ -287,10 +277,9 @@ async def put_broadcast(request: Request) -> Response:
 
 async def delete_broadcast(request: Request) -> Response:
     """DELETE an API-created draft: 204, also when there is no such broadcast."""
-    call = await begin(request, "email.write")
-    lc = await _on_list(call)
+    lc = await list_call(request, "email.write")
     broadcast_id = path_id(request, "broadcast_id", "broadcast")
-    mailings = call.state.directory.mailings
+    mailings = lc.call.state.directory.mailings
     found = mailings.broadcasts_by_id.get(broadcast_id)
     if found is not None and found.list_id == lc.list_id:
         mailings.delete(found)

@@ -15,7 +15,16 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from mock_server.api.http import ApiError, Call, TokenError, begin, path_id, show_total, token_error_response
+from mock_server.api.http import (
+    MAX_BODY_BYTES,
+    ApiError,
+    Call,
+    TokenError,
+    begin,
+    path_id,
+    show_total,
+    token_error_response,
+)
 from mock_server.api.model import (
     AlreadyOnList,
     BadRequest,
@@ -71,12 +80,14 @@ class Resource:
             return ApiError(status, error_type, exc.message).response()
 
 
-async def list_call(request: Request, scope: str | tuple[str, ...] | None, *ops: str) -> ListCall:
+async def list_call(
+    request: Request, scope: str | tuple[str, ...] | None, *ops: str, max_body: int = MAX_BODY_BYTES
+) -> ListCall:
     """Authenticate a request on ``.../lists/{list_id}/...`` and find the caller's list.
 
     ``ops`` are the ``ws.op`` values the operation takes (any other is a 400).
     """
-    call = await begin(request, scope)
+    call = await begin(request, scope, max_body=max_body)
     op = call.operation(*ops)
     mailing_list = call.state.directory.mailing_list(call.account_id, path_id(request, "list_id", "list"))
     return ListCall(call, mailing_list, op, call.links.mailing_list(call.account_id, mailing_list.id))
