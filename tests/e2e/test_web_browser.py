@@ -57,6 +57,26 @@ def shot(page: Page, artifacts: Path, step: str) -> None:
     page.screenshot(path=str(artifacts / f"web-{step}.png"), full_page=True)
 
 
+def watch_console(page: Page) -> list[str]:
+    """Every console error, page error and failed response the page sees (favicon included)."""
+    seen: list[str] = []
+    page.on("console", lambda message: seen.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: seen.append(str(error)))
+    page.on("response", lambda r: seen.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return seen
+
+
+def reload_shows_status(page: Page, url: str) -> None:
+    """The action ended on the status page itself: a reload is a plain GET, no resubmit prompt."""
+    assert page.url == url
+    response = page.reload()
+    assert response is not None
+    assert response.request.method == "GET"
+    assert response.status == 200
+    assert page.url == url
+    expect(page.locator(".notice")).to_have_count(0)  # the outcome was said once
+
+
 def connect_through_pages(
     page: Page, url: str, username: str, password: str, artifacts: Path, prefix: str
 ) -> None:
@@ -90,11 +110,15 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
 ) -> None:
     alice = mock_aweber.add_user("alice", "alice-password")
     site_a, site_b = live.url("site-a"), live.url("site-b")
+    console = watch_console(page)
 
     connect_through_pages(page, site_a, "demo", "demo", artifacts_dir, "a")
     expect(page.locator("#status-line")).to_contain_text("Connected")
     expect(page.locator("#status-line")).to_contain_text("Demo Company")
+    expect(page.locator(".notice")).to_have_text("Connected to Demo Company.")
+    expect(page.get_by_text("Back to the status page")).to_have_count(0)
     shot(page, artifacts_dir, "a-connected")
+    reload_shows_status(page, site_a)
 
     connect_through_pages(page, site_b, "alice", "alice-password", artifacts_dir, "b")
     expect(page.locator("#status-line")).to_contain_text("Connected")
@@ -114,6 +138,7 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator(".notice")).to_have_text("The access token was refreshed.")
     shot(page, artifacts_dir, "a-refreshed")
+    reload_shows_status(page, site_a)
     after = live.helper.status(f"site-a.localhost:{live.server.port}").token
     assert before is not None
     assert after is not None
@@ -131,10 +156,20 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     expect(page.locator(".expiry")).to_contain_text("in 1 h")
     shot(page, artifacts_dir, "a-refreshed-after-expiry")
 
-    page.get_by_role("button", name="Disconnect").click()
+    # Disconnect asks first; Cancel leaves the connection alone.
+    page.get_by_role("link", name="Disconnect").click()
+    expect(page.get_by_role("heading")).to_have_text("Disconnect this site from AWeber?")
+    shot(page, artifacts_dir, "a-disconnect-confirm")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    assert live.helper.status(f"site-a.localhost:{live.server.port}").state == "connected"
+    page.get_by_role("link", name="Disconnect").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
     expect(page.locator("#status-line")).to_contain_text("Not connected")
+    expect(page.locator(".notice")).to_have_text("Disconnected. The token was revoked and forgotten.")
     expect(page.get_by_role("link", name="Connect to AWeber")).to_be_visible()
     shot(page, artifacts_dir, "a-disconnected")
+    reload_shows_status(page, site_a)
 
     page.goto(site_b)
     expect(page.locator("#status-line")).to_contain_text("Connected")
@@ -150,6 +185,8 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     expect(page.locator(".reason")).not_to_be_empty()
     expect(page.get_by_role("link", name="Connect to AWeber")).to_be_visible()
     shot(page, artifacts_dir, "b-reauthorization-required")
+    reload_shows_status(page, site_b)
+    assert console == []
 
 
 def test_pages_are_not_framed_and_run_no_script(page: Page, live: LiveHelper) -> None:
