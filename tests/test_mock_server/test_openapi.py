@@ -19,6 +19,7 @@ AWEBER_PATHS = {
     "/1.0/accounts/{account_id}/lists/{list_id}/subscribers",
     "/1.0/accounts/{account_id}/lists/{list_id}/subscribers/{subscriber_id}",
     "/openapi.json",
+    "/favicon.ico",
 }
 CONTROL_PATHS = {
     "/_mock/",
