@@ -25,7 +25,7 @@ import httpx
 
 from oob_helper import protocol
 from oob_helper.auth import OAuthHelperAuth
-from oob_helper.config import Settings
+from oob_helper.config import Settings, missing_client_id
 from oob_helper.errors import (
     AttemptExpired,
     AttemptNotFound,
@@ -242,6 +242,8 @@ class OAuthHelper:
         token = record.token
         if token is None or not token.refresh_token:
             raise InvalidGrant("no refresh token is stored for this install", error="invalid_grant")
+        if not self.settings.client_id:  # settings loaded for store-only work (`status`, `token`)
+            raise missing_client_id(self.provider, f" (needed to refresh install {record.install!r})")
         request = protocol.refresh_request(
             self.provider,
             client_id=self.settings.client_id,
