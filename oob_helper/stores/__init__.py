@@ -118,9 +118,16 @@ def _check_directory(url: str, path: str) -> None:
     # A typo in an explicit path must not silently create directories (as root, anywhere).
     directory = Path(path).expanduser().absolute().parent
     if not directory.is_dir():
+        relative = (
+            ""
+            if Path(path).is_absolute()
+            else (
+                f"; sqlite:/// starts a relative path, an absolute one takes four slashes: sqlite:////{path}"
+            )
+        )
         raise ConfigurationError(
             f"the SQLite store's directory {directory} does not exist ({url}): create it "
-            f"(mkdir -p {directory}), or fix the store URL (OOB_HELPER_STORE or --store)"
+            f"(mkdir -p {directory}), or fix the store URL (OOB_HELPER_STORE or --store){relative}"
         )
 
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_cli_live import cli
+from test_cli_live import SCRIPT, cli
 
 from mock_server import MockServer
 from oob_helper.stores import open_store
@@ -75,6 +75,25 @@ def test_an_explicit_sqlite_path_in_a_missing_directory_is_an_error(
     assert f"mkdir -p {missing}" in message
     assert "No installs yet" not in result.stdout
     assert not (tmp_path / "nonexistent").exists()
+
+
+def test_a_relative_sqlite_path_that_looks_absolute_gets_the_four_slash_hint(
+    bare: dict[str, str], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [SCRIPT, "status"],
+        env={**bare, "OOB_HELPER_STORE": "sqlite:///var/lib/myapp/tokens.db"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    message = one_error(result)
+    assert f"directory {tmp_path}/var/lib/myapp does not exist" in message
+    assert "four slashes: sqlite:////var/lib/myapp/tokens.db" in message
+    assert not (tmp_path / "var").exists()
 
 
 def test_the_default_store_location_is_still_created(bare: dict[str, str], tmp_path: Path) -> None:

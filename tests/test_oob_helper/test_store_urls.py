@@ -121,6 +121,16 @@ def test_a_missing_extra_names_the_pip_command(
         open_store(url, encryption_keys=[])
 
 
+def test_making_a_key_without_cryptography_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
+    with pytest.raises(ConfigurationError) as info:
+        generate_key()
+    assert str(info.value) == (
+        "making an encryption key needs the cryptography package: pip install 'oob-helper[encryption]'"
+    )  # not "encryption keys are configured": none are
+
+
 def test_a_missing_cryptography_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cryptography", None)
     monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
