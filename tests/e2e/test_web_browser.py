@@ -183,14 +183,14 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     shot(page, artifacts_dir, "a-refreshed-after-expiry")
 
     # Disconnect asks first; Cancel leaves the connection alone.
-    page.get_by_role("link", name="Disconnect").click()
+    page.get_by_role("button", name="Disconnect").click()
     expect(page.get_by_role("heading")).to_have_text("Disconnect this site from AWeber?")
     seen.append(page.inner_text("body"))
     shot(page, artifacts_dir, "a-disconnect-confirm")
     page.get_by_role("link", name="Cancel").click()
     expect(page.locator("#status-line")).to_contain_text("Connected")
     assert live.helper.status(f"site-a.localhost:{live.server.port}").state == "connected"
-    page.get_by_role("link", name="Disconnect").click()
+    page.get_by_role("button", name="Disconnect").click()
     page.get_by_role("button", name="Yes, disconnect").click()
     expect(page.locator("#status-line")).to_contain_text("Not connected")
     expect(page.locator(".notice")).to_have_text("Disconnected. The token was revoked and forgotten.")

@@ -75,8 +75,9 @@ def test_disconnect_asks_first_and_changes_nothing_until_confirmed(web: Web, moc
     connect(web, mock_aweber, web.a)
     before = web.snapshot()
     status = web.a.get("/")
-    assert 'action="/disconnect"' not in status.text  # only a link to the question
-    assert 'href="/disconnect"' in status.text
+    # Its Disconnect button only asks (a GET, no CSRF token): the POST form is on the question.
+    assert '<form method="get" action="/disconnect">' in status.text
+    assert '<form method="post" action="/disconnect">' not in status.text
     question = web.a.get("/disconnect")
     assert question.status_code == 200
     assert "Disconnect this site from AWeber?" in question.text
