@@ -149,7 +149,7 @@ def test_token_and_refresh_need_the_client_id_only_to_refresh(
     for command in (["token", "--install", "shop"], ["refresh", "--install", "shop"], ["refresh", "--all"]):
         result = run(env, *command)
         assert result.returncode == 2, (command, result.stderr)
-        assert "missing client id (needed to refresh install 'shop')" in one_error(result)
+        assert "missing client id (needed to refresh the access token)" in one_error(result)
         assert "OOB_HELPER_CLIENT_ID" in result.stderr
 
 
