@@ -58,7 +58,7 @@ def run_demo(*, host: str = "127.0.0.1", helper_port: int = 8000, mock_port: int
             print(f"  Mock QA dashboard: {mock.dashboard_url}")
             print(f"  Demo login:        username {DEMO_LOGIN[0]}, password {DEMO_LOGIN[1]}")
             print(
-                f"Open {url}/ and click Connect to AWeber; on the mock's page log in as demo / demo and "
+                f"Open {url}/ and click Connect to AWeber; on the mock's page sign in as demo / demo and "
                 "press Allow access, then copy the code and paste it into the helper."
             )
             print("Press Ctrl-C to stop.", flush=True)
