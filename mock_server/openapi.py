@@ -276,6 +276,14 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
             "responses": {"200": json_response("This document", {"type": "object"})},
         }
     }
+    paths["/favicon.ico"] = {
+        "get": {
+            "operationId": "favicon",
+            "responses": {
+                "200": {"description": "The browsers' icon", "content": {"image/vnd.microsoft.icon": {}}}
+            },
+        }
+    }
     schemes: dict[str, Schema] = {
         "bearer": {"type": "http", "scheme": "bearer"},
         "accessTokenQuery": {"type": "apiKey", "in": "query", "name": "access_token"},

@@ -2,7 +2,7 @@
 
 Read top to bottom, the table is the mock: the authorization server, AWeber's v1 API (one
 handler module per resource in ``mock_server.api``), Constant Contact's slice in that profile,
-``/openapi.json``, and the control plane and dashboard under ``/_mock``.
+``/openapi.json``, the favicon, and the control plane and dashboard under ``/_mock``.
 
 Every API path is routed for all methods, so that a method it does not document gets AWeber's
 405 envelope with ``Allow`` instead of Starlette's plain one; the documented methods are the
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from mock_server import control, control_dashboard, oauth, openapi
+from mock_server import control, control_dashboard, oauth, openapi, pages
 from mock_server.api import (
     accounts,
     broadcast_events,
@@ -187,6 +187,7 @@ def table(
             Route("/v3/{rest:path}", constantcontact.unknown_path, methods=ALL_METHODS),
         ]
     routes.append(Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]))
+    routes.append(Route("/favicon.ico", pages.favicon, methods=["GET"]))
     if enable_control:
         routes.append(Mount("/_mock", routes=_control(control_token)))
     return routes

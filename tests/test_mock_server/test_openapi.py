@@ -12,7 +12,14 @@ from mock_server.api.common import Resource
 # Every path of AWeber's v1 API in the inventory's section 1 (../shared/aweber-api.md): its
 # 52 operations on the v1 base, several sharing a path through ws.op.
 API_PATHS = {path for path, _ in routes.api()}
-AWEBER_PATHS = {"/oauth2/authorize", "/oauth2/token", "/oauth2/revoke", "/openapi.json", *API_PATHS}
+AWEBER_PATHS = {
+    "/oauth2/authorize",
+    "/oauth2/token",
+    "/oauth2/revoke",
+    "/openapi.json",
+    "/favicon.ico",
+    *API_PATHS,
+}
 CONTROL_PATHS = {
     "/_mock/",
     "/_mock/clock",
