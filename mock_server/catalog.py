@@ -8,6 +8,7 @@ list id; the handlers check first that the list belongs to the caller's account.
 
 from __future__ import annotations
 
+import html
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -274,7 +275,8 @@ class Catalog:
     def add_landing_page(self, list_id: int, name: str, at: float, *, published: bool) -> LandingPage:
         """A new landing page, published or not."""
         page_id = landing_page_uuid(self.new_id())
-        item = LandingPage(page_id, list_id, name, at, at, at if published else None, f"<h1>{name}</h1>")
+        content = f"<h1>{html.escape(name)}</h1>"  # names come from config files: never markup
+        item = LandingPage(page_id, list_id, name, at, at, at if published else None, content)
         self.landing_pages_by_id[page_id] = item
         return item
 
