@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from mock_server import MockServer
+from mock_server.catalog import Catalog
 from mock_server.config import load_config
 from tests.test_mock_server.test_api_operations import client
 
@@ -130,3 +131,9 @@ def test_a_bad_demo_table_is_refused_when_loaded(tmp_path: Path, snippet: str, m
     with pytest.raises(ValueError, match="config file") as caught:
         load_config(path)
     assert message in str(caught.value)
+
+
+def test_a_landing_page_name_from_a_config_file_is_text_not_markup() -> None:
+    page = Catalog().add_landing_page(1001, '<img src=x onerror="alert(1)">', 0.0, published=True)
+    assert "<img" not in page.content_html
+    assert "&lt;img" in page.content_html
