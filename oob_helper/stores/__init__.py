@@ -18,9 +18,17 @@ from urllib.parse import urlsplit
 
 from oob_helper.crypto import cipher_from_keys
 from oob_helper.errors import ConfigurationError, VersionConflict
-from oob_helper.stores.base import BulkTokenStore, TokenStore
+from oob_helper.stores.base import BulkTokenStore, OnceStore, TokenStore
 
-__all__ = ["ACCEPTED_FORMS", "BulkTokenStore", "TokenStore", "default_store_url", "open_store", "reencrypt"]
+__all__ = [
+    "ACCEPTED_FORMS",
+    "BulkTokenStore",
+    "OnceStore",
+    "TokenStore",
+    "default_store_url",
+    "open_store",
+    "reencrypt",
+]
 
 ACCEPTED_FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
