@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from mock_server import api, control, oauth, openapi
+from mock_server import api, control, control_webhooks, oauth, openapi, webhook_delivery
 from mock_server.config import MockConfig
 from mock_server.edge import EdgeMiddleware
 from mock_server.state import MockState
@@ -37,10 +37,12 @@ def create_app(
         Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]),
     ]
     if enable_control:
-        routes.append(Mount("/_mock", routes=control.routes(control_token)))
+        routes.append(
+            Mount("/_mock", routes=[*control.routes(control_token), *control_webhooks.routes(control_token)])
+        )
     # One layer for faults, the request log and security headers (see mock_server/edge.py).
     middleware = [Middleware(EdgeMiddleware, direct=oauth.direct_routes(auth_routes), state=state)]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=webhook_delivery.lifespan)
     app.state.mock = state
     app.state.control_enabled = enable_control
     return app

@@ -27,6 +27,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mock_server import dashboard_webhooks
+from mock_server.webhooks import WebhookError
+
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mock_server", "templates"),
     autoescape=True,
@@ -49,6 +52,7 @@ NOTICES = {
     "revoked": "The grant's tokens were revoked.",
     "reset": "The mock is back in its start state.",
     "faults": "Every fault was disarmed.",
+    **dashboard_webhooks.NOTICES,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -181,6 +185,7 @@ class Dashboard:
             events=events,
             notice=notice,
             login_required=self.control_token is not None,
+            webhooks=dashboard_webhooks.view(state, str(request.base_url)),
         )
 
     def _logged_in(self) -> Response:
@@ -230,7 +235,7 @@ class Dashboard:
                 )
             try:
                 notice = handler(request.app.state.mock, form)
-            except FormError as exc:
+            except (FormError, WebhookError) as exc:
                 return self._problem(request, str(exc))
             return RedirectResponse(f"/_mock/?done={notice}", status_code=303)
 
@@ -310,4 +315,5 @@ def routes(control_token: str | None) -> list[BaseRoute]:
         Route("/dashboard/tokens/revoke", dashboard.action(revoke), methods=["POST"]),
         Route("/dashboard/faults/clear", dashboard.action(clear_faults), methods=["POST"]),
         Route("/dashboard/reset", dashboard.action(reset), methods=["POST"]),
+        *dashboard_webhooks.routes(dashboard.action),
     ]

@@ -37,6 +37,7 @@ from mock_server.api_model import (
     tag_changes,
 )
 from mock_server.clock import Clock
+from mock_server.webhooks import Webhooks
 
 _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 
@@ -44,8 +45,9 @@ _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 class Directory:
     """The API's data. ``create_account`` is called by MockState when a user is created."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, webhooks: Webhooks | None = None) -> None:
         self.clock = clock
+        self.webhooks = webhooks or Webhooks(clock)
         self._lock = threading.RLock()
         self._accounts: dict[int, Account] = {}
         self._next_account = 1
@@ -307,6 +309,8 @@ class Directory:
                 tags=tags,
             )
             self._apply(subscriber, values)
+            self.webhooks.emit("subscriber.added", self.account(account_id), mailing_list, subscriber)
+            self.webhooks.emit("subscriber.subscribed", self.account(account_id), mailing_list, subscriber)
             return subscriber, True
 
     def update_subscriber(
@@ -342,13 +346,20 @@ class Directory:
             subscriber.tags = [tag for tag in subscriber.tags if tag not in remove]
             subscriber.tags.extend(tag for tag in add if tag not in subscriber.tags)
             now = self.clock.now()
+            mailing_list = self.mailing_list(account_id, list_id)
             if status == "unsubscribed" and subscriber.status != "unsubscribed":
                 self._unsubscribe(subscriber, now, "api unsubscribe")
+                self.webhooks.emit(
+                    "subscriber.unsubscribed", self.account(account_id), mailing_list, subscriber
+                )
             elif status == "subscribed" and subscriber.status == "unsubscribed":
                 subscriber.status = "subscribed"
                 subscriber.unsubscribed_at = None
                 subscriber.unsubscribe_method = None
                 subscriber.activity.append(Activity("subscribed", now))
+                self.webhooks.emit(
+                    "subscriber.subscribed", self.account(account_id), mailing_list, subscriber
+                )
             return subscriber
 
     def delete_subscriber(self, account_id: int, list_id: int, subscriber_id: int) -> None:
@@ -402,7 +413,14 @@ class Directory:
                 subscriber.last_followup_message_number_sent if followup_number is None else followup_number
             )
             moved.activity = [*subscriber.activity, Activity("moved", self.clock.now())]
-            del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
+            source = self.mailing_list(account_id, list_id)
+            del source.subscribers[subscriber_id]
+            account = self.account(account_id)
+            self.webhooks.emit(
+                "subscriber.unsubscribed", account, source, subscriber, moved_at=self.clock.now()
+            )
+            self.webhooks.emit("subscriber.added", account, target, moved)
+            self.webhooks.emit("subscriber.subscribed", account, target, moved)
             return moved
 
     @staticmethod

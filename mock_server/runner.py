@@ -273,7 +273,7 @@ class MockServer(ControlClient):
             self._capture,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="auto",  # the webhook delivery worker runs in the lifespan
             timeout_graceful_shutdown=2,
         )
         server = uvicorn.Server(config)
