@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import batched, conflict, redact_url, wait_for, with_version
+from oob_helper.stores._common import Lease, batched, conflict, leased_lock, redact_url, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 try:
@@ -97,6 +97,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 # claim_once: the caller's clock decides expiry (the value is expires_at); the key's own TTL
 # only cleans up, like an attempt's.
 _CLAIM = """
@@ -145,6 +150,7 @@ class RedisStore:
         self._purge = self._client.register_script(_PURGE)
         self._acquire = self._client.register_script(_ACQUIRE)
         self._release = self._client.register_script(_RELEASE)
+        self._renew = self._client.register_script(_RENEW)
         self._claim = self._client.register_script(_CLAIM)
         self._installs = self._key("installs")
         verify_keys(self._codec, self._raw_key_check, self._write_key_check)
@@ -313,9 +319,11 @@ class RedisStore:
 
     # -- lock ----------------------------------------------------------------------------
 
-    @contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        """The install's refresh lock across hosts: SET NX PX, released only by its holder."""
+    def lock(
+        self, install: str, *, timeout: float = 30.0, lease: float = 60.0
+    ) -> AbstractContextManager[Lease]:
+        """The install's refresh lock across hosts: SET NX PX, renewed while held, released
+        only by its holder."""
         key = self._key("lock:", install)
         holder = uuid.uuid4().hex
         lease_ms = max(int(lease * 1000), 1)
@@ -326,13 +334,18 @@ class RedisStore:
             with self._errors():
                 return int(self._acquire(keys=[key], args=[holder, lease_ms])) == 1
 
-        wait_for(try_acquire, install=install, timeout=timeout)
-        try:
-            yield
-        finally:
+        def renew() -> bool:
+            with self._errors():
+                return int(self._renew(keys=[key], args=[holder, lease_ms])) == 1
+
+        def release() -> None:
             # If the server is unreachable now, the lease frees the lock when it runs out.
             with suppress(StoreError), self._errors():
                 self._release(keys=[key], args=[holder])
+
+        return leased_lock(
+            install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
+        )
 
     def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
         """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now`` (Lua)."""
