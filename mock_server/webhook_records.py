@@ -26,7 +26,7 @@ _UNSUBSCRIBE_METHODS = {"api unsubscribe": "api: unsubscribe", "api move": "api:
 # Whitespace that AWeber's rstrip removes: space, tab, LF, CR, VT, FF.
 _RSTRIP = b" \t\n\r\x0b\x0c"
 
-DeliveryState = Literal["pending", "held", "sending", "delivered", "failed", "lost"]
+DeliveryState = Literal["pending", "held", "sending", "delivered", "failed", "lost", "cancelled"]
 FaultKind = Literal["drop", "delay", "duplicate", "reorder"]
 
 

@@ -164,7 +164,11 @@ class Webhooks:
             return self._drop_callback(callback_id)
 
     def _drop_callback(self, callback_id: str) -> bool:
+        # The customer removed the URL: what waits for it is not sent (an attempt in flight ends).
         self._waiting.pop(callback_id, None)
+        for delivery in self._deliveries.values():
+            if delivery.callback.id == callback_id and delivery.state in ("pending", "held", "sending"):
+                delivery.state = "cancelled"
         return self._callbacks.pop(callback_id, None) is not None
 
     def callbacks(self) -> list[Callback]:
@@ -384,6 +388,8 @@ class Webhooks:
             attempt = delivery.attempts[-1]
             attempt.status, attempt.error = status, error
             attempt.duplicate_status = duplicate_status
+            if delivery.state == "cancelled":
+                return delivery
             if status is not None and 200 <= status < 300:
                 delivery.state = "delivered"
             elif len(delivery.attempts) > self.settings.retries:

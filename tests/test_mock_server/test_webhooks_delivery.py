@@ -14,6 +14,7 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
@@ -40,9 +41,12 @@ class Inbox:
     requests: list[tuple[dict[str, str], bytes, int]] = field(default_factory=list)
     handled: list[WebhookDelivery] = field(default_factory=list)
     fail_next: int = 0
+    gate: threading.Event | None = None  # when set by a test, the handler waits for it
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     def handle(self, delivery: WebhookDelivery) -> None:
+        if self.gate is not None:
+            assert self.gate.wait(WAIT)
         with self.changed:
             if self.fail_next:
                 self.fail_next -= 1
@@ -120,11 +124,7 @@ def receiver(mock_aweber: MockServer) -> Iterator[Receiver]:
     """A webhook receiver on loopback at ``/hooks/aweber/``, allow-listed for the demo app."""
     sock = bind("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    answer = control(
-        mock_aweber, "POST", "webhooks/apps", {"client_id": APP, "allow_list": [f"{url}/hooks/"]}
-    )
-    assert answer.status_code == 201, answer.text
-    key = answer.json()["verification_key"]
+    key = mock_aweber.set_up_webhooks(APP, [f"{url}/hooks/"])["verification_key"]
     inbox = Inbox()
     hooks = WebhookReceiver(
         verification_key=key,
@@ -157,14 +157,7 @@ class _Prefix:
 
 def connect(mock: MockServer, receiver: Receiver) -> str:
     authorize(mock)
-    answer = control(
-        mock,
-        "POST",
-        "webhooks/callbacks",
-        {"client_id": APP, "username": "demo", "url": f"{receiver.url}/hooks/aweber/"},
-    )
-    assert answer.status_code == 201, answer.text
-    callback: str = answer.json()["callback"]
+    callback: str = mock.connect_webhook(APP, f"{receiver.url}/hooks/aweber/")["callback"]
     return callback
 
 
@@ -268,7 +261,7 @@ def test_wrong_key_changed_body_old_date_and_replay_are_refused(
 
 def test_a_duplicated_delivery_is_handled_once(mock_aweber: MockServer, receiver: Receiver) -> None:
     connect(mock_aweber, receiver)
-    assert control(mock_aweber, "POST", "webhooks/faults", {"kind": "duplicate"}).status_code == 201
+    assert mock_aweber.add_webhook_fault("duplicate")["kind"] == "duplicate"
     api_add(mock_aweber, authorize(mock_aweber), "twice@example.com")
     first, second = receiver.inbox.wait_requests(2)
     assert first[0]["aweber-delivery-id"] == second[0]["aweber-delivery-id"]
@@ -276,15 +269,15 @@ def test_a_duplicated_delivery_is_handled_once(mock_aweber: MockServer, receiver
     assert (first[2], second[2]) == (200, 200)
     assert len(receiver.inbox.wait_handled(1)) == 1
     wait_for_attempts(mock_aweber, 1)
-    (delivery,) = control(mock_aweber, "GET", "webhooks").json()["deliveries"]
+    (delivery,) = mock_aweber.webhooks()["deliveries"]
     assert delivery["faults"] == ["duplicate"]
     assert delivery["attempts"][0]["duplicate_status"] == 200
 
 
 def test_a_dropped_delivery_is_recovered_by_the_retry(mock_aweber: MockServer, receiver: Receiver) -> None:
     connect(mock_aweber, receiver)
-    control(mock_aweber, "POST", "webhooks/settings", {"retry_delay": 30})
-    control(mock_aweber, "POST", "webhooks/faults", {"kind": "drop"})
+    assert mock_aweber.webhook_settings(retry_delay=30)["retry_delay"] == 30
+    mock_aweber.add_webhook_fault("drop")
     api_add(mock_aweber, authorize(mock_aweber), "dropped@example.com")
     wait_for_attempts(mock_aweber, 1)
     assert receiver.inbox.requests == []
@@ -326,7 +319,7 @@ def test_a_failing_handler_gets_the_retry(mock_aweber: MockServer, receiver: Rec
 
 def test_a_reordered_pair_arrives_newest_first(mock_aweber: MockServer, receiver: Receiver) -> None:
     connect(mock_aweber, receiver)
-    control(mock_aweber, "POST", "webhooks/faults", {"kind": "reorder", "count": 2})
+    mock_aweber.add_webhook_fault("reorder", count=2)
     token = authorize(mock_aweber)
     api_add(mock_aweber, token, "one@example.com")
     wait_for_pending(mock_aweber, 1)
@@ -444,3 +437,36 @@ def test_control_calls_refuse_bad_input_with_the_fix(mock_aweber: MockServer) ->
     assert control(mock_aweber, "GET", "webhooks/apps/nobody").status_code == 404
     assert control(mock_aweber, "DELETE", "webhooks/callbacks/nope").status_code == 404
     assert json.loads(control(mock_aweber, "GET", "webhooks").text)["worker_running"] is True
+
+
+def test_concurrent_copies_of_one_delivery_reach_the_handler_once(
+    mock_aweber: MockServer, receiver: Receiver
+) -> None:
+    connect(mock_aweber, receiver)
+    body = b'{"account": "a", "client_id": "demo-confidential", "callback": "c", "data": []}'
+    date = formatdate(mock_aweber.now(), usegmt=True)
+    message = (b"date:" + date.encode() + b"\n" + body).rstrip()
+    digest = hmac.new(base64.b64decode(receiver.key), message, hashlib.sha256).hexdigest()
+    headers = {"AWeber-Delivery-ID": "same-delivery", "Date": date, "AWeber-Signature": f"sha256={digest}"}
+    url = f"{receiver.url}/hooks/aweber/"
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: httpx.post(url, content=body, headers=headers).json(), range(16)))
+    assert answers.count({"status": "ok", "events": 0}) == 1
+    assert answers.count({"status": "duplicate"}) == 15
+    assert len(receiver.inbox.handled) == 1
+
+
+def test_a_reset_while_a_delivery_is_in_flight_ends_it_quietly(
+    mock_aweber: MockServer, receiver: Receiver
+) -> None:
+    connect(mock_aweber, receiver)
+    release = threading.Event()
+    receiver.inbox.gate = release
+    api_add(mock_aweber, authorize(mock_aweber), "inflight@example.com")
+    wait_for_pending(mock_aweber, 1)
+    mock_aweber.reset()
+    release.set()
+    assert receiver.inbox.wait_requests(1)[0][2] == 200
+    assert mock_aweber.webhooks()["deliveries"] == []
+    assert [e for e in mock_aweber.events() if e.get("kind") == "webhook"] == []
+    mock_aweber.check_errors()

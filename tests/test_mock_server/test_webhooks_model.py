@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -302,3 +303,87 @@ def test_the_delivery_view_holds_no_body_or_signature(state: MockState) -> None:
     view = json.dumps([d.view() for d in state.webhooks.deliveries()])
     assert "new@example.com" not in view
     assert send.headers["AWeber-Signature"].removeprefix("sha256=") not in view
+
+
+# -- every pair of transitions of a delivery: pending -> sending -> delivered | pending | failed
+# | lost, against reset, removing the callback, pausing and clearing faults.
+
+
+def test_an_answer_after_a_reset_is_ignored(state: MockState) -> None:
+    connect(state)
+    add(state)
+    (send,) = state.webhooks.take_due()
+    state.reset()
+    assert state.webhooks.record(send.delivery_id, 200) is None
+    assert state.webhooks.deliveries() == []
+
+
+def test_removing_the_callback_cancels_what_waits_and_what_is_in_flight(state: MockState) -> None:
+    callback = connect(state)
+    state.webhooks.update_settings({"paused": True})
+    add(state)
+    state.webhooks.update_settings({"paused": False})
+    (in_flight,) = state.webhooks.take_due()
+    add(state, "waiting@example.com")  # an event not yet batched
+    assert state.webhooks.unsubscribe(callback)
+    delivery = state.webhooks.record(in_flight.delivery_id, 500)
+    assert delivery is not None
+    assert delivery.state == "cancelled"  # no retry for a URL the customer removed
+    state.clock.advance(3600)
+    assert state.webhooks.take_due() == []
+
+
+def test_removing_the_callback_cancels_a_retry_that_waits(state: MockState) -> None:
+    callback = connect(state)
+    add(state)
+    (send,) = state.webhooks.take_due()
+    state.webhooks.record(send.delivery_id, 503)
+    state.webhooks.unsubscribe(callback)
+    state.clock.advance(3600)
+    assert state.webhooks.take_due() == []
+    assert [d.state for d in state.webhooks.deliveries()] == ["cancelled"]
+
+
+def test_a_pause_holds_a_retry_until_resumed(state: MockState) -> None:
+    connect(state)
+    add(state)
+    (send,) = state.webhooks.take_due()
+    state.webhooks.record(send.delivery_id, 500)
+    state.webhooks.update_settings({"paused": True})
+    state.clock.advance(60)
+    assert state.webhooks.take_due() == []
+    assert state.webhooks.next_due_at() is None
+    state.webhooks.update_settings({"paused": False})
+    assert [s.delivery_id for s in state.webhooks.take_due()] == [send.delivery_id]
+
+
+def test_a_delivery_in_flight_is_not_handed_out_twice(state: MockState) -> None:
+    connect(state)
+    add(state)
+    assert len(state.webhooks.take_due()) == 1
+    state.clock.advance(3600)
+    assert state.webhooks.take_due() == []
+
+
+def test_clearing_faults_while_a_dropped_attempt_is_in_flight_keeps_the_retry(state: MockState) -> None:
+    connect(state)
+    state.webhooks.add_fault({"kind": "drop", "count": 2})
+    add(state)
+    (send,) = state.webhooks.take_due()
+    state.webhooks.clear_faults()
+    state.webhooks.record(send.delivery_id, None, "dropped")
+    state.clock.advance(1)
+    (retry,) = state.webhooks.take_due()
+    assert not retry.drop
+
+
+def test_emits_from_many_threads_all_arrive_once(state: MockState) -> None:
+    connect(state)
+    state.webhooks.update_settings({"paused": True, "batch_size": 1000})
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: add(state, f"t{n}@example.com"), range(40)))
+    state.webhooks.update_settings({"paused": False})
+    sends = state.webhooks.take_due()
+    emails = [item["payload"]["email"] for s in sends for item in json.loads(s.body)["data"]]
+    assert sorted(set(emails)) == sorted(f"t{n}@example.com" for n in range(40))
+    assert len(emails) == 80  # added and subscribed for each
