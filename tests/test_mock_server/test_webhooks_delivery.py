@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.types import Message, Receive, Scope, Send
 
 from mock_server import MockServer
@@ -133,26 +135,11 @@ def receiver(mock_aweber: MockServer) -> Iterator[Receiver]:
         clock=mock_aweber.mock_state.clock.now,
     )
     with WebServer(
-        Recorder(_Prefix("/hooks/aweber", webhook_app(hooks, inbox.handle)), inbox), sock=sock
+        Recorder(Starlette(routes=[Mount("/hooks/aweber", app=webhook_app(hooks, inbox.handle))]), inbox),
+        sock=sock,
     ) as server:
         yield Receiver(server.url, inbox, key)
         server.check_errors()
-
-
-class _Prefix:
-    """Serve ``app`` under ``prefix`` (a stand-in for the plugin's own router)."""
-
-    def __init__(self, prefix: str, app: Any) -> None:
-        self.prefix, self.app = prefix, app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix + "/"):
-            scope = {**scope, "path": scope["path"][len(self.prefix) :], "root_path": self.prefix}
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
 
 
 def connect(mock: MockServer, receiver: Receiver) -> str:
