@@ -161,14 +161,18 @@ class PostgresStore:
             count += len(rows)
         return count
 
-    def delete(self, install: str) -> bool:
-        """Forget the install and its attempts in one transaction; True if it had a record."""
+    def delete(self, install: str, *, expected_version: int | None = None) -> bool:
+        """Forget the install and its attempts in one transaction; True if it had a record
+        (see ``TokenStore``)."""
         with self._errors(), self._pool.connection() as conn, conn.transaction():
-            existed: bool = (
-                conn.execute("DELETE FROM oob_records WHERE install = %s", (install,)).rowcount > 0
-            )
+            row = conn.execute(
+                "SELECT version FROM oob_records WHERE install = %s FOR UPDATE", (install,)
+            ).fetchone()
+            if row is not None and expected_version is not None and row[0] != expected_version:
+                raise conflict(install, expected_version, row[0])
+            conn.execute("DELETE FROM oob_records WHERE install = %s", (install,))
             conn.execute("DELETE FROM oob_attempts WHERE install = %s", (install,))
-        return existed
+        return row is not None
 
     def list_installs(self) -> list[str]:
         """Every install key with a record, sorted (byte order, as the other backends)."""
