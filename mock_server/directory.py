@@ -37,7 +37,7 @@ from mock_server.api_model import (
     tag_changes,
 )
 from mock_server.clock import Clock
-from mock_server.webhooks import Webhooks
+from mock_server.webhooks import JOINED, LEFT, Webhooks
 
 _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 
@@ -309,8 +309,7 @@ class Directory:
                 tags=tags,
             )
             self._apply(subscriber, values)
-            self.webhooks.emit("subscriber.added", self.account(account_id), mailing_list, subscriber)
-            self.webhooks.emit("subscriber.subscribed", self.account(account_id), mailing_list, subscriber)
+            self.webhooks.emit(JOINED, self.account(account_id), mailing_list, subscriber)
             return subscriber, True
 
     def update_subscriber(
@@ -346,11 +345,10 @@ class Directory:
             subscriber.tags = [tag for tag in subscriber.tags if tag not in remove]
             subscriber.tags.extend(tag for tag in add if tag not in subscriber.tags)
             now = self.clock.now()
-            mailing_list = self.mailing_list(account_id, list_id)
             if status == "unsubscribed" and subscriber.status != "unsubscribed":
                 self._unsubscribe(subscriber, now, "api unsubscribe")
                 self.webhooks.emit(
-                    "subscriber.unsubscribed", self.account(account_id), mailing_list, subscriber
+                    LEFT, self.account(account_id), self.mailing_list(account_id, list_id), subscriber
                 )
             elif status == "subscribed" and subscriber.status == "unsubscribed":
                 subscriber.status = "subscribed"
@@ -358,7 +356,10 @@ class Directory:
                 subscriber.unsubscribe_method = None
                 subscriber.activity.append(Activity("subscribed", now))
                 self.webhooks.emit(
-                    "subscriber.subscribed", self.account(account_id), mailing_list, subscriber
+                    "subscriber.subscribed",
+                    self.account(account_id),
+                    self.mailing_list(account_id, list_id),
+                    subscriber,
                 )
             return subscriber
 
@@ -413,14 +414,15 @@ class Directory:
                 subscriber.last_followup_message_number_sent if followup_number is None else followup_number
             )
             moved.activity = [*subscriber.activity, Activity("moved", self.clock.now())]
-            source = self.mailing_list(account_id, list_id)
-            del source.subscribers[subscriber_id]
-            account = self.account(account_id)
+            del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
             self.webhooks.emit(
-                "subscriber.unsubscribed", account, source, subscriber, moved_at=self.clock.now()
+                LEFT,
+                self.account(account_id),
+                self.mailing_list(account_id, list_id),
+                subscriber,
+                moved_at=self.clock.now(),
             )
-            self.webhooks.emit("subscriber.added", account, target, moved)
-            self.webhooks.emit("subscriber.subscribed", account, target, moved)
+            self.webhooks.emit(JOINED, self.account(account_id), target, moved)
             return moved
 
     @staticmethod

@@ -19,6 +19,9 @@ from mock_server.api_views import Links, iso
 
 EVENTS = ("subscriber.added", "subscriber.subscribed", "subscriber.unsubscribed")
 MEDIA_TYPE = "application/vnd.aweber.webhook+json; version=1.0"
+# What a new subscriber emits: added, and subscribed (the mock's adds are subscribed at once).
+JOINED = ("subscriber.added", "subscriber.subscribed")
+LEFT = "subscriber.unsubscribed"
 FAULT_KINDS = ("drop", "delay", "duplicate", "reorder")
 # The webhook payload names API unsubscribes "api: unsubscribe" / "api: move"; the directory
 # records the REST representation's wording.

@@ -41,6 +41,8 @@ from mock_server.clock import Clock
 from mock_server.webhook_records import (
     EVENTS,
     FAULT_KINDS,
+    JOINED,
+    LEFT,
     MEDIA_TYPE,
     SETTING_LIMITS,
     Attempt,
@@ -57,7 +59,7 @@ from mock_server.webhook_records import (
     signature,
 )
 
-__all__ = ["EVENTS", "Send", "WebhookError", "Webhooks", "signature"]
+__all__ = ["EVENTS", "JOINED", "LEFT", "Send", "WebhookError", "Webhooks", "signature"]
 
 MAX_DELIVERIES_KEPT = 500
 MAX_PENDING_EVENTS = 10_000
@@ -284,27 +286,25 @@ class Webhooks:
     # -- events and deliveries -----------------------------------------------------------------
     def emit(
         self,
-        event: str,
+        events: str | tuple[str, ...],
         account: Account,
         mailing_list: MailingList,
         subscriber: Subscriber,
         *,
         moved_at: float | None = None,
     ) -> None:
-        """The directory reports an event; every interested callback of the account queues it."""
+        """The directory reports events (in order); every interested callback of the account queues them."""
+        names = (events,) if isinstance(events, str) else events
         with self._lock:
-            targets = [
-                c
-                for c in self._callbacks.values()
-                if c.account_id == account.id and event in self._apps[c.client_id].events
-            ]
+            targets = [c for c in self._callbacks.values() if c.account_id == account.id]
             for callback in targets:
+                selected = [name for name in names if name in self._apps[callback.client_id].events]
                 waiting = self._waiting.setdefault(callback.id, [])
-                if len(waiting) < MAX_PENDING_EVENTS:
+                if selected and len(waiting) < MAX_PENDING_EVENTS:
                     data = payload(
                         account, mailing_list, subscriber, Links(callback.base_url), moved_at=moved_at
                     )
-                    waiting.append({"event": event, "payload": data})
+                    waiting.extend({"event": name, "payload": data} for name in selected)
         if targets:
             self._notify()
 
