@@ -21,9 +21,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from mock_server.control import BadRequest, Endpoint, _body, _guarded, _only, _state, _string
+from mock_server.control import BadRequest, _body, _only, _state, _string
 from mock_server.dashboard_webhooks import account_of, connect
 from mock_server.webhook_records import WebhookApp, WebhookError
 
@@ -120,20 +119,3 @@ async def clear_faults(request: Request) -> Response:
     """Disarm every delivery fault (a reorder releases what it holds)."""
     _state(request).webhooks.clear_faults()
     return Response(status_code=204)
-
-
-def routes(control_token: str | None) -> list[BaseRoute]:
-    """The webhook control calls (relative to the ``/_mock`` mount), guarded like the others."""
-    table: list[tuple[str, Endpoint, str]] = [
-        ("/webhooks", overview, "GET"),
-        ("/webhooks/apps", configure_app, "POST"),
-        ("/webhooks/apps/{client_id}", get_app, "GET"),
-        ("/webhooks/callbacks", add_callback, "POST"),
-        ("/webhooks/callbacks/{callback}", remove_callback, "DELETE"),
-        ("/webhooks/settings", settings, "POST"),
-        ("/webhooks/faults", add_fault, "POST"),
-        ("/webhooks/faults", clear_faults, "DELETE"),
-    ]
-    return [
-        Route(path, _guarded(endpoint, control_token), methods=[method]) for path, endpoint, method in table
-    ]

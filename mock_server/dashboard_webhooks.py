@@ -16,9 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
-from starlette.routing import BaseRoute, Route
 
-from mock_server.api_model import DirectoryError
+from mock_server.api.model import DirectoryError
 from mock_server.webhook_records import EVENTS, Callback, WebhookError
 
 WEBHOOK_SCOPES = frozenset({"subscriber.read", "account.read"})
@@ -198,21 +197,3 @@ def pause(state: Any, form: FormData) -> str:
     paused = form.get("paused") == "true"
     state.webhooks.update_settings({"paused": paused})
     return "webhook-paused" if paused else "webhook-resumed"
-
-
-def routes(action: Any) -> list[BaseRoute]:
-    """The section's POST routes; ``action`` is the dashboard's CSRF-checking wrapper."""
-    handlers = {
-        "app": set_up_app,
-        "connect": connect_url,
-        "remove": remove_url,
-        "subscriber/add": add_subscriber,
-        "subscriber/unsubscribe": unsubscribe,
-        "faults": arm_fault,
-        "faults/clear": clear_faults,
-        "pause": pause,
-    }
-    return [
-        Route(f"/dashboard/webhooks/{path}", action(handler), methods=["POST"])
-        for path, handler in handlers.items()
-    ]

@@ -81,7 +81,9 @@ class MockState:
         self.clock = clock or Clock()
         # Parts owned by other modules; reset() must reset each of them too.
         self.webhooks = Webhooks(self.clock)
-        self.directory = Directory(self.clock, self.webhooks)
+        self.directory = Directory(
+            self.clock, seed=self.config.data_seed, demo_spec=self.config.demo, webhooks=self.webhooks
+        )
         self.rate_limiter = RateLimiter(self.clock, self.config)
         self.events = EventLog()
         self.faults = FaultTable()

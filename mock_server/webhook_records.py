@@ -14,8 +14,8 @@ from email.utils import formatdate
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from mock_server.api_model import Account, MailingList, Subscriber
-from mock_server.api_views import Links, iso
+from mock_server.api.model import Account, MailingList, Subscriber
+from mock_server.api.views import Links, iso
 
 EVENTS = ("subscriber.added", "subscriber.subscribed", "subscriber.unsubscribed")
 MEDIA_TYPE = "application/vnd.aweber.webhook+json; version=1.0"

@@ -35,8 +35,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mock_server.api_model import Account, MailingList, Subscriber
-from mock_server.api_views import Links
+from mock_server.api.model import Account, MailingList, Subscriber
+from mock_server.api.views import Links
 from mock_server.clock import Clock
 from mock_server.webhook_records import (
     EVENTS,

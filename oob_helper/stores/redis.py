@@ -386,11 +386,23 @@ class RedisStore:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except redis.RedisError as exc:
+        except redis.ConnectionError as exc:
             raise StoreError(
-                f"Redis store {self.url} failed ({type(exc).__name__}): {exc}; "
+                f"Redis store {self.url} is unreachable ({_why_unreachable(exc)}); "
                 "check that the server is running and reachable"
             ) from None
+        except redis.RedisError as exc:
+            message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+            raise StoreError(f"Redis store {self.url} failed ({type(exc).__name__}: {message})") from None
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    """``connection refused``: the socket's own reason, not redis-py's "Error 111 connecting ..."."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    text = " ".join(str(exc).split()).rstrip(".")
+    return text or type(exc).__name__
 
 
 def _split_prefix(url: str) -> tuple[str, str]:
