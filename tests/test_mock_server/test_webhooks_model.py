@@ -387,3 +387,14 @@ def test_emits_from_many_threads_all_arrive_once(state: MockState) -> None:
     emails = [item["payload"]["email"] for s in sends for item in json.loads(s.body)["data"]]
     assert sorted(set(emails)) == sorted(f"t{n}@example.com" for n in range(40))
     assert len(emails) == 80  # added and subscribed for each
+
+
+def test_resubscribing_an_unsubscribed_subscriber_emits_subscribed(state: MockState) -> None:
+    connect(state)
+    former = state.directory.subscriber_by_email(1, 1002, "former@example.com")
+    state.directory.update_subscriber(1, 1002, former.id, {"status": "subscribed"})
+    (send,) = state.webhooks.take_due()
+    (item,) = json.loads(send.body)["data"]
+    assert item["event"] == "subscriber.subscribed"
+    assert item["payload"]["email"] == "former@example.com"
+    assert item["payload"]["unsubscribe_method"] is None
