@@ -28,6 +28,8 @@ PURE = [
     "mock_server.mailings",
     "mock_server.purchases",
     "mock_server.ratelimit",
+    "mock_server.webhook_records",
+    "mock_server.webhooks",
 ]
 FRAMEWORKS = ("starlette", "jinja2", "uvicorn", "httpx")
 
