@@ -25,7 +25,9 @@ import jinja2
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+
+from mock_server import dashboard_webhooks
+from mock_server.webhook_records import WebhookError
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mock_server", "templates"),
@@ -49,6 +51,7 @@ NOTICES = {
     "revoked": "The grant's tokens were revoked.",
     "reset": "The mock is back in its start state.",
     "faults": "Every fault was disarmed.",
+    **dashboard_webhooks.NOTICES,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -181,6 +184,7 @@ class Dashboard:
             events=events,
             notice=notice,
             login_required=self.control_token is not None,
+            webhooks=dashboard_webhooks.view(state, str(request.base_url)),
         )
 
     def _logged_in(self) -> Response:
@@ -230,7 +234,7 @@ class Dashboard:
                 )
             try:
                 notice = handler(request.app.state.mock, form)
-            except FormError as exc:
+            except (FormError, WebhookError) as exc:
                 return self._problem(request, str(exc))
             return RedirectResponse(f"/_mock/?done={notice}", status_code=303)
 
@@ -295,19 +299,3 @@ def clear_faults(state: Any, form: FormData) -> str:
     """Disarm every fault."""
     state.faults.reset()
     return "faults"
-
-
-def routes(control_token: str | None) -> list[BaseRoute]:
-    """Dashboard routes (relative to the ``/_mock`` mount)."""
-    dashboard = Dashboard(control_token)
-    return [
-        Route("/", dashboard.index, methods=["GET"]),
-        Route("/login", dashboard.login, methods=["POST"]),
-        Route("/logout", dashboard.logout, methods=["POST"]),
-        Route("/dashboard/clock/advance", dashboard.action(advance), methods=["POST"]),
-        Route("/dashboard/clock/freeze", dashboard.action(freeze), methods=["POST"]),
-        Route("/dashboard/tokens/expire", dashboard.action(expire), methods=["POST"]),
-        Route("/dashboard/tokens/revoke", dashboard.action(revoke), methods=["POST"]),
-        Route("/dashboard/faults/clear", dashboard.action(clear_faults), methods=["POST"]),
-        Route("/dashboard/reset", dashboard.action(reset), methods=["POST"]),
-    ]

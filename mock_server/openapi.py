@@ -4,18 +4,20 @@ It follows the running configuration: the Constant Contact paths appear only in 
 the ``/_mock/`` control API only when the control plane is enabled (its bearer control token
 declared optional, since the document cannot tell whether one is set), and the server URL is
 the base URL of the request, so tools pointed at the document talk to this mock. The API
-slice's fragments live in ``mock_server.api_spec``.
+slice's fragments live in ``mock_server.api.spec``.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from mock_server import api_spec
-from mock_server.api_spec import Schema, json_response, ref
+from mock_server.api import spec as api_spec
+from mock_server.api import spec_content, spec_mailings
+from mock_server.api.spec import Schema, json_response, ref
 
 _TEXT: Schema = {"type": "string"}
 _HTML = {"text/html": {"schema": _TEXT}}
@@ -230,6 +232,65 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
     ("/_mock/events", "get", None, "200", {"type": "array", "items": {"type": "object"}}),
     ("/_mock/state", "get", None, "200", {"type": "object"}),
     ("/_mock/reset", "post", None, "204", {}),
+    # Webhooks (mock_server/control_webhooks.py): AWeber has no API for these.
+    ("/_mock/webhooks", "get", None, "200", {"type": "object"}),
+    (
+        "/_mock/webhooks/apps",
+        "post",
+        _obj(
+            {
+                "client_id": _TEXT,
+                "allow_list": {"type": "array", "items": _TEXT},
+                "events": {"type": "array", "items": _TEXT},
+            },
+            ("client_id", "allow_list"),
+        ),
+        "201",
+        _obj({"client_id": _TEXT, "verification_key": _TEXT}),
+    ),
+    ("/_mock/webhooks/apps/{client_id}", "get", None, "200", _obj({"verification_key": _TEXT})),
+    (
+        "/_mock/webhooks/callbacks",
+        "post",
+        _obj(
+            {"client_id": _TEXT, "account_id": {"type": "integer"}, "username": _TEXT, "url": _TEXT},
+            ("client_id", "url"),
+        ),
+        "201",
+        _obj({"callback": _TEXT, "url": _TEXT}),
+    ),
+    ("/_mock/webhooks/callbacks/{callback}", "delete", None, "204", {}),
+    (
+        "/_mock/webhooks/settings",
+        "post",
+        _obj(
+            {
+                "retries": {"type": "integer"},
+                "retry_delay": {"type": "number"},
+                "timeout": {"type": "number"},
+                "batch_size": {"type": "integer"},
+                "paused": {"type": "boolean"},
+            }
+        ),
+        "200",
+        {"type": "object"},
+    ),
+    (
+        "/_mock/webhooks/faults",
+        "post",
+        _obj(
+            {
+                "kind": _TEXT,
+                "count": {"type": "integer"},
+                "delay_seconds": {"type": "number"},
+                "callback": _TEXT,
+            },
+            ("kind",),
+        ),
+        "201",
+        {"type": "object"},
+    ),
+    ("/_mock/webhooks/faults", "delete", None, "204", {}),
 ]
 
 
@@ -244,6 +305,13 @@ def _control_paths() -> dict[str, Schema]:
         }
         if body is not None:
             operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
+        names = re.findall(r"\{(\w+)\}", path)
+        if names:
+            operation["parameters"] = [
+                {"name": n, "in": "path", "required": True, "schema": _TEXT} for n in names
+            ]
+            operation["responses"]["404"] = error
+            operation["operationId"] = re.sub(r"[{}]", "", operation["operationId"])
         # Whether a control token is set is not visible to this handler, so it is declared optional.
         operation["security"] = [{}, {"controlToken": []}]
         operation["responses"]["401"] = json_response(
@@ -265,12 +333,22 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
     if profile == "constantcontact":
         paths.update(_auth_paths("/oauth2/default/v1"))
     paths.update(api_spec.paths(profile))
+    paths.update(spec_content.paths())
+    paths.update(spec_mailings.paths())
     if control:
         paths.update(_control_paths())
     paths["/openapi.json"] = {
         "get": {
             "operationId": "openapi",
             "responses": {"200": json_response("This document", {"type": "object"})},
+        }
+    }
+    paths["/favicon.ico"] = {
+        "get": {
+            "operationId": "favicon",
+            "responses": {
+                "200": {"description": "The browsers' icon", "content": {"image/vnd.microsoft.icon": {}}}
+            },
         }
     }
     schemes: dict[str, Schema] = {
@@ -289,7 +367,15 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url}],
         "paths": paths,
-        "components": {"schemas": {**api_spec.SCHEMAS, **_OAUTH_SCHEMAS}, "securitySchemes": schemes},
+        "components": {
+            "schemas": {
+                **api_spec.SCHEMAS,
+                **spec_content.SCHEMAS,
+                **spec_mailings.SCHEMAS,
+                **_OAUTH_SCHEMAS,
+            },
+            "securitySchemes": schemes,
+        },
     }
 
 

@@ -58,6 +58,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE oob_locks (install TEXT PRIMARY KEY, holder TEXT NOT NULL,"
         " expires_at TIMESTAMPTZ NOT NULL)",
     ),
+    # claim_once: keys seen once (webhook delivery ids), purged by expiry.
+    (
+        "CREATE TABLE oob_once (once_key TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
+        "CREATE INDEX oob_once_by_expiry ON oob_once (expires_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x00B0_4E1F  # advisory lock key serialising migrations
@@ -308,6 +313,22 @@ class PostgresStore:
         return leased_lock(
             install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
         )
+
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now``."""
+        with self._errors(), self._pool.connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM oob_once WHERE expires_at <= %s", (now,))
+            row = conn.execute(
+                "INSERT INTO oob_once (once_key, expires_at) VALUES (%s, %s)"
+                " ON CONFLICT (once_key) DO NOTHING RETURNING once_key",
+                (key, expires_at),
+            ).fetchone()
+        return row is not None
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._errors(), self._pool.connection() as conn:
+            conn.execute("DELETE FROM oob_once WHERE once_key = %s", (key,))
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -13,6 +13,8 @@ Layout (all under the prefix):
   ``att_exp``: a sorted set by ``expires_at`` for ``purge_attempts``; ``att_by:<install>``: the
   install's attempt keys, for ``delete``.
 - ``settings``: a hash.
+- ``once:<key>``: ``claim_once``'s keys, holding their ``expires_at`` (checked against the
+  caller's clock in a script), with a key expiry as a safety net like an attempt's.
 - ``lock:<install>``: ``SET NX PX lease`` (in a script that also accepts "already mine", for a
   retried call whose reply was lost) holding a random holder token; released by a Lua script
   only while it still holds that token, so a holder whose lease ran out cannot free its
@@ -105,6 +107,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
+# claim_once: the caller's clock decides expiry (the value is expires_at); the key's own TTL
+# only cleans up, like an attempt's.
+_CLAIM = """
+local until_at = redis.call('GET', KEYS[1])
+if until_at and tonumber(until_at) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
 _PAGE = 500
 _SAFETY_TTL = 3600  # seconds added to an attempt's lifetime before Redis drops its key
 
@@ -145,6 +156,7 @@ class RedisStore:
         self._acquire = self._client.register_script(_ACQUIRE)
         self._release = self._client.register_script(_RELEASE)
         self._renew = self._client.register_script(_RENEW)
+        self._claim = self._client.register_script(_CLAIM)
         self._installs = self._key("installs")
         verify_keys(self._codec, self._raw_key_check, self._write_key_check)
 
@@ -347,6 +359,20 @@ class RedisStore:
             install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
         )
 
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now`` (Lua)."""
+        ttl_ms = (max(int(expires_at - now), 1) + _SAFETY_TTL) * 1000
+        with self._errors():
+            claimed = self._claim(
+                keys=[self._key("once:", key)], args=[repr(float(now)), repr(float(expires_at)), ttl_ms]
+            )
+        return bool(claimed)
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._errors():
+            self._client.delete(self._key("once:", key))
+
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
@@ -360,11 +386,23 @@ class RedisStore:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except redis.RedisError as exc:
+        except redis.ConnectionError as exc:
             raise StoreError(
-                f"Redis store {self.url} failed ({type(exc).__name__}): {exc}; "
+                f"Redis store {self.url} is unreachable ({_why_unreachable(exc)}); "
                 "check that the server is running and reachable"
             ) from None
+        except redis.RedisError as exc:
+            message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+            raise StoreError(f"Redis store {self.url} failed ({type(exc).__name__}: {message})") from None
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    """``connection refused``: the socket's own reason, not redis-py's "Error 111 connecting ..."."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    text = " ".join(str(exc).split()).rstrip(".")
+    return text or type(exc).__name__
 
 
 def _split_prefix(url: str) -> tuple[str, str]:
