@@ -3,6 +3,8 @@
 - ``memory://``: in this process only (tests, embedding);
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: the embedded default;
 - ``redis://[:password@]host[:port][/db][?prefix=oob-helper:]`` (and ``rediss://``): many hosts;
+  ``redis+cluster://host:port,...`` for a Redis Cluster, ``redis+sentinel://host:port,.../MASTER``
+  for a primary found through Sentinel (see ``oob_helper.stores.redis_conn``);
 - ``postgresql://user[:password]@host[:port]/dbname[?schema=NAME]`` (or ``postgres://``): many
   hosts, with a connection pool;
 - None: a SQLite file in the user's data directory.
@@ -24,8 +26,12 @@ __all__ = ["ACCEPTED_FORMS", "BulkTokenStore", "TokenStore", "default_store_url"
 
 ACCEPTED_FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
-    "redis://host:port/db, postgresql://user@host:port/dbname"
+    "redis://host:port/db, redis+cluster://host:port,host:port, "
+    "redis+sentinel://host:port,host:port/MASTER, postgresql://user@host:port/dbname"
 )
+
+# Schemes whose netloc lists several hosts (``redis_conn`` parses and checks them).
+_REDIS_MULTI_HOST = ("redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
 
 
 def default_store_url() -> str:
@@ -67,8 +73,9 @@ def open_store(url: str | None = None, *, encryption_keys: Sequence[str] | None 
         if path.startswith("/"):
             path = "/" + path.lstrip("/")  # POSIX keeps a leading "//"; one is meant
         return SQLiteStore(path, cipher=cipher)
-    if scheme in ("redis", "rediss", "unix"):
-        _check_netloc(url)
+    if scheme in ("redis", "rediss", "unix", *_REDIS_MULTI_HOST):
+        if scheme not in _REDIS_MULTI_HOST:
+            _check_netloc(url)
         from oob_helper.stores.redis import RedisStore  # noqa: PLC0415
 
         return RedisStore(url, cipher=cipher)

@@ -36,16 +36,23 @@ def wait_for(
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for reprs, messages and status)."""
+    """``url`` with any password (in the user part or a ``*password`` parameter) shown as ``***``."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<malformed URL>"
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
+    netloc = parts.netloc
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
+    query = "&".join(
+        f"{name}=***" if name.lower().endswith("password") else item
+        for item in parts.query.split("&")
+        for name in [item.partition("=")[0]]
+    )
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def with_version(record: InstallRecord, version: int) -> InstallRecord:

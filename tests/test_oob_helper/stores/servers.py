@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -191,27 +192,58 @@ class PostgresServer:
 
 
 _REDIS = pytest.StashKey[str]()
+_REDIS_CLUSTER = pytest.StashKey[str]()
 _POSTGRES = pytest.StashKey[str]()
+
+
+_Started = tuple[str, Callable[[], None]]  # a server's URL, and how to stop and remove it
+
+
+def _session_server(
+    config: pytest.Config, key: pytest.StashKey[str], env: str, start: Callable[[], _Started]
+) -> str:
+    """``$env`` if set, else the URL of a server started once per session by ``start``."""
+    if os.environ.get(env):
+        return os.environ[env]
+    if key not in config.stash:
+        url, cleanup = start()
+        config.add_cleanup(cleanup)
+        config.stash[key] = url
+    return config.stash[key]
 
 
 def redis_url(config: pytest.Config) -> str:
     """The session's Redis URL (started on first use)."""
-    if os.environ.get("OOB_TEST_REDIS_URL"):
-        return os.environ["OOB_TEST_REDIS_URL"]
-    if _REDIS not in config.stash:
+
+    def start() -> _Started:
         server = RedisServer().start()
-        config.add_cleanup(server.cleanup)
-        config.stash[_REDIS] = server.url
-    return config.stash[_REDIS]
+        return server.url, server.cleanup
+
+    return _session_server(config, _REDIS, "OOB_TEST_REDIS_URL", start)
 
 
 def postgres_url(config: pytest.Config) -> str:
     """The session's PostgreSQL URL (started on first use)."""
-    if os.environ.get("OOB_TEST_POSTGRES_URL"):
-        return os.environ["OOB_TEST_POSTGRES_URL"]
-    if _POSTGRES not in config.stash:
+
+    def start() -> _Started:
         server = PostgresServer()
-        config.add_cleanup(server.cleanup)
-        server.start()
-        config.stash[_POSTGRES] = server.url
-    return config.stash[_POSTGRES]
+        try:
+            server.start()
+        except BaseException:
+            server.cleanup()
+            raise
+        return server.url, server.cleanup
+
+    return _session_server(config, _POSTGRES, "OOB_TEST_POSTGRES_URL", start)
+
+
+def redis_cluster_url(config: pytest.Config) -> str:
+    """The session's 3-primary Redis Cluster (started on first use)."""
+
+    def start() -> _Started:
+        from .redis_topologies import RedisClusterServers  # noqa: PLC0415
+
+        cluster = RedisClusterServers()
+        return cluster.url, cluster.cleanup
+
+    return _session_server(config, _REDIS_CLUSTER, "OOB_TEST_REDIS_CLUSTER_URL", start)
