@@ -17,7 +17,8 @@
     │   └── MalformedResponse       the answer was not a usable token response
     ├── NetworkError                the provider could not be reached (exit 4)
     └── StoreError                  the token store failed
-        └── VersionConflict         a compare-and-set write lost to a newer one
+        ├── VersionConflict         a compare-and-set write lost to a newer one
+        └── LeaseLost               this worker no longer holds the install's refresh lock
 
 Messages never contain a token, code, verifier or secret.
 """
@@ -175,6 +176,11 @@ class StoreError(OobHelperError):
 
 class VersionConflict(StoreError):
     """A compare-and-set write found a newer version than it expected."""
+
+
+class LeaseLost(StoreError):
+    """The refresh lock's lease could not be renewed (the store was unreachable, or this worker
+    stalled past it): the holder sends nothing more, since another worker may hold it now."""
 
 
 ERRORS_BY_CODE: dict[str, type[ProviderError]] = {

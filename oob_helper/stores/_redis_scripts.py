@@ -67,6 +67,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 # The layout before hash tags (``<prefix>rec:<install>``) to the tagged one
 # (``{<prefix>}rec:<install>``), in one atomic script on a single server (an untagged store
 # could not run on a Cluster). ARGV: the old prefix, the new one, then the glob patterns

@@ -6,7 +6,9 @@ the stored copy gets ``expected_version + 1`` (1 for a new record). A crash at a
 the old record or the new one, never a mix or nothing.
 
 The refresh lock is cross-process (for SQLite: on one host; Redis/PostgreSQL: across hosts)
-and carries a lease: a holder that dies releases it when the lease runs out.
+and carries a lease: a holder that dies releases it when the lease runs out, and a live holder
+keeps it renewed, so it never passes to another worker while its holder works. The lock yields a
+``Lease``: a holder checks ``lease.check()`` before each request it sends to the provider.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
+from oob_helper.stores._common import Lease
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 
@@ -64,8 +67,11 @@ class TokenStore(Protocol):
 
     def lock(
         self, install: str, *, timeout: float = 30.0, lease: float = 60.0
-    ) -> AbstractContextManager[None]:
-        """The install's refresh lock, across processes; raises StoreError after ``timeout``."""
+    ) -> AbstractContextManager[Lease]:
+        """The install's refresh lock, across processes; raises StoreError after ``timeout``.
+
+        While held, the lease is renewed in the background (see ``Lease``).
+        """
         ...
 
     def close(self) -> None:

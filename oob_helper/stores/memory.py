@@ -10,12 +10,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import conflict, wait_for, with_version
+from oob_helper.stores._common import Lease, conflict, leased_lock, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 
@@ -140,9 +140,10 @@ class MemoryStore:
             self._settings.update(updates)
         return len(updates)
 
-    @contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        """The install's refresh lock across this process's threads, with a lease."""
+    def lock(
+        self, install: str, *, timeout: float = 30.0, lease: float = 60.0
+    ) -> AbstractContextManager[Lease]:
+        """The install's refresh lock across this process's threads, with a renewed lease."""
         holder = uuid.uuid4().hex
 
         def try_acquire() -> bool:
@@ -154,14 +155,23 @@ class MemoryStore:
                 self._leases[install] = (holder, now + lease)
                 return True
 
-        wait_for(try_acquire, install=install, timeout=timeout)
-        try:
-            yield
-        finally:
+        def renew() -> bool:
+            with self._mutex:
+                current = self._leases.get(install)
+                if current is None or current[0] != holder:
+                    return False
+                self._leases[install] = (holder, time.monotonic() + lease)
+                return True
+
+        def release() -> None:
             with self._mutex:
                 current = self._leases.get(install)
                 if current is not None and current[0] == holder:
                     del self._leases[install]
+
+        return leased_lock(
+            install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
+        )
 
     def _write_setting(self, text: str, only_if_absent: bool) -> None:
         with self._mutex:

@@ -26,14 +26,14 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import batched, conflict, redact_url, wait_for, with_version
+from oob_helper.stores._common import Lease, batched, conflict, leased_lock, redact_url, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 try:
@@ -266,9 +266,11 @@ class PostgresStore:
 
     # -- lock ----------------------------------------------------------------------------
 
-    @contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        """The install's refresh lock across hosts: a lease row, released only by its holder."""
+    def lock(
+        self, install: str, *, timeout: float = 30.0, lease: float = 60.0
+    ) -> AbstractContextManager[Lease]:
+        """The install's refresh lock across hosts: a lease row, renewed while held, released
+        only by its holder."""
         holder = uuid.uuid4().hex
 
         def try_acquire() -> bool:
@@ -284,15 +286,24 @@ class PostgresStore:
             )
             return row is not None
 
-        wait_for(try_acquire, install=install, timeout=timeout)
-        try:
-            yield
-        finally:
+        def renew() -> bool:
+            row = self._one(
+                "UPDATE oob_locks SET expires_at = clock_timestamp() + make_interval(secs => %s)"
+                " WHERE install = %s AND holder = %s RETURNING 1",
+                (float(lease), install, holder),
+            )
+            return row is not None
+
+        def release() -> None:
             # If the server is unreachable now, the lease frees the lock when it runs out.
             with suppress(StoreError):
                 self._one(
                     "DELETE FROM oob_locks WHERE install = %s AND holder = %s RETURNING 1", (install, holder)
                 )
+
+        return leased_lock(
+            install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
+        )
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -32,14 +32,14 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, cast
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.stores import _redis_scripts as lua
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import batched, conflict, redact_url, wait_for, with_version
+from oob_helper.stores._common import Lease, batched, conflict, leased_lock, redact_url, with_version
 from oob_helper.stores.redis_conn import RedisTarget, connect, parse_redis_url
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
@@ -91,6 +91,7 @@ class RedisStore:
         self._purge = self._client.register_script(lua.PURGE)
         self._acquire = self._client.register_script(lua.ACQUIRE)
         self._release = self._client.register_script(lua.RELEASE)
+        self._renew = self._client.register_script(lua.RENEW)
         self._installs = self._key("installs")
         self._replication = _Replication(self)
         if self._target.mode != "cluster":
@@ -256,26 +257,33 @@ class RedisStore:
 
     # -- lock ----------------------------------------------------------------------------
 
-    @contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        """The install's refresh lock across hosts: SET NX PX, released only by its holder."""
+    def lock(
+        self, install: str, *, timeout: float = 30.0, lease: float = 60.0
+    ) -> AbstractContextManager[Lease]:
+        """The install's refresh lock across hosts: SET NX PX, renewed while held, released
+        only by its holder."""
         key = self._key("lock:", install)
         holder = uuid.uuid4().hex
         lease_ms = max(int(lease * 1000), 1)
 
         def try_acquire() -> bool:
             # SET NX PX, but also "already mine": a retried call whose first reply was lost
-            # must not wait out its own lease.
-            with self._errors():
-                return int(self._acquire(keys=[key], args=[holder, lease_ms])) == 1
+            # must not wait out its own lease. Replicated like a token write: a lock that a
+            # failover forgot would let a second worker refresh with the same refresh token.
+            return int(self._replication.write(self._acquire, keys=[key], args=[holder, lease_ms])) == 1
 
-        wait_for(try_acquire, install=install, timeout=timeout)
-        try:
-            yield
-        finally:
+        def renew() -> bool:
+            with self._errors():
+                return int(self._renew(keys=[key], args=[holder, lease_ms])) == 1
+
+        def release() -> None:
             # If the server is unreachable now, the lease frees the lock when it runs out.
             with suppress(StoreError), self._errors():
                 self._release(keys=[key], args=[holder])
+
+        return leased_lock(
+            install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -329,6 +337,8 @@ class _Replication:
         self._target = store._target
         self._auto: int | None = None
         self._auto_at = 0.0
+        # Only a deployment with replicas fails over: without, a dead server is reported at once.
+        self._replicated = bool(self._target.wait_replicas)
 
     def write(self, script: Any, *, keys: list[str], args: list[Any]) -> Any:
         """Run ``script``; with replicas, return only once enough of them have it."""
@@ -351,6 +361,8 @@ class _Replication:
                     return result
                 problem = f"{acked} of {need} replicas acknowledged it within {self._target.wait_timeout:g}s"
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if not self._replicated:
+                    raise store._failed(exc) from None
                 self._auto = None
                 problem = f"{type(exc).__name__}: {exc}"
             except redis.RedisError as exc:
@@ -370,6 +382,7 @@ class _Replication:
             info = self._node().info("replication")
             self._auto = 1 if int(info.get("connected_slaves", 0)) > 0 else 0
             self._auto_at = time.monotonic()
+            self._replicated = self._replicated or self._auto > 0
         return self._auto
 
     def _node(self) -> Any:

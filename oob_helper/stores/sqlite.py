@@ -28,7 +28,7 @@ from typing import Any
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import batched, conflict, wait_for, with_version
+from oob_helper.stores._common import Lease, batched, conflict, leased_lock, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 # Migration N (1-based) takes the schema from user_version N-1 to N. Append only.
@@ -241,8 +241,12 @@ class SQLiteStore:
     # -- lock ----------------------------------------------------------------------------
 
     @contextmanager
-    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[None]:
-        """The install's refresh lock across threads and processes of this host (flock)."""
+    def lock(self, install: str, *, timeout: float = 30.0, lease: float = 60.0) -> Iterator[Lease]:
+        """The install's refresh lock across threads and processes of this host (flock).
+
+        The kernel drops a flock the moment its holder dies, so it needs no lease: ``lease`` is
+        accepted for the protocol and ignored.
+        """
         name = hashlib.sha256(install.encode("utf-8")).hexdigest()[:40] + ".lock"
         with self._errors():
             fd = os.open(self._lock_dir / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -255,11 +259,15 @@ class SQLiteStore:
                     return False
                 return True
 
-            wait_for(try_acquire, install=install, timeout=timeout)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            with leased_lock(
+                install,
+                timeout=timeout,
+                duration=None,
+                try_acquire=try_acquire,
+                renew=None,
+                release=lambda: fcntl.flock(fd, fcntl.LOCK_UN),
+            ) as held:
+                yield held
         finally:
             os.close(fd)
 

@@ -16,8 +16,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores.backends import BACKENDS, CROSS_PROCESS, LEASED, Backend, Workers, make_backend
 
-from oob_helper.errors import StoreError, VersionConflict
-from oob_helper.stores import BulkTokenStore, TokenStore
+from oob_helper.errors import LeaseLost, StoreError, VersionConflict
+from oob_helper.stores import BulkTokenStore, TokenStore, open_store
 from oob_helper.tokens import InstallRecord, PendingAttempt, Token
 
 SECRET_ACCESS = "SECRET-ACCESS-7f3a9"
@@ -351,44 +351,56 @@ def test_lock_is_released_when_the_body_raises(store: TokenStore) -> None:
         pass
 
 
-def test_expired_lease_passes_the_lock_on_and_the_old_holder_is_fenced(leased_backend: Backend) -> None:
+def test_a_live_holder_keeps_its_lock_past_its_lease(leased_backend: Backend) -> None:
+    """The lease is renewed while its holder works: a refresh slower than the lease keeps the
+    lock, so no second worker can send the same single-use refresh token (issue 9)."""
+    holder, waiter = leased_backend.open(), leased_backend.open()
+    with holder.lock("site.example", timeout=5, lease=0.3) as lease:
+        # Four lease lengths: without renewal the waiter would get in after the first.
+        with pytest.raises(StoreError, match="timed out"), waiter.lock("site.example", timeout=1.2):
+            pass
+        assert lease.held
+        lease.check()
+    with waiter.lock("site.example", timeout=1):  # released on exit
+        pass
+
+
+def test_a_lease_taken_over_is_lost_and_its_holder_fenced(leased_backend: Backend) -> None:
+    """A holder whose lease another worker now owns knows it, cannot write, and leaving its
+    lock does not free the new holder's."""
     slow, fast, third = leased_backend.open(), leased_backend.open(), leased_backend.open()
     slow.put(record(n=1), expected_version=None)
-    acquired, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def take_over() -> None:
-        try:
-            with fast.lock("site.example", timeout=30, lease=60):
-                current = fast.get("site.example")
-                assert current is not None
-                fast.put(record(n=2), expected_version=current.version)
-                acquired.set()
-                release.wait(30)
-        except BaseException as exc:  # reported in the main thread
-            errors.append(exc)
-            acquired.set()
-
-    with slow.lock("site.example", timeout=5, lease=0.3):
-        seen = slow.get("site.example")
-        assert seen is not None
-        thread = threading.Thread(target=take_over)
-        thread.start()
-        assert acquired.wait(30)  # the other worker got in once the lease ran out
-        assert not errors, errors
-        # The old holder still believes it holds the lock: its write must not land.
-        with pytest.raises(VersionConflict):
+    slow_lock = slow.lock("site.example", timeout=5, lease=0.3)
+    lease = slow_lock.__enter__()
+    seen = slow.get("site.example")
+    assert seen is not None
+    # Stand in for a stalled holder: a stopped process renews nothing.
+    lease.stop()
+    with fast.lock("site.example", timeout=30, lease=60):
+        current = fast.get("site.example")
+        assert current is not None
+        fast.put(record(n=2), expected_version=current.version)
+        assert not lease.held
+        with pytest.raises(LeaseLost, match=r"lost the refresh lock of install 'site\.example'"):
+            lease.check()
+        with pytest.raises(VersionConflict):  # the version it read is gone: its write cannot land
             slow.put(record(n=99), expected_version=seen.version)
-    # Leaving the expired lock must not release the new holder's lock.
-    with pytest.raises(StoreError, match="timed out"), third.lock("site.example", timeout=0.1):
-        pass
-    release.set()
-    thread.join(30)
-    current = third.get("site.example")
-    assert current is not None
-    assert current.token is not None
-    assert current.token.access_token == f"{SECRET_ACCESS}-2"
-    assert current.version == 2
+        slow_lock.__exit__(None, None, None)
+        with pytest.raises(StoreError, match="timed out"), third.lock("site.example", timeout=0.1):
+            pass
+    stored = third.get("site.example")
+    assert stored is not None
+    assert stored.token is not None
+    assert stored.token.access_token == f"{SECRET_ACCESS}-2"
+    assert stored.version == 2
+
+
+def test_the_sqlite_lock_needs_no_lease(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    with store.lock("site.example", timeout=1, lease=0.01) as lease:
+        assert lease.duration is None
+        assert lease.held
+    store.close()
 
 
 # -- secrets ---------------------------------------------------------------------------------

@@ -55,11 +55,12 @@ def main(argv: list[str]) -> int:
         elif command == "refresh":
             # A refresh that stalls between reading and writing (the test kills or pauses it).
             install, lease = args[0], float(args[1])
-            with store.lock(install, timeout=30, lease=lease):
+            with store.lock(install, timeout=30, lease=lease) as held:
                 current = store.get(install)
                 assert current is not None
                 print(f"read {current.version}", flush=True)
                 sys.stdin.readline()
+                print("lease held" if held.held else "lease lost", flush=True)
                 token = Token(access_token="stale-access", refresh_token="stale-refresh")
                 try:
                     store.put(InstallRecord(install=install, token=token), expected_version=current.version)
