@@ -21,9 +21,10 @@ from oob_helper.stores import TokenStore, open_store
 from . import servers
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
-BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "postgresql"]
-CROSS_PROCESS = ["sqlite", "redis", "redis-cluster", "postgresql"]
-LEASED = ["memory", "redis", "redis-cluster", "postgresql"]  # the kernel releases a SQLite flock instead
+BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"]
+CROSS_PROCESS = ["sqlite", "redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"]
+# The kernel releases a SQLite flock instead of a lease.
+LEASED = ["memory", "redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"]
 
 
 @dataclass
@@ -123,8 +124,9 @@ def make_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> B
     if name == "redis-cluster":
         url = with_param(servers.redis_cluster_url(request.config), "prefix", unique("t") + ":")
         return Backend(name, url, cross_process=True, has_lease=True)
-    if name == "postgresql":
-        url = with_param(servers.postgres_url(request.config), "schema", unique("t_"))
+    if name in ("postgresql", "postgresql-pgbouncer"):
+        server = servers.postgres_url if name == "postgresql" else servers.pgbouncer_url
+        url = with_param(server(request.config), "schema", unique("t_"))
         return Backend(name, url, cross_process=True, has_lease=True)
     raise AssertionError(f"unknown backend {name}")
 
