@@ -1,11 +1,13 @@
 """Fault injection for the next N calls of a path (status, delay, drop).
 
-Armed with ``POST /_mock/faults`` ``{"path", "count", and one of "status" (+ "body"),
-"delay_ms", "drop": true}``. Faults match the request path exactly and are used up in the order
-they were armed; the control plane itself (``/_mock/``) is never faulted.
+Armed with ``POST /_mock/faults`` ``{"path", "count", and one of "status" (+ "body",
+"after_work"), "delay_ms", "drop": true}``. Faults match the request path exactly and are used
+up in the order they were armed; the control plane itself (``/_mock/``) is never faulted.
 
 - ``status``: answer that status (and ``body``: JSON when it is an object, list, number or
-  boolean, text when it is a string) without running the handler;
+  boolean, text when it is a string) without running the handler; with ``after_work`` the
+  handler runs first (a code is spent, a refresh token rotated) and its answer is replaced,
+  as a gateway's 502 or 504 hides work the server did;
 - ``delay_ms``: wait, then run the handler normally (the server simulating latency);
 - ``drop``: run the handler fully (a refresh token is consumed, a code is spent) but never send
   its answer: the connection is aborted instead, as when a response is lost in transit.
@@ -27,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 FaultKind = Literal["status", "delay", "drop"]
 MAX_COUNT = 1_000_000
 MAX_DELAY_MS = 60_000
-_FIELDS = frozenset({"path", "count", "status", "body", "delay_ms", "drop"})
+_FIELDS = frozenset({"path", "count", "status", "body", "delay_ms", "drop", "after_work"})
 
 
 class FaultSpecError(ValueError):
@@ -46,6 +48,8 @@ class Fault:
     body: Any = None
     has_body: bool = False
     delay_ms: float = 0.0
+    # A status fault sent after the handler did its work (a gateway's 502 hiding a rotation).
+    after_work: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The fault as the control API shows it."""
@@ -54,6 +58,8 @@ class Fault:
             data["status"] = self.status
             if self.has_body:
                 data["body"] = self.body
+            if self.after_work:
+                data["after_work"] = True
         elif self.kind == "delay":
             data["delay_ms"] = self.delay_ms
         else:
@@ -85,12 +91,21 @@ def parse_fault(spec: object, fault_id: int = 0) -> Fault:
         raise FaultSpecError("give exactly one of 'status', 'delay_ms' or 'drop'")
     if "body" in spec and "status" not in spec:
         raise FaultSpecError("'body' is only allowed together with 'status'")
+    if "after_work" in spec and ("status" not in spec or not isinstance(spec["after_work"], bool)):
+        raise FaultSpecError("'after_work' is true or false, and only together with 'status'")
     if "status" in spec:
         status = spec["status"]
         if not _is_int(status) or not 200 <= status <= 599:
             raise FaultSpecError("'status' must be an integer HTTP status from 200 to 599")
         return Fault(
-            fault_id, path, count, "status", status=status, body=spec.get("body"), has_body="body" in spec
+            fault_id,
+            path,
+            count,
+            "status",
+            status=status,
+            body=spec.get("body"),
+            has_body="body" in spec,
+            after_work=spec.get("after_work") is True,
         )
     if "delay_ms" in spec:
         delay = spec["delay_ms"]
@@ -237,11 +252,17 @@ class FaultMiddleware:
         await run_with_fault(fault, self.app, scope, receive, send)
 
 
+async def _swallow(message: Message) -> None:
+    """Discard the handler's own answer (the fault answers instead)."""
+
+
 async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one request under an armed fault (status, delay, or drop after the work)."""
     event = scope.setdefault("mock_event", {})
     event.update(fault=fault.kind, fault_id=fault.id)
     if fault.kind == "status":
+        if fault.after_work:
+            await app(scope, receive, _swallow)
         for message in _status_messages(fault):
             await send(message)
     elif fault.kind == "delay":

@@ -218,6 +218,7 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
                 "body": {},
                 "delay_ms": {"type": "integer", "minimum": 0},
                 "drop": {"type": "boolean"},
+                "after_work": {"type": "boolean"},
             },
             ("path",),
         ),

@@ -145,13 +145,17 @@ class ControlClient:
         body: Any = None,
         delay_ms: int | None = None,
         drop: bool = False,
+        after_work: bool = False,
     ) -> dict[str, Any]:
-        """Arm a fault for the next ``count`` calls of ``path``."""
+        """Arm a fault for the next ``count`` calls of ``path`` (``after_work``: answer
+        ``status`` only after the mock did the work, as a gateway error hiding it)."""
         spec: dict[str, Any] = {"path": path, "count": count}
         if status is not None:
             spec["status"] = status
             if body is not None:
                 spec["body"] = body
+            if after_work:
+                spec["after_work"] = True
         if delay_ms is not None:
             spec["delay_ms"] = delay_ms
         if drop:

@@ -36,6 +36,7 @@ from oob_helper.errors import (
     VersionConflict,
 )
 from oob_helper.helper import AuthorizationStart, OAuthHelper, RefreshOutcome, api_client
+from oob_helper.lifecycle import LifecycleEvent
 from oob_helper.providers import (
     AWEBER,
     CONSTANT_CONTACT,
@@ -71,6 +72,7 @@ __all__ = [
     "InvalidScope",
     "InvalidToken",
     "LeaseLost",
+    "LifecycleEvent",
     "MalformedResponse",
     "NetworkError",
     "NotConnected",

@@ -1,8 +1,9 @@
 """httpx.Auth that keeps an install's token fresh.
 
-Bearer header; proactive refresh before expiry; after a 401 (AWeber's ``invalid_token`` body or
-its error envelope, or any other 401), one refresh and one retry; a second 401 goes back to the
-caller as it is. AWeber's 403 "Rate Limit Error" is not a reason to refresh. Works for sync and
+Bearer header; proactive refresh before expiry; after an answer that rejects the token
+(``protocol.is_token_rejected``: any 401, or an ``invalid_token`` error body, the same rule
+``OAuthHelper.get_token(check=True)`` uses), one refresh and one retry; a second rejection goes
+back to the caller as it is. AWeber's 403 "Rate Limit Error" is not a reason to refresh. Works for sync and
 async clients; the async flow runs the coordinator (store and token-endpoint I/O, lock waits)
 in a worker thread so the event loop never blocks; a token served from the coordinator's cache
 needs no I/O, so it is taken on the event loop without a thread hop.
@@ -10,11 +11,13 @@ needs no I/O, so it is taken on the event loop without a thread hop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any
 
 import anyio.to_thread
 import httpx
 
+from oob_helper.protocol import is_token_rejected
 from oob_helper.refresh import RefreshCoordinator
 from oob_helper.tokens import Token
 
@@ -34,11 +37,11 @@ class OAuthHelperAuth(httpx.Auth):
         return f"{type(self).__name__}(install={self.install!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Send with a valid token; on 401 refresh once (single flight) and retry once."""
+        """Send with a valid token; if it is rejected, refresh once (single flight) and retry once."""
         token = self.coordinator.valid_token(self.install)
         _authorize(request, token)
         response = yield request
-        if response.status_code != 401:
+        if not is_token_rejected(response.status_code, response.content):
             return
         _authorize(request, self._after_rejection(token))
         yield request
@@ -51,7 +54,11 @@ class OAuthHelperAuth(httpx.Auth):
             token = await anyio.to_thread.run_sync(self.coordinator.valid_token, self.install)
         _authorize(request, token)
         response = yield request
-        if response.status_code != 401:
+        if response.status_code < 400:
+            return
+        # httpx reads the body for ``requires_response_body`` only in the flows it wraps.
+        await response.aread()
+        if not is_token_rejected(response.status_code, response.content):
             return
         _authorize(request, await anyio.to_thread.run_sync(self._after_rejection, token))
         yield request
@@ -65,3 +72,39 @@ class OAuthHelperAuth(httpx.Auth):
 
 def _authorize(request: httpx.Request, token: Token) -> None:
     request.headers["Authorization"] = f"Bearer {token.access_token}"
+
+
+class _ClosingClient(httpx.Client):
+    """An httpx.Client that also runs ``on_close`` (e.g. closes the helper it was made from)."""
+
+    _on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
+
+def api_http_client(
+    coordinator: RefreshCoordinator,
+    install: str,
+    *,
+    base_url: str,
+    on_close: Callable[[], None] | None = None,
+    **kwargs: Any,
+) -> httpx.Client:
+    """An httpx.Client for the API at ``base_url`` whose auth keeps ``install``'s token fresh."""
+    kwargs.setdefault("headers", {"Accept": "application/json"})
+    client = _ClosingClient(base_url=base_url, auth=OAuthHelperAuth(coordinator, install), **kwargs)
+    client._on_close = on_close
+    return client
+
+
+def async_api_http_client(
+    coordinator: RefreshCoordinator, install: str, *, base_url: str, **kwargs: Any
+) -> httpx.AsyncClient:
+    """The async twin of ``api_http_client``."""
+    kwargs.setdefault("headers", {"Accept": "application/json"})
+    return httpx.AsyncClient(base_url=base_url, auth=OAuthHelperAuth(coordinator, install), **kwargs)

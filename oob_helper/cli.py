@@ -223,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="a Host header to accept (repeatable; default: the listening host)",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="LIST",
+        type=_forwarded_allow_ips,
+        default=None,
+        help="comma-separated proxy addresses or networks whose X-Forwarded-* headers are "
+        "trusted, or '*' (default: loopback only, whatever FORWARDED_ALLOW_IPS says)",
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -293,6 +301,25 @@ def _concurrency(text: str) -> int:
 
 def _port(text: str) -> int:
     return _bounded_int(text, 0, 65535, "port")
+
+
+def _forwarded_allow_ips(text: str) -> list[str]:
+    """``--forwarded-allow-ips``: IP addresses or networks, comma-separated, or ``*``."""
+    import ipaddress  # noqa: PLC0415 - only for this flag
+
+    entries = [item.strip() for item in text.split(",") if item.strip()]
+    if not entries:
+        raise argparse.ArgumentTypeError("give at least one address, e.g. 127.0.0.1 or 10.0.0.0/8")
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, ::1, or *)"
+            ) from None
+    return entries
 
 
 def _version() -> str:

@@ -342,7 +342,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from oob_helper.web.runner import serve  # noqa: PLC0415
     except ImportError as exc:
         raise _missing("the web helper (oob_helper.web.runner.serve)", exc) from None
-    result: int = serve(settings, host=args.host, port=args.port, allowed_hosts=args.allowed_hosts)
+    kwargs = {} if args.forwarded_allow_ips is None else {"forwarded_allow_ips": args.forwarded_allow_ips}
+    result: int = serve(settings, host=args.host, port=args.port, allowed_hosts=args.allowed_hosts, **kwargs)
     return result
 
 

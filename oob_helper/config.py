@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit
 
 from oob_helper.errors import ConfigurationError
 from oob_helper.providers import OOB_REDIRECT_URI, PROVIDERS, ClientAuth, Provider
+from oob_helper.stores._common import redact_url
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Settings:
     scopes: tuple[str, ...] = ()  # empty = the provider's default scopes
     redirect_uri: str = OOB_REDIRECT_URI
     client_auth: ClientAuth | None = None  # None = the provider's rule
-    store_url: str | None = None  # None = a SQLite file in the user's data directory
+    # None = a SQLite file in the user's data directory; not in the repr (it may hold a password)
+    store_url: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     refresh_leeway: float = 300.0  # refresh this many seconds before expires_at
     attempt_ttl: float = 600.0  # pending authorizations expire after this
@@ -167,18 +169,6 @@ def _split(url: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (store URLs may carry one)."""
-    parts = _split(url)
-    if parts is None:
-        return "<malformed URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def _check_http_url(key: str, value: str, source: str) -> str:

@@ -19,33 +19,35 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from oob_helper import protocol
-from oob_helper.auth import OAuthHelperAuth
+from oob_helper.auth import api_http_client, async_api_http_client
 from oob_helper.config import Settings
 from oob_helper.errors import (
     AttemptExpired,
     AttemptNotFound,
     ConfigurationError,
-    InvalidGrant,
     NetworkError,
     NotConnected,
     ProviderError,
     ReauthorizationRequired,
-    VersionConflict,
 )
+from oob_helper.grant import TokenGrant
+from oob_helper.lifecycle import Subscriber
 from oob_helper.pkce import generate_verifier
+from oob_helper.records import InstallRecords
 from oob_helper.refresh import RefreshCoordinator
+from oob_helper.stores.base import TokenStore
 from oob_helper.tokens import InstallRecord, PendingAttempt, RefreshResult, Token
 from oob_helper.transport import Transport
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("oob_helper")
 
 _INSTALL_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
-_WRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class OAuthHelper:
     def __init__(
         self,
         settings: Settings,
-        store: Any,  # oob_helper.stores.TokenStore
+        store: TokenStore,
         *,
         http: httpx.Client | None = None,
         clock: Callable[[], float] | None = None,
@@ -92,8 +94,11 @@ class OAuthHelper:
         self.clock: Callable[[], float] = clock or time.time
         self.transport = transport if transport is not None else Transport(http)
         self._owns_transport = transport is None
+        self.grant = TokenGrant(settings, self.transport, clock=self.clock)
+        # The one owner of install records; the coordinator, the web app and the CLI go through it.
+        self.records = InstallRecords(store, clock=self.clock, revoke=self.grant.revoke)
         self.coordinator = RefreshCoordinator(
-            store, self._refresh_grant, clock=self.clock, leeway=settings.refresh_leeway
+            store, self.grant, clock=self.clock, leeway=settings.refresh_leeway, records=self.records
         )
 
     @classmethod
@@ -177,81 +182,13 @@ class OAuthHelper:
                 f"{int(self.settings.attempt_ttl // 60)} minutes): start connecting again"
             )
         protocol.check_state(parsed, attempt.state)
-        request = protocol.code_exchange_request(
-            self.provider,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            client_auth=self.settings.effective_client_auth,
-            code=parsed.code,
-            redirect_uri=attempt.redirect_uri,
-            code_verifier=attempt.code_verifier,
-        )
-        token = self.transport.token(
-            request, clock=self.clock, provider=self.provider, requested_scopes=attempt.scopes
-        )
-        account_id, account_name = self._account(install, token)
-        try:
-            record = self._store_connected(install, token, account_id, account_name)
-        finally:
-            # This process's cached token of an earlier connection must not outlive it.
-            self.coordinator.forget(install)
+        token = self.grant.exchange(attempt, parsed.code)
+        account_id, account_name = self.grant.account(install, token)
+        record = self.records.connect(install, token, account_id, account_name)
         logger.info("install %r: connected (account %s)", install, account_id or "unknown")
         return record
 
-    def _account(self, install: str, token: Token) -> tuple[str | None, str | None]:
-        if not self.provider.account_path or not self.provider.api_base:
-            return None, None
-        try:
-            account = self.transport.fetch_account(self.provider, token.access_token)
-        except (ProviderError, NetworkError) as exc:
-            # The tokens are good and the code is spent: keep them, and say the account is unknown.
-            logger.warning("install %r: connected, but the account could not be read: %s", install, exc)
-            return None, None
-        return account.id, account.name
-
-    def _store_connected(
-        self, install: str, token: Token, account_id: str | None, account_name: str | None
-    ) -> InstallRecord:
-        now = self.clock()
-        for _ in range(_WRITE_ATTEMPTS):
-            existing = self.store.get(install)
-            record = InstallRecord(
-                install=install,
-                token=token,
-                state="connected",
-                reason=None,
-                state_changed_at=now,
-                account_id=account_id,
-                account_name=account_name,
-                last_refresh_at=None,
-                version=existing.version if existing else 0,
-            )
-            try:
-                stored: InstallRecord = self.store.put(
-                    record, expected_version=existing.version if existing else None
-                )
-            except VersionConflict:
-                continue
-            return stored
-        raise VersionConflict(f"install {install!r}: the record kept changing while it was connected")
-
     # -- tokens ----------------------------------------------------------------------------
-
-    def _refresh_grant(self, record: InstallRecord) -> Token:
-        """The coordinator's Refresher: one refresh grant through the transport."""
-        token = record.token
-        if token is None or not token.refresh_token:
-            raise InvalidGrant("no refresh token is stored for this install", error="invalid_grant")
-        request = protocol.refresh_request(
-            self.provider,
-            client_id=self.settings.client_id,
-            client_secret=self.settings.client_secret,
-            client_auth=self.settings.effective_client_auth,
-            refresh_token=token.refresh_token,
-        )
-        new = self.transport.token(request, clock=self.clock, provider=self.provider, previous=token)
-        logger.info("install %r: token refreshed", record.install)
-        return new
 
     def get_token(self, install: str, *, check: bool = False) -> Token:
         """A valid access token, refreshing first when expiring (``check``: try it on the API).
@@ -260,12 +197,7 @@ class OAuthHelper:
         install is refreshed once (single flight) and the new token returned.
         """
         token = self.coordinator.valid_token(install)
-        if not check or not self.provider.account_path or not self.provider.api_base:
-            return token
-        response = self.transport.api_get(
-            self.provider.api_base + self.provider.account_path, token.access_token
-        )
-        if not protocol.is_token_rejected(response.status_code, response.content):
+        if not check or not self.grant.can_probe or not self.grant.rejects(token):
             return token
         logger.info("install %r: the API refused the access token; refreshing", install)
         _, record = self.coordinator.refresh(install, rejected_access_token=token.access_token)
@@ -292,7 +224,7 @@ class OAuthHelper:
 
     def status(self, install: str) -> InstallRecord:
         """The install's record (state ``not_connected`` when there is none)."""
-        record: InstallRecord | None = self.store.get(install)
+        record = self.records.get(install)
         return record if record is not None else InstallRecord(install=install)
 
     def installs(self) -> list[InstallRecord]:
@@ -304,33 +236,11 @@ class OAuthHelper:
         """Revoke at the provider, then forget the install (kept if revoke fails, unless force).
 
         A grant the provider already took away (reauthorization required) needs no revoke, so
-        a refusal then does not block forgetting it.
+        a refusal then does not block forgetting it. The record is forgotten only if it is
+        still the grant that was revoked: a reconnect that won meanwhile is kept (VersionConflict
+        says so).
         """
-        record: InstallRecord | None = self.store.get(install)
-        if record is None:
-            raise NotConnected(install)
-        token = record.token
-        if token is not None and self.provider.revoke_url:
-            request = protocol.revoke_request(
-                self.provider,
-                client_id=self.settings.client_id,
-                client_secret=self.settings.client_secret,
-                client_auth=self.settings.effective_client_auth,
-                token=token.refresh_token or token.access_token,
-                token_type_hint="refresh_token" if token.refresh_token else "access_token",
-            )
-            try:
-                self.transport.revoke(request)
-            except (ProviderError, NetworkError) as exc:
-                dead = record.state == "reauthorization_required" and isinstance(exc, ProviderError)
-                if not (force or dead):
-                    logger.warning("install %r: revoke failed, record kept: %s", install, exc)
-                    raise
-                logger.warning("install %r: revoke failed, forgetting it anyway: %s", install, exc)
-        try:
-            self.store.delete(install)
-        finally:
-            self.coordinator.forget(install)
+        self.records.disconnect(install, force=force)
         logger.info("install %r: disconnected", install)
 
     # -- HTTP clients ----------------------------------------------------------------------
@@ -338,17 +248,23 @@ class OAuthHelper:
     def client(self, install: str, **kwargs: Any) -> httpx.Client:
         """An httpx.Client for the provider's API whose auth keeps the install's token fresh."""
         kwargs.setdefault("base_url", self.provider.api_base)
-        kwargs.setdefault("headers", {"Accept": "application/json"})
-        return httpx.Client(auth=OAuthHelperAuth(self.coordinator, install), **kwargs)
+        return api_http_client(self.coordinator, install, **kwargs)
 
     def async_client(self, install: str, **kwargs: Any) -> httpx.AsyncClient:
         """The async twin of ``client``."""
         kwargs.setdefault("base_url", self.provider.api_base)
-        kwargs.setdefault("headers", {"Accept": "application/json"})
-        return httpx.AsyncClient(auth=OAuthHelperAuth(self.coordinator, install), **kwargs)
+        return async_api_http_client(self.coordinator, install, **kwargs)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Be told of every lifecycle event (connected, refreshed, refresh_failed,
+        reauthorization_required, disconnected) of every install; returns the unsubscribe
+        function. ``subscriber(event)`` may be a plain or a coroutine function; see
+        ``oob_helper.lifecycle``."""
+        return self.records.events.subscribe(subscriber)
 
     def close(self) -> None:
-        """Release the HTTP pool and the store."""
+        """Release the HTTP pool and the store (after pending async subscribers finish)."""
+        self.records.events.close()
         if self._owns_transport:
             self.transport.close()
         self.store.close()
@@ -358,18 +274,6 @@ class OAuthHelper:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-class _OwningClient(httpx.Client):
-    """An httpx.Client that also closes the helper it was made from."""
-
-    _helper: OAuthHelper
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._helper.close()
 
 
 def api_client(install: str, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Client:
@@ -383,13 +287,10 @@ def api_client(install: str, *, environ: Mapping[str, str] | None = None, **kwar
     helper = OAuthHelper.from_env(environ)
     try:
         kwargs.setdefault("base_url", helper.provider.api_base)
-        kwargs.setdefault("headers", {"Accept": "application/json"})
-        client = _OwningClient(auth=OAuthHelperAuth(helper.coordinator, install), **kwargs)
+        return api_http_client(helper.coordinator, install, on_close=helper.close, **kwargs)
     except BaseException:
         helper.close()
         raise
-    client._helper = helper
-    return client
 
 
 __all__ = ["AuthorizationStart", "OAuthHelper", "RefreshOutcome", "api_client"]

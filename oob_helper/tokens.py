@@ -68,6 +68,9 @@ class InstallRecord:
     account_name: str | None = None
     last_refresh_at: float | None = None
     version: int = 0
+    # Names the authorization this record's tokens come from; a new one per completed connect,
+    # so a refresh never writes one grant's pair over another's (oob_helper/records.py).
+    grant_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (contains secrets: only for stores)."""
@@ -89,6 +92,7 @@ class InstallRecord:
             account_name=data.get("account_name"),
             last_refresh_at=data.get("last_refresh_at"),
             version=int(data.get("version") or 0),
+            grant_id=None if data.get("grant_id") is None else str(data["grant_id"]),
         )
 
 

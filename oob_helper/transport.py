@@ -1,10 +1,14 @@
 """The HTTP seam: the one place that sends token-endpoint requests, and the account look-up.
 
-Bounded retries with exponential backoff on network errors and 5xx (a 503's Retry-After is
-honoured), none on 4xx. A code or rotating refresh token is spent by the first request that
-reaches the server, so a request whose answer was lost is resent only when it is marked
-``retry_safe`` (revocation); otherwise the caller gets a NetworkError and decides. Nothing
-secret is logged: only the grant, the host and the status.
+Retries are bounded, with exponential backoff, and chosen by what a resend can do. A code or a
+rotating refresh token is spent by the first request that reaches the provider, so such a
+request (``retry_safe`` False) is resent only when the provider cannot have acted on it: the
+connection failed before anything was sent, or the provider answered 503, or 429 with a
+Retry-After. A 500, 502 or 504, a timeout or a dropped connection may hide a request the
+provider already processed (a gateway's 502 often does), so those answers go back to the
+caller as a lost answer, never resent. Revocation is harmless to repeat (``retry_safe``) and
+keeps retries on network errors and every 5xx. Nothing secret is logged: only the grant, the
+host and the status.
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 def _host(url: str) -> str:
     return urlsplit(url).netloc or url
+
+
+def _may_resend(request: TokenRequest, response: httpx.Response) -> bool:
+    """Whether an answer lets ``request`` be sent again (see the module docstring)."""
+    status = response.status_code
+    if status == 503:
+        return True  # the provider says it did not serve the request
+    if status == 429:
+        return _retry_after(response) is not None
+    return status >= 500 and request.retry_safe
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -74,14 +88,17 @@ class Transport:
     def _delay(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.backoff * (2**attempt)))
 
-    def send(self, request: TokenRequest) -> httpx.Response:
+    def send(self, request: TokenRequest, *, guard: Callable[[], None] | None = None) -> httpx.Response:
         """Send ``request`` with bounded retries; the last answer is returned, whatever its status.
 
-        Raises NetworkError when no answer came back.
+        ``guard`` runs before every send and may raise to stop (a lock holder that lost its
+        lease). Raises NetworkError when no answer came back.
         """
         host = _host(request.url)
         for attempt in range(self.attempts):
             last = attempt == self.attempts - 1
+            if guard is not None:
+                guard()
             try:
                 response = self.http.request(
                     request.method, request.url, data=dict(request.form), headers=dict(request.headers)
@@ -105,7 +122,14 @@ class Transport:
                 self.sleep(delay)
                 continue
             logger.debug("%s request to %s: HTTP %s", request.grant, host, response.status_code)
-            if response.status_code < 500 or last:
+            if last or not _may_resend(request, response):
+                if response.status_code >= 500 and not request.retry_safe and response.status_code != 503:
+                    logger.warning(
+                        "%s request to %s: HTTP %s; not resent (the provider may have acted on it)",
+                        request.grant,
+                        host,
+                        response.status_code,
+                    )
                 return response
             retry_after = _retry_after(response)
             if retry_after is not None and retry_after > self.max_retry_after:
@@ -129,9 +153,10 @@ class Transport:
         provider: Provider,
         previous: Token | None = None,
         requested_scopes: tuple[str, ...] = (),
+        guard: Callable[[], None] | None = None,
     ) -> Token:
         """Send a code-exchange or refresh request and parse the Token (expiry taken at receipt)."""
-        response = self.send(request)
+        response = self.send(request, guard=guard)
         return parse_token_response(
             response.status_code,
             response.content,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from oob_helper.errors import LeaseLost, StoreError, VersionConflict
 from oob_helper.tokens import InstallRecord
@@ -143,22 +144,32 @@ def leased_lock(
         release()
 
 
+# Query parameters that carry a secret in the drivers' URL forms (redis-py's ``password``,
+# libpq's ``password`` and ``sslpassword``, Sentinel's ``sentinel_password``, ...).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password (in the user part or a ``*password`` parameter) shown as ``***``."""
+    """``url`` with every password replaced by ``***`` (for reprs, messages and status): the
+    user info's password and any query parameter that names a secret."""
     try:
         parts = urlsplit(url)
+        if "," not in parts.netloc:  # the multi-host forms (redis+sentinel://a,b) have no one port
+            _ = parts.port
     except ValueError:
         return "<malformed URL>"
-    userinfo, at, hostport = parts.netloc.rpartition("@")
     netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
-    query = "&".join(
-        f"{name}=***" if name.lower().endswith("password") else item
-        for item in parts.query.split("&")
-        for name in [item.partition("=")[0]]
-    )
-    if (netloc, query) == (parts.netloc, parts.query):
+    query = parts.query
+    if query:
+        pairs = []
+        for item in query.split("&"):
+            name, eq, _ = item.partition("=")
+            pairs.append(f"{name}=***" if eq and _SECRET_PARAM.search(unquote(name)) else item)
+        query = "&".join(pairs)
+    if netloc == parts.netloc and query == parts.query:
         return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

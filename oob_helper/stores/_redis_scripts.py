@@ -35,6 +35,11 @@ return value
 """
 
 DELETE = """
+if ARGV[2] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], 'v')
+  if not cur then return 0 end
+  if cur ~= ARGV[2] then return -1 end
+end
 local existed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 local attempts = redis.call('SMEMBERS', KEYS[3])

@@ -33,8 +33,12 @@ class TokenStore(Protocol):
         """Compare-and-set write; returns the stored record (new version) or raises VersionConflict."""
         ...
 
-    def delete(self, install: str) -> bool:
-        """Forget the install (and its attempts); True if it existed."""
+    def delete(self, install: str, *, expected_version: int | None = None) -> bool:
+        """Forget the install (and its attempts); True if it existed.
+
+        With ``expected_version``, only that version is deleted (compare-and-set): a different
+        stored version raises VersionConflict and changes nothing.
+        """
         ...
 
     def list_installs(self) -> list[str]:

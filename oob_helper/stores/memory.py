@@ -69,9 +69,12 @@ class MemoryStore:
                 self._records[install] = (version, text)
         return len(texts)
 
-    def delete(self, install: str) -> bool:
-        """Forget the install and its attempts; True if it had a record."""
+    def delete(self, install: str, *, expected_version: int | None = None) -> bool:
+        """Forget the install and its attempts; True if it had a record (see ``TokenStore``)."""
         with self._mutex:
+            current = self._records.get(install)
+            if current is not None and expected_version is not None and current[0] != expected_version:
+                raise conflict(install, expected_version, current[0])
             existed = self._records.pop(install, None) is not None
             for key in [k for k, v in self._attempts.items() if v[0] == install]:
                 del self._attempts[key]

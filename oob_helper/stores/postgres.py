@@ -167,14 +167,20 @@ class PostgresStore:
             count += len(rows)
         return count
 
-    def delete(self, install: str) -> bool:
-        """Forget the install and its attempts in one transaction; True if it had a record."""
+    def delete(self, install: str, *, expected_version: int | None = None) -> bool:
+        """Forget the install and its attempts in one transaction; True if it had a record
+        (see ``TokenStore``)."""
 
         def work(conn: Any) -> bool:
             with conn.transaction():
-                existed = conn.execute(self._q("DELETE FROM oob_records WHERE install = %s"), (install,))
+                row = conn.execute(
+                    self._q("SELECT version FROM oob_records WHERE install = %s FOR UPDATE"), (install,)
+                ).fetchone()
+                if row is not None and expected_version is not None and row[0] != expected_version:
+                    raise conflict(install, expected_version, row[0])
+                conn.execute(self._q("DELETE FROM oob_records WHERE install = %s"), (install,))
                 conn.execute(self._q("DELETE FROM oob_attempts WHERE install = %s"), (install,))
-            return bool(existed.rowcount > 0)
+            return row is not None
 
         return self._run(work)
 
@@ -238,12 +244,19 @@ class PostgresStore:
 
     def set_setting_if_absent(self, name: str, value: str) -> str:
         """Store ``value`` unless the setting exists; returns the value that is stored."""
-        row = self._one(
-            "WITH added AS (INSERT INTO oob_settings (name, value) VALUES (%s, %s)"
-            " ON CONFLICT (name) DO NOTHING RETURNING value)"
-            " SELECT value FROM added UNION ALL SELECT value FROM oob_settings WHERE name = %s",
-            (name, self._codec.dump_setting(value), name),
-        )
+
+        def work(conn: Any) -> Any:
+            conn.execute(
+                self._q(
+                    "INSERT INTO oob_settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+                ),
+                (name, self._codec.dump_setting(value)),
+            )
+            # A second statement, so a second snapshot: it sees a value a racing writer has
+            # just committed (one statement's snapshot would predate it).
+            return conn.execute(self._q("SELECT value FROM oob_settings WHERE name = %s"), (name,)).fetchone()
+
+        row = self._run(work)
         if row is None:  # deleted between the statements by hand: say so rather than guess
             raise StoreError(f"setting {name!r} vanished while it was being set; try again")
         return self._codec.load_setting(row[0])

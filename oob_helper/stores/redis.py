@@ -146,8 +146,8 @@ class RedisStore:
             count += len(batch)
         return count
 
-    def delete(self, install: str) -> bool:
-        """Forget the install and its attempts; True if it had a record."""
+    def delete(self, install: str, *, expected_version: int | None = None) -> bool:
+        """Forget the install and its attempts; True if it had a record (see ``TokenStore``)."""
         with self._errors():
             existed = self._delete(
                 keys=[
@@ -156,9 +156,16 @@ class RedisStore:
                     self._key("att_by:", install),
                     self._key("att_exp"),
                 ],
-                args=[install],
+                args=[install, "" if expected_version is None else str(expected_version)],
             )
+        if int(existed) < 0:
+            raise conflict(install, expected_version, self._version(install))
         return int(existed) > 0
+
+    def _version(self, install: str) -> int | None:
+        with self._errors():
+            value = self._client.hget(self._key("rec:", install), "v")
+        return None if value is None else int(value)
 
     def list_installs(self) -> list[str]:
         """Every install key with a record, sorted."""

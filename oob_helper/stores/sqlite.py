@@ -131,12 +131,15 @@ class SQLiteStore:
             count += len(rows)
         return count
 
-    def delete(self, install: str) -> bool:
-        """Forget the install and its attempts; True if it had a record."""
+    def delete(self, install: str, *, expected_version: int | None = None) -> bool:
+        """Forget the install and its attempts; True if it had a record (see ``TokenStore``)."""
         with self._write() as conn:
-            existed = conn.execute("DELETE FROM records WHERE install = ?", (install,)).rowcount > 0
+            row = conn.execute("SELECT version FROM records WHERE install = ?", (install,)).fetchone()
+            if row is not None and expected_version is not None and row[0] != expected_version:
+                raise conflict(install, expected_version, row[0])
+            conn.execute("DELETE FROM records WHERE install = ?", (install,))
             conn.execute("DELETE FROM attempts WHERE install = ?", (install,))
-        return existed
+        return row is not None
 
     def list_installs(self) -> list[str]:
         """Every install key with a record, sorted."""

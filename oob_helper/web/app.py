@@ -13,6 +13,7 @@ import inspect
 import logging
 import re
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from oob_helper.errors import ConfigurationError
 from oob_helper.helper import OAuthHelper
+from oob_helper.stores.base import TokenStore
 from oob_helper.web import endpoints
 from oob_helper.web.csrf import SECRET_KEY_SETTING, Signer, generate_secret_key
 from oob_helper.web.headers import SecurityHeadersMiddleware
@@ -38,7 +40,10 @@ from oob_helper.web.ratelimit import SubmissionLimiter
 log = logging.getLogger("oob_helper.web")
 
 InstallResolver = Callable[[Request], "str | Awaitable[str | None] | None"]
-AdminCheck = Callable[[Request], "bool | Awaitable[bool]"]
+# is_admin(request, install): may this request's user manage that install? (sync or async)
+AdminCheck = Callable[[Request, str], "bool | Awaitable[bool]"]
+# The one-argument form of earlier releases, accepted for one release with a DeprecationWarning.
+LegacyAdminCheck = Callable[[Request], "bool | Awaitable[bool]"]
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The facade's rule for install names: 1-200 printable characters, no surrounding spaces.
 _INSTALL_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
@@ -99,10 +104,11 @@ class WebContext:
             return key
         raise _bad_host("no host name allow-list is configured")  # unreachable by construction
 
-    async def check_admin(self, request: Request) -> bool:
-        """The host app's admin hook, or the standalone default (loopback clients only)."""
+    async def check_admin(self, request: Request, install: str) -> bool:
+        """The host app's admin hook for ``install``, or the standalone default (loopback clients
+        only)."""
         if self._is_admin is not None:
-            verdict = self._is_admin(request)
+            verdict = self._is_admin(request, install)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
             return verdict is True
@@ -154,7 +160,31 @@ def _bad_host(why: str) -> PageError:
     )
 
 
-def resolve_secret_key(secret_key: str | None, helper: OAuthHelper, store: Any) -> str:
+def _admin_check(is_admin: AdminCheck | LegacyAdminCheck | None) -> AdminCheck | None:
+    """``is_admin`` as a two-argument check, wrapping (with a warning) the deprecated form."""
+    if is_admin is None or _positional_arity(is_admin) >= 2:
+        return is_admin  # type: ignore[return-value]
+    warnings.warn(
+        "is_admin(request) is deprecated: accept the install too, is_admin(request, install), and "
+        "check that the user administers that install; the one-argument form goes in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    legacy: LegacyAdminCheck = is_admin  # type: ignore[assignment]
+    return lambda request, install: legacy(request)
+
+
+def _positional_arity(check: Callable[..., object]) -> int:
+    try:
+        parameters = inspect.signature(check).parameters.values()
+    except (TypeError, ValueError):
+        return 2  # no signature to read (a builtin): assume the documented form
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+
+def resolve_secret_key(secret_key: str | None, helper: OAuthHelper, store: TokenStore | None) -> str:
     """The argument, else the settings' key, else one generated once and kept in the store."""
     if secret_key:
         return secret_key
@@ -188,10 +218,10 @@ def create_app(
     secret_key: str | None = None,
     install_resolver: InstallResolver | None = None,
     allowed_hosts: Iterable[str] | None = None,
-    is_admin: AdminCheck | None = None,
+    is_admin: AdminCheck | LegacyAdminCheck | None = None,
     templates_dir: str | Path | None = None,
     https: bool | None = None,
-    store: Any = None,
+    store: TokenStore | None = None,
     clock: Callable[[], float] | None = None,
     allow_remote: bool = False,
     rate_limit: int = 10,
@@ -206,8 +236,11 @@ def create_app(
     - ``install_resolver(request)`` names the install (sync or async); by default the install is
       the request's normalised Host, which must match ``allowed_hosts`` (names, ``*.suffix``,
       optional ``:port``; default: loopback names only).
-    - ``is_admin(request)`` is the host app's access check (sync or async); without it only
-      loopback clients are served unless ``allow_remote``.
+    - ``is_admin(request, install)`` is the host app's access check (sync or async): may this
+      request's user manage this install? With wildcard ``allowed_hosts`` it must check the
+      install, or the admin of one site could manage another by sending its Host. Without it
+      only loopback clients are served unless ``allow_remote``. (The one-argument form
+      ``is_admin(request)`` still works for this release, with a DeprecationWarning.)
     - ``secret_key`` signs forms; without it the settings' key or one kept in the store is used.
     - ``https`` forces Secure cookies on or off (default: the request's scheme).
     - ``clock`` is the time source for token ages and the rate limit (tests move it).
@@ -235,7 +268,7 @@ def create_app(
         clock=now,
         install_resolver=install_resolver,
         allowed_hosts=hosts,
-        is_admin=is_admin,
+        is_admin=_admin_check(is_admin),
         allow_remote=allow_remote,
         https=https,
         cookie_name=cookie_name,

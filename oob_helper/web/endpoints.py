@@ -84,7 +84,7 @@ def page(*, post: bool) -> Callable[[Callable[[Visit], Awaitable[Response]]], En
 
 async def _visit(request: Request, web: WebContext, *, post: bool) -> Visit:
     install = await web.resolve_install(request)
-    if not await web.check_admin(request):
+    if not await web.check_admin(request, install):
         raise PageError(
             403,
             "Only site administrators can manage this connection",

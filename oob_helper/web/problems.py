@@ -152,6 +152,13 @@ def facade_problem(exc: errors.OobHelperError, provider: str) -> PageError:
             "Nothing was changed. Check the server's network access and try again.",
             retry=True,
         )
+    if isinstance(exc, errors.VersionConflict):
+        return PageError(
+            409,
+            "The connection changed meanwhile",
+            str(exc),
+            "Reload the page to see the connection as it is now, then try again if needed.",
+        )
     if isinstance(exc, errors.StoreError):
         return PageError(
             503,

@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -52,9 +52,19 @@ def base_url(host: str, port: int) -> str:
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
-def _uvicorn_config(app: ASGIApp, **extra: Any) -> uvicorn.Config:
+# Proxies whose X-Forwarded-* headers are believed: loopback only unless the operator says
+# otherwise, whatever FORWARDED_ALLOW_IPS holds (container images often set it to "*", which
+# would let any client claim to be 127.0.0.1 and pass the loopback-only admin check).
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
+
+
+def _uvicorn_config(
+    app: ASGIApp, *, forwarded_allow_ips: Sequence[str] = LOOPBACK_PROXIES, **extra: Any
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        # Always explicit, so uvicorn never falls back to the FORWARDED_ALLOW_IPS variable.
+        forwarded_allow_ips=list(forwarded_allow_ips),
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -91,9 +101,11 @@ class WebServer:
         port: int = 0,
         sock: socket.socket | None = None,
         root_path: str = "",
+        forwarded_allow_ips: Sequence[str] = LOOPBACK_PROXIES,
     ) -> None:
         self._capture = _ErrorCapture(app)
         self._root_path = root_path
+        self._forwarded_allow_ips = tuple(forwarded_allow_ips)
         self.host = host
         self.port = port
         self._sock = sock
@@ -121,7 +133,11 @@ class WebServer:
         sock = self._sock if self._sock is not None else bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.url = base_url(self.host, self.port)
-        server = uvicorn.Server(_uvicorn_config(self._capture, root_path=self._root_path))
+        server = uvicorn.Server(
+            _uvicorn_config(
+                self._capture, root_path=self._root_path, forwarded_allow_ips=self._forwarded_allow_ips
+            )
+        )
         self._server = server
 
         def run() -> None:
@@ -180,9 +196,15 @@ def stop_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def run_until_stopped(app: ASGIApp, sock: socket.socket, stopping: threading.Event) -> None:
+def run_until_stopped(
+    app: ASGIApp,
+    sock: socket.socket,
+    stopping: threading.Event,
+    *,
+    forwarded_allow_ips: Sequence[str] = LOOPBACK_PROXIES,
+) -> None:
     """Serve ``app`` on ``sock`` until ``stopping`` is set (by ``stop_signals``), then stop."""
-    server = WebServer(app, sock=sock)
+    server = WebServer(app, sock=sock, forwarded_allow_ips=forwarded_allow_ips)
     if stopping.is_set():
         return
     server.start()
@@ -208,10 +230,13 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     allowed_hosts: Iterable[str] | None = None,
+    forwarded_allow_ips: Sequence[str] = LOOPBACK_PROXIES,
 ) -> int:
     """``oob-helper serve``: the web helper in the foreground; returns the exit code.
 
-    ``allowed_hosts`` are the host names installs are served on (default: ``default_hosts``).
+    ``allowed_hosts`` are the host names installs are served on (default: ``default_hosts``);
+    ``forwarded_allow_ips`` the proxies whose ``X-Forwarded-*`` headers are trusted (default
+    loopback only, whatever the environment says).
     Only loopback clients are answered: put the helper behind the site's own authentication
     (embed it with ``create_app(..., is_admin=...)``) to serve remote administrators.
     """
@@ -243,7 +268,7 @@ def serve(
         print(f"oob-helper web helper: {url}/", flush=True)
         print(f"Serving host names: {', '.join(hosts)} (loopback clients only). Ctrl-C stops.", flush=True)
         with stop_signals() as stopping:
-            run_until_stopped(app, sock, stopping)
+            run_until_stopped(app, sock, stopping, forwarded_allow_ips=forwarded_allow_ips)
     finally:
         sock.close()
         helper.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -130,9 +131,13 @@ def test_parse_fault_refuses_bad_specs(spec: object) -> None:
         parse_fault(spec)
 
 
-def test_dropped_refresh_still_consumes_the_refresh_token(mock_aweber: MockServer) -> None:
+AUTH = ("demo-confidential", "demo-secret")
+
+
+def _first_pair(mock: MockServer) -> dict[str, Any]:
+    """A code approved headlessly and exchanged: the first token answer."""
     oob = "urn:ietf:wg:oauth:2.0:oob"
-    approved = mock_aweber.approve(
+    approved = mock.approve(
         {
             "client_id": "demo-confidential",
             "redirect_uri": oob,
@@ -140,23 +145,49 @@ def test_dropped_refresh_still_consumes_the_refresh_token(mock_aweber: MockServe
             "scope": "account.read",
         }
     )
-    auth = ("demo-confidential", "demo-secret")
-    first = httpx.post(
-        mock_aweber.token_url,
+    answer: dict[str, Any] = httpx.post(
+        mock.token_url,
         data={"grant_type": "authorization_code", "code": approved["code"], "redirect_uri": oob},
-        auth=auth,
+        auth=AUTH,
     ).json()
+    return answer
+
+
+def test_dropped_refresh_still_consumes_the_refresh_token(mock_aweber: MockServer) -> None:
+    first = _first_pair(mock_aweber)
     mock_aweber.add_fault("/oauth2/token", drop=True)
     refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.post(mock_aweber.token_url, data=refresh, auth=auth)
+        httpx.post(mock_aweber.token_url, data=refresh, auth=AUTH)
     # The server did the work: the event says so, and the old refresh token is spent (the
     # aweber profile's default stops the previous one working once it has rotated).
     [event] = [e for e in mock_aweber.events() if e.get("fault") == "drop"]
     assert event["status"] == 200
     assert event["grant_type"] == "refresh_token"
-    retry = httpx.post(mock_aweber.token_url, data=refresh, auth=auth)
+    retry = httpx.post(mock_aweber.token_url, data=refresh, auth=AUTH)
     assert retry.status_code == 400
     assert retry.json()["error"] in ("invalid_grant", "invalid_request")
     live = [t for t in mock_aweber.state()["tokens"] if t["type"] == "refresh"]
     assert len(live) == 1
+
+
+def test_a_status_fault_after_the_work_answers_502_once_the_refresh_rotated(mock_aweber: MockServer) -> None:
+    """``after_work``: the handler runs (the refresh token rotates), then the 502 replaces its
+    answer, as a gateway error that hides work the server did."""
+    first = _first_pair(mock_aweber)
+    fault = mock_aweber.add_fault("/oauth2/token", status=502, after_work=True)
+    assert fault["after_work"] is True
+    refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    answer = httpx.post(mock_aweber.token_url, data=refresh, auth=AUTH)
+    assert answer.status_code == 502
+    assert "access_token" not in answer.text
+    retry = httpx.post(mock_aweber.token_url, data=refresh, auth=AUTH)
+    assert retry.status_code == 400  # the first one rotated it: the old refresh token is spent
+
+
+@pytest.mark.parametrize(
+    "spec", [{"path": "/x", "drop": True, "after_work": True}, {"path": "/x", "status": 502, "after_work": 1}]
+)
+def test_after_work_goes_only_with_a_status(spec: object) -> None:
+    with pytest.raises(FaultSpecError, match="after_work"):
+        parse_fault(spec)

@@ -29,7 +29,10 @@ class Refresher:
         self.counter = itertools.count(1)
         self.refuse = False
 
-    def __call__(self, record: InstallRecord) -> Token:
+    def revoke(self, token: Token) -> None:
+        """Revocation is not what these tests look at."""
+
+    def refresh(self, token: Token, *, guard: object = None) -> Token:
         self.calls += 1
         if self.refuse:
             raise InvalidGrant("refused", error_description="The refresh token is invalid or expired.")
@@ -135,13 +138,13 @@ def test_a_refused_refresh_after_401_raises_reauthorization_required(
 
 def test_the_async_flow_refreshes_in_a_worker_thread(auth: OAuthHelperAuth, refresher: Refresher) -> None:
     threads: list[str] = []
-    inner = auth.coordinator.refresher
 
-    def recording(record: InstallRecord) -> Token:
-        threads.append(threading.current_thread().name)
-        return inner(record)
+    class Recording(Refresher):
+        def refresh(self, token: Token, *, guard: object = None) -> Token:
+            threads.append(threading.current_thread().name)
+            return refresher.refresh(token)
 
-    auth.coordinator.refresher = recording
+    auth.coordinator.grant = Recording()
 
     async def drive() -> list[str]:
         flow = auth.async_auth_flow(httpx.Request("GET", "https://api.example/"))
@@ -161,13 +164,14 @@ def test_the_async_flow_does_not_block_the_event_loop(store: TokenStore) -> None
     """While a refresh waits on the provider, other coroutines on the loop keep running."""
     loop_ran = threading.Event()
 
-    def slow_provider(record: InstallRecord) -> Token:
-        # Only a coroutine on the event loop sets this; if the refresh ran on the loop's
-        # thread the loop could not run it and this would time out.
-        assert loop_ran.wait(10), "the event loop was blocked during the refresh"
-        return Token(access_token="a1", expires_at=T0 + 7200, refresh_token="r1", obtained_at=T0)
+    class SlowProvider(Refresher):
+        def refresh(self, token: Token, *, guard: object = None) -> Token:
+            # Only a coroutine on the event loop sets this; if the refresh ran on the loop's
+            # thread the loop could not run it and this would time out.
+            assert loop_ran.wait(10), "the event loop was blocked during the refresh"
+            return Token(access_token="a1", expires_at=T0 + 7200, refresh_token="r1", obtained_at=T0)
 
-    coordinator = RefreshCoordinator(store, slow_provider, clock=lambda: T0 + 3500, jitter=0.0)
+    coordinator = RefreshCoordinator(store, SlowProvider(), clock=lambda: T0 + 3500, jitter=0.0)
     auth = OAuthHelperAuth(coordinator, INSTALL)
 
     async def drive() -> str:

@@ -11,7 +11,15 @@ import httpx
 import pytest
 
 from mock_server import MockServer
-from oob_helper import AWEBER, NetworkError, OAuthHelper, ReauthorizationRequired, Settings, open_store
+from oob_helper import (
+    AWEBER,
+    NetworkError,
+    OAuthHelper,
+    ProviderError,
+    ReauthorizationRequired,
+    Settings,
+    open_store,
+)
 from oob_helper.transport import Transport
 
 INSTALL = "shop.example"
@@ -103,17 +111,25 @@ def test_token_endpoint_5xx_retried_then_refreshes(
     assert refreshes(mock_aweber)[-1] == "ok"
 
 
+@pytest.mark.parametrize(
+    ("status", "sent"),
+    [(503, 3), (500, 1)],
+    ids=["503-resent-then-given-up", "500-not-resent"],
+)
 def test_token_endpoint_down_keeps_token(
-    mock_aweber: MockServer, sleeps: list[float], helpers: list[OAuthHelper]
+    mock_aweber: MockServer, sleeps: list[float], helpers: list[OAuthHelper], status: int, sent: int
 ) -> None:
+    """A 503 is resent (the provider says it did nothing); a 500 may hide a rotation, so the
+    refresh is not resent (issue 9). Either way the stored pair is untouched."""
     helper, clock = make(mock_aweber, "demo-public", sleeps)
     helpers.append(helper)
     connect(mock_aweber, helper)
     before = helper.status(INSTALL)
-    mock_aweber.add_fault("/oauth2/token", status=500, count=3)
+    mock_aweber.add_fault("/oauth2/token", status=status, count=sent)
     clock.now += 7200
-    with pytest.raises(Exception, match="HTTP 500"):
+    with pytest.raises(ProviderError, match=f"HTTP {status}"):
         helper.get_token(INSTALL)
+    assert not mock_aweber.faults()  # exactly ``sent`` requests reached the provider
     assert helper.status(INSTALL) == before
     assert helper.get_token(INSTALL).access_token  # the endpoint is back: refreshes now
 

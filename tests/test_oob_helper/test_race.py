@@ -28,6 +28,7 @@ THREADS = 4
 TASKS = 4
 STORMS = 50
 DAY = 86400  # the constantcontact profile's access-token lifetime
+TOKEN_PATH = "/oauth2/default/v1/token"  # the constantcontact profile's token endpoint
 
 
 @pytest.fixture
@@ -46,8 +47,15 @@ def refresh_events(mock: MockServer, since: int) -> list[dict[str, Any]]:
     return [e for e in mock.events() if e["id"] > since and e.get("grant_type") == "refresh_token"]
 
 
-def run_storms(mock: MockServer, store_url: str, storms: int) -> None:
-    """``storms`` storms on one install; every assertion of the module docstring, each time."""
+def run_storms(
+    mock: MockServer, store_url: str, storms: int, *, lease: float | None = None, hold_ms: int | None = None
+) -> None:
+    """``storms`` storms on one install; every assertion of the module docstring, each time.
+
+    ``hold_ms`` holds each storm's refresh in the mock that long (a delay fault), and ``lease``
+    gives the workers' lock a lease that short: a refresh outliving its lease must keep the lock
+    (it is renewed), so still only one refresh reaches the provider.
+    """
     target = Target(mock.url, "demo-public", None)
     clock = MutableClock(mock.now())
     with open_helper(target, store_url, clock) as helper, Gate() as gate:
@@ -60,12 +68,15 @@ def run_storms(mock: MockServer, store_url: str, storms: int) -> None:
             "tasks": TASKS,
             "api_path": "/account/summary",
             "gate_port": gate.port,
+            "lease": lease,
         }
         with Pool("race_worker", config, PROCESSES) as pool:
             for storm in range(storms):
                 before = helper.status(INSTALL)
                 clock.now = mock.advance_clock(DAY + 1)  # the stored token is now expired
                 since = last_event_id(mock)
+                if hold_ms is not None:
+                    mock.add_fault(TOKEN_PATH, count=1, delay_ms=hold_ms)
                 pool.broadcast({"now": clock.now})
                 gate.open(PROCESSES * (THREADS + TASKS))
                 results = [r for answer in pool.gather() for r in answer["results"]]

@@ -11,11 +11,13 @@ import dataclasses
 import itertools
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from oob_helper.errors import (
     InvalidGrant,
+    LeaseLost,
     NetworkError,
     NotConnected,
     ReauthorizationRequired,
@@ -47,6 +49,7 @@ class Provider:
         self.clock = clock
         self.ttl = ttl
         self.calls: list[str] = []
+        self.revoked: list[str] = []
         self.live_refresh = "r0"
         self.counter = itertools.count(1)
         self.fail: Exception | None = None
@@ -54,16 +57,20 @@ class Provider:
         self.before_answer: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, record: InstallRecord) -> Token:
-        assert record.token is not None
-        assert record.token.refresh_token is not None
+    def revoke(self, token: Token) -> None:
+        self.revoked.append(token.refresh_token or token.access_token)
+
+    def refresh(self, token: Token, *, guard: Callable[[], None] | None = None) -> Token:
+        assert token.refresh_token is not None
+        if guard is not None:
+            guard()
         with self._lock:
-            self.calls.append(record.token.refresh_token)
+            self.calls.append(token.refresh_token)
             if self.before_answer is not None:
                 self.before_answer()
             if self.fail is not None:
                 raise self.fail
-            if record.token.refresh_token != self.live_refresh:
+            if token.refresh_token != self.live_refresh:
                 raise InvalidGrant(
                     "refresh refused",
                     error="invalid_grant",
@@ -341,6 +348,104 @@ def test_disconnect_during_refresh_is_not_undone(store: TokenStore, provider: Pr
     with pytest.raises(NotConnected):
         coordinator(store, provider, clock).valid_token("site.example")
     assert store.get("site.example") is None
+
+
+def test_a_newer_pair_of_the_same_grant_is_never_overwritten(
+    store: TokenStore, provider: Provider, clock: Clock
+) -> None:
+    """Fencing through the real refresh path: a holder whose lease ran out finds a newer pair of
+    its grant stored and keeps it (the README's guarantee; issue 15)."""
+    connect(store, T0 - 1)
+
+    def refresh_elsewhere() -> None:
+        provider.before_answer = None
+        record = store.get("site.example")
+        assert record is not None
+        assert record.token is not None
+        newer = dataclasses.replace(record.token, access_token="a-newer", refresh_token="r-newer")
+        store.put(dataclasses.replace(record, token=newer), expected_version=record.version)
+
+    provider.before_answer = refresh_elsewhere
+    token = coordinator(store, provider, clock).valid_token("site.example")
+    assert token.access_token == "a-newer"
+    record = store.get("site.example")
+    assert record is not None
+    assert record.token is not None
+    assert record.token.refresh_token == "r-newer"
+    assert provider.revoked == []  # revoking ours could end the grant the newer pair belongs to
+
+
+def test_a_pair_refreshed_for_a_replaced_grant_is_revoked_not_stored(
+    store: TokenStore, provider: Provider, clock: Clock
+) -> None:
+    """A reconnect (a new grant) written while the refresh was in flight wins; the refreshed
+    pair of the old grant is an orphan and is revoked (issue 9, finding 1)."""
+    connect(store, T0 - 1)
+
+    def reconnect_elsewhere() -> None:
+        provider.before_answer = None
+        record = store.get("site.example")
+        assert record is not None
+        other = Token(access_token="b0", expires_at=T0 + 7200, refresh_token="rb0", obtained_at=T0)
+        store.put(
+            dataclasses.replace(record, token=other, account_id="B", grant_id="grant-b"),
+            expected_version=record.version,
+        )
+
+    provider.before_answer = reconnect_elsewhere
+    token = coordinator(store, provider, clock).valid_token("site.example")
+    assert token.access_token == "b0"
+    record = store.get("site.example")
+    assert record is not None
+    assert record.account_id == "B"
+    assert record.token is not None
+    assert record.token.refresh_token == "rb0"
+    assert provider.revoked == ["r1"]  # the orphan pair the refresh just got
+
+
+def test_a_pair_refreshed_after_a_disconnect_is_revoked(
+    store: TokenStore, provider: Provider, clock: Clock
+) -> None:
+    connect(store, T0 - 1)
+
+    def disconnect() -> None:
+        provider.before_answer = None
+        store.delete("site.example")
+
+    provider.before_answer = disconnect
+    with pytest.raises(NotConnected):
+        coordinator(store, provider, clock).valid_token("site.example")
+    assert store.get("site.example") is None
+    assert provider.revoked == ["r1"]
+
+
+def test_a_lost_lease_stops_the_refresh_before_it_is_sent(
+    store: TokenStore, provider: Provider, clock: Clock
+) -> None:
+    """A holder that lost its lock's lease sends nothing (the guard the grant is given)."""
+    connect(store, T0 - 1)
+    coord = coordinator(store, provider, clock)
+    real_lock = store.lock
+
+    def losing_lock(install: str, **kw: float) -> Any:
+        cm = real_lock(install, **kw)
+
+        class Losing:
+            def __enter__(self) -> Any:
+                lease = cm.__enter__()
+                lease.stop()
+                lease._valid_until = 0.0  # as after a stall past the lease
+                return lease
+
+            def __exit__(self, *exc: object) -> None:
+                cm.__exit__(None, None, None)
+
+        return Losing()
+
+    store.lock = losing_lock  # type: ignore[method-assign]
+    with pytest.raises(LeaseLost):
+        coord.valid_token("site.example")
+    assert provider.calls == []
 
 
 def test_repr_shows_no_secret(store: TokenStore, provider: Provider, clock: Clock) -> None:

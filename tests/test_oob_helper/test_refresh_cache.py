@@ -70,7 +70,10 @@ class Refresher:
         self.counter = itertools.count(1)
         self.refuse = False
 
-    def __call__(self, record: InstallRecord) -> Token:
+    def revoke(self, token: Token) -> None:
+        """Revocation is not what these tests look at."""
+
+    def refresh(self, token: Token, *, guard: object = None) -> Token:
         self.calls += 1
         if self.refuse:
             raise InvalidGrant("refused", error="invalid_grant", status_code=400)
@@ -208,8 +211,8 @@ def test_another_process_marking_reauthorization_is_seen_after_max_age(tmp_path:
         coord = make(ours, clock, cache_ttl=2.0)
         assert coord.valid_token(INSTALL).access_token == "a0"
         other = make(theirs, clock)
-        assert isinstance(other.refresher, Refresher)
-        other.refresher.refuse = True  # the provider took the grant away
+        assert isinstance(other.grant, Refresher)
+        other.grant.refuse = True  # the provider took the grant away
         with pytest.raises(ReauthorizationRequired):
             other.refresh(INSTALL, force=True)
         clock.now += 1.0
@@ -227,31 +230,39 @@ def test_another_process_marking_reauthorization_is_seen_after_max_age(tmp_path:
 def test_reauthorization_required_here_drops_the_entry(store: CountingStore, clock: Clock) -> None:
     coord = make(store, clock)
     coord.valid_token(INSTALL)
-    assert isinstance(coord.refresher, Refresher)
-    coord.refresher.refuse = True
+    assert isinstance(coord.grant, Refresher)
+    coord.grant.refuse = True
     with pytest.raises(ReauthorizationRequired):
         coord.refresh(INSTALL, force=True)
     with pytest.raises(ReauthorizationRequired):
         coord.valid_token(INSTALL)
 
 
-def test_a_record_deleted_in_this_process_is_seen_at_once_after_forget(
-    store: CountingStore, clock: Clock
-) -> None:
+def test_a_disconnect_in_this_process_is_seen_at_once(store: CountingStore, clock: Clock) -> None:
+    """The record owner's transitions replace the cache entry themselves: no caller has to
+    remember to forget it."""
     coord = make(store, clock)
     coord.valid_token(INSTALL)
-    store.delete(INSTALL)
-    coord.forget(INSTALL)
+    coord.records.disconnect(INSTALL)
     with pytest.raises(NotConnected):
         coord.valid_token(INSTALL)
 
 
-def test_a_forget_during_a_read_keeps_that_read_out_of_the_cache(store: CountingStore, clock: Clock) -> None:
+def test_a_reconnect_in_this_process_is_seen_at_once(store: CountingStore, clock: Clock) -> None:
+    coord = make(store, clock)
+    assert coord.valid_token(INSTALL).access_token == "a0"
+    new = Token(access_token="b0", expires_at=T0 + 7200, refresh_token="rb0", obtained_at=T0)
+    coord.records.connect(INSTALL, new, "acct-b", "B")
+    assert coord.valid_token(INSTALL).access_token == "b0"
+
+
+def test_a_transition_during_a_read_keeps_that_read_out_of_the_cache(
+    store: CountingStore, clock: Clock
+) -> None:
     coord = make(store, clock)
 
     def disconnect_meanwhile() -> None:
-        store.delete(INSTALL)
-        coord.forget(INSTALL)
+        coord.records.disconnect(INSTALL)
 
     store.during_get = disconnect_meanwhile  # the read returns the record, then it is deleted
     assert coord.valid_token(INSTALL).access_token == "a0"

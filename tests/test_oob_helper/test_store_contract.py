@@ -131,6 +131,20 @@ def test_concurrent_compare_and_set_lets_exactly_one_writer_win(backend: Backend
         assert current.token.access_token == f"{SECRET_ACCESS}-{round_ * 100 + winner}"
 
 
+def test_delete_with_an_expected_version_is_compare_and_set(store: TokenStore) -> None:
+    """Disconnect deletes only the grant it revoked: a reconnect written meanwhile survives."""
+    first = store.put(record(n=1), expected_version=None)
+    store.save_attempt(attempt("att-1"))
+    newer = store.put(record(n=2), expected_version=first.version)
+    with pytest.raises(VersionConflict, match=r"expected version 1, found version 2"):
+        store.delete("site.example", expected_version=first.version)
+    assert store.get("site.example") == newer  # nothing changed
+    assert store.take_attempt("att-1") is not None
+    assert store.delete("site.example", expected_version=newer.version) is True
+    assert store.get("site.example") is None
+    assert store.delete("site.example", expected_version=newer.version) is False
+
+
 def test_delete_list_and_iterate(store: TokenStore) -> None:
     for name in ["b.example", "a.example", "c.example"]:
         store.put(record(name), expected_version=None)

@@ -1,4 +1,4 @@
-"""Acceptance (issue 5): the cross-process refresh storm against Redis and PostgreSQL.
+"""Acceptance (issues 5 and 9): the cross-process refresh storm against Redis and PostgreSQL.
 
 The same storm as test_race.py (which runs on SQLite): 8 worker processes standing in for
 separate hosts, each with 4 threads and 4 asyncio tasks, ask for a token on one expired install
@@ -42,3 +42,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 @pytest.mark.timeout(600)
 def test_every_storm_reaches_the_provider_exactly_once(cc_mock: MockServer, backend: Backend) -> None:
     run_storms(cc_mock, backend.url, STORMS)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_refresh_held_past_a_short_lease_keeps_the_lock(cc_mock: MockServer, backend: Backend) -> None:
+    """Issue 9: each storm's refresh is held 2.5 s by the mock while the workers' lease is 1 s;
+    without renewal a second worker would send the same single-use refresh token (and reuse
+    detection would revoke the grant). 20 storms per backend."""
+    run_storms(cc_mock, backend.url, 20, lease=1.0, hold_ms=2500)

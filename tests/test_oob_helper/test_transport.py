@@ -12,7 +12,15 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from oob_helper.errors import InvalidGrant, InvalidToken, NetworkError, ServerError, TemporarilyUnavailable
+from oob_helper.errors import (
+    InvalidGrant,
+    InvalidToken,
+    LeaseLost,
+    NetworkError,
+    ProviderError,
+    ServerError,
+    TemporarilyUnavailable,
+)
 from oob_helper.protocol import TokenRequest, refresh_request, revoke_request
 from oob_helper.providers import AWEBER, Provider
 from oob_helper.transport import Transport
@@ -57,26 +65,83 @@ def test_success_no_retry(
     assert sleeps == []
 
 
-def test_5xx_retried_with_backoff_then_success(
+def revoke(provider: Provider) -> TokenRequest:
+    return revoke_request(provider, client_id="c", client_secret=None, client_auth="none", token="RT")
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_spending_request_is_not_resent_after_an_answer_that_may_hide_work(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps, status: int
+) -> None:
+    """A gateway's 502/504 (or a 500) can come after the provider rotated the refresh token:
+    resending it would trip reuse detection (issue 9, finding 4)."""
+    httpserver.expect_request("/oauth2/token").respond_with_json({"error": "server_error"}, status=status)
+    with pytest.raises(ServerError) as info:
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert info.value.status_code == status
+    assert len(httpserver.log) == 1
+    assert sleeps == []
+
+
+def test_a_spending_request_is_resent_after_503_and_429_with_retry_after(
     httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
 ) -> None:
-    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("boom", status=500)
-    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("boom", status=502)
+    """503, and 429 with Retry-After, say the provider did not serve the request."""
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("busy", status=503)
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "2"}
+    )
     httpserver.expect_ordered_request("/oauth2/token").respond_with_json({"access_token": "A"})
     token = transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
     assert token.access_token == "A"
+    assert sleeps == [0.5, 2.0]
+
+
+def test_a_429_without_retry_after_is_not_resent(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_request("/oauth2/token").respond_with_json({"error": "slow_down"}, status=429)
+    with pytest.raises(ProviderError):
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
+    assert len(httpserver.log) == 1
+
+
+def test_revocation_is_retried_after_any_5xx_with_backoff(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    httpserver.expect_ordered_request("/oauth2/revoke").respond_with_data("boom", status=500)
+    httpserver.expect_ordered_request("/oauth2/revoke").respond_with_data("boom", status=502)
+    httpserver.expect_ordered_request("/oauth2/revoke").respond_with_data("", status=200)
+    transport.revoke(revoke(provider))
     assert sleeps == [0.5, 1.0]
 
 
 def test_5xx_retries_are_bounded(
     httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
 ) -> None:
-    httpserver.expect_request("/oauth2/token").respond_with_json({"error": "server_error"}, status=500)
-    with pytest.raises(ServerError) as info:
+    httpserver.expect_request("/oauth2/token").respond_with_json({"error": "busy"}, status=503)
+    with pytest.raises(TemporarilyUnavailable) as info:
         transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
-    assert info.value.status_code == 500
+    assert info.value.status_code == 503
     assert len(httpserver.log) == 3
     assert len(sleeps) == 2
+
+
+def test_a_guard_that_raises_stops_the_next_send(
+    httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+) -> None:
+    """A lock holder whose lease was lost sends nothing more, not even a retry."""
+    httpserver.expect_request("/oauth2/token").respond_with_data("busy", status=503)
+    calls: list[int] = []
+
+    def guard() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise LeaseLost("lost the refresh lock")
+
+    with pytest.raises(LeaseLost):
+        transport.token(refresh(provider), clock=lambda: NOW, provider=provider, guard=guard)
+    assert len(httpserver.log) == 1
 
 
 def test_503_retry_after_honoured(
@@ -200,7 +265,7 @@ def test_logs_carry_no_secrets(
     httpserver: HTTPServer, provider: Provider, transport: Transport, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="oob_helper")
-    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("x", status=500)
+    httpserver.expect_ordered_request("/oauth2/token").respond_with_data("x", status=503)
     httpserver.expect_ordered_request("/oauth2/token").respond_with_json(
         {"access_token": "AT-SECRET", "refresh_token": "RT-NEW-SECRET"}
     )

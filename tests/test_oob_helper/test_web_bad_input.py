@@ -21,6 +21,7 @@ import httpx
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 from pytest_httpserver import HTTPServer
+from starlette.requests import Request
 
 from mock_server.clock import Clock
 from mock_server.runner import MockServer
@@ -434,7 +435,11 @@ def test_remote_clients_are_refused_by_default(
 
 def test_admin_hook_refuses_non_admins(mock_aweber: MockServer) -> None:
     provider = AWEBER.with_bases(mock_aweber.url, mock_aweber.api_base)
-    with running_web(provider, is_admin=lambda request: request.headers.get("x-role") == "admin") as web:
+
+    def is_admin(request: Request, install: str) -> bool:
+        return request.headers.get("x-role") == "admin"
+
+    with running_web(provider, is_admin=is_admin) as web:
         assert_refused(web.a.get("/"), 403, "Only site administrators")
         assert web.a.get("/", headers={"x-role": "admin"}).status_code == 200
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser, SimpleUser
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
@@ -60,7 +63,7 @@ async def tenant_from_header(request: Request) -> str | None:
     return request.headers.get("x-tenant")
 
 
-def admin_by_token(request: Request) -> bool:
+def admin_by_token(request: Request, install: str) -> bool:
     return request.headers.get("x-admin") == "letmein"
 
 
@@ -230,3 +233,72 @@ def test_a_crashing_host_hook_gets_a_500_page_without_details(
     assert "Traceback" not in response.text
     assert response.headers["x-frame-options"] == "DENY"
     assert "host app bug" in caplog.text  # the operator's log has it
+
+
+# -- the admin check is told which install -----------------------------------------------------
+
+
+class SiteUser(SimpleUser):
+    """A host app's signed-in user who administers some sites."""
+
+    def __init__(self, name: str, sites: set[str]) -> None:
+        super().__init__(name)
+        self.administered_sites = sites
+
+
+class HeaderLogin(AuthenticationBackend):
+    """Stands in for the host app's session login: the user named by a header."""
+
+    USERS: ClassVar[dict[str, set[str]]] = {"alice": {"a.sites.example"}, "bob": {"b.sites.example"}}
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        name = conn.headers.get("x-user")
+        if name not in self.USERS:
+            return None
+        return AuthCredentials(["authenticated"]), SiteUser(name, self.USERS[name])
+
+
+def readme_is_admin(request: Request, install: str) -> bool:
+    """The README's example, word for word."""
+    return bool(request.user.is_authenticated and install in request.user.administered_sites)
+
+
+def test_the_readme_admin_check_refuses_one_sites_admin_on_another_site(helper: OAuthHelper) -> None:
+    """With wildcard hosts, the admin of site A sending site B's Host must be refused (issue 9)."""
+    aweber = create_app(
+        helper, secret_key="k" * 40, allowed_hosts=["*.sites.example"], is_admin=readme_is_admin
+    )
+    host = Starlette(
+        routes=[Mount("/admin/aweber", app=aweber)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=HeaderLogin())],
+    )
+    with WebServer(host) as server, httpx.Client(base_url=server.url) as client:
+        own = client.get("/admin/aweber/", headers={"x-user": "alice", "Host": "a.sites.example"})
+        assert own.status_code == 200
+        assert "Not connected" in own.text
+        other = client.get("/admin/aweber/", headers={"x-user": "alice", "Host": "b.sites.example"})
+        assert other.status_code == 403
+        assert "Only site administrators" in other.text
+        form = {"csrf_token": "x"}
+        refused = client.post(
+            "/admin/aweber/disconnect", data=form, headers={"x-user": "alice", "Host": "b.sites.example"}
+        )
+        assert refused.status_code == 403
+        assert (
+            client.get("/admin/aweber/", headers={"x-user": "bob", "Host": "b.sites.example"}).status_code
+            == 200
+        )
+        assert client.get("/admin/aweber/", headers={"Host": "a.sites.example"}).status_code == 403
+        server.check_errors()
+
+
+def test_a_one_argument_admin_check_still_works_with_a_deprecation_warning(helper: OAuthHelper) -> None:
+    def legacy(request: Request) -> bool:
+        return request.headers.get("x-admin") == "yes"
+
+    with pytest.warns(DeprecationWarning, match=r"is_admin\(request, install\)"):
+        app = create_app(helper, secret_key="k" * 40, allowed_hosts=["localhost"], is_admin=legacy)
+    with WebServer(app) as server:
+        assert httpx.get(server.url + "/", headers={"Host": "localhost", "x-admin": "yes"}).status_code == 200
+        assert httpx.get(server.url + "/", headers={"Host": "localhost"}).status_code == 403
+        server.check_errors()

@@ -31,6 +31,8 @@ def main() -> int:
     gate_port: int = config["gate_port"]
     clock = MutableClock(0.0)
     with open_helper(target, config["store_url"], clock) as helper:
+        if config.get("lease"):
+            helper.records.lease = float(config["lease"])  # a short lock lease, renewed while held
         print(json.dumps({"ready": True}), flush=True)
         for line in sys.stdin:
             command = json.loads(line)
