@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +79,9 @@ SETTING_NAMES: tuple[str, ...] = (
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key"})
 CUSTOM_PROVIDER = "custom"
-STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix", "postgresql", "postgres")
+# The Redis forms whose URL lists several hosts (checked by oob_helper.stores.redis_conn).
+MULTI_HOST_SCHEMES = ("redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
+STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix", "postgresql", "postgres", *MULTI_HOST_SCHEMES)
 MIN_SECRET_KEY_LENGTH = 16
 
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -109,6 +110,8 @@ def read_config_file(path: str) -> dict[str, str]:
         raise ConfigurationError(
             f"config file {path} cannot be read ({exc.strerror}): check its permissions"
         ) from None
+    import tomllib  # noqa: PLC0415 - only when there is a config file
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -207,11 +210,17 @@ def _check_scopes(value: str, source: str) -> tuple[str, ...]:
 
 
 def _check_store(value: str, source: str) -> str:
+    if value.partition("://")[0].lower() in MULTI_HOST_SCHEMES:
+        from oob_helper.stores.redis_conn import parse_redis_url  # noqa: PLC0415
+
+        parse_redis_url(value)  # a ConfigurationError that names what is wrong
+        return value
     parts = _split(value)
     if parts is None or parts.scheme not in STORE_SCHEMES:
         raise ConfigurationError(
             f"{source}: unsupported store URL {redact_url(value)!r}: use sqlite:///PATH, memory://, "
-            "redis://HOST[:PORT][/DB] or postgresql://USER@HOST/DB"
+            "redis://HOST[:PORT][/DB], redis+sentinel://HOST:PORT,.../MASTER, "
+            "redis+cluster://HOST:PORT,... or postgresql://USER@HOST/DB"
         )
     if parts.scheme == "sqlite" and not parts.path.strip("/"):
         raise ConfigurationError(

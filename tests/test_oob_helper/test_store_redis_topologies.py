@@ -24,6 +24,7 @@ from workers.common import MutableClock, Target, connect, open_helper
 
 from mock_server.config import MockConfig
 from mock_server.runner import MockServer
+from oob_helper.config import load_settings
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.helper import OAuthHelper
 from oob_helper.stores import open_store
@@ -278,3 +279,14 @@ def test_without_it_the_failover_drops_rotated_tokens(
     results = _failover_mid_storm(aweber_mock, sentinel, "0")
     lost = [install for install, result in results.items() if result == "reauthorization_required"]
     assert lost, results
+
+
+def test_the_settings_accept_the_multi_host_forms_and_check_them() -> None:
+    base = {"OOB_HELPER_CLIENT_ID": "app"}
+    for url in ("redis+sentinel://:pw@s1,s2:26380/tokens", "redis+cluster://n1:7000,n2:7001"):
+        settings = load_settings(overrides={}, environ={**base, "OOB_HELPER_STORE": url}, config_file=None)
+        assert settings.store_url == url
+    bad = {**base, "OOB_HELPER_STORE": "redis+sentinel://:pw@s1"}
+    with pytest.raises(ConfigurationError, match="name the primary") as info:
+        load_settings(overrides={}, environ=bad, config_file=None)
+    assert ":pw@" not in str(info.value)
