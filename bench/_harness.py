@@ -109,6 +109,7 @@ class WrkResult:
     requests: int
     non_2xx: int
     socket_errors: int
+    output: str = ""  # wrk's whole report (a script's done() may print there)
 
 
 def require_wrk() -> str:
@@ -155,7 +156,7 @@ def run_wrk(
     non2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     sock_errors = sum(int(g) for g in sock.groups()) if sock else 0
-    return WrkResult(rps, total, int(non2xx_match.group(1)) if non2xx_match else 0, sock_errors)
+    return WrkResult(rps, total, int(non2xx_match.group(1)) if non2xx_match else 0, sock_errors, out)
 
 
 def rss_kib(pid: int) -> int:
