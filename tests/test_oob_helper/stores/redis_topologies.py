@@ -198,13 +198,15 @@ class LinkProxy:
 
 
 class SentinelServers(_Processes):
-    """A primary, one replica (through a ``LinkProxy``) and three Sentinels watching them."""
+    """A primary, one replica (through a ``LinkProxy`` unless ``through_proxy=False``) and three
+    Sentinels watching them."""
 
-    def __init__(self, *, password: str | None = None) -> None:
+    def __init__(self, *, password: str | None = None, through_proxy: bool = True) -> None:
         binary = _binary(REDIS_SERVER, "redis-server")
         sentinel = _binary(REDIS_SENTINEL, "redis-sentinel")
         super().__init__("oob-sentinel-")
         self.password = password
+        self.through_proxy = through_proxy  # off: the replica links to the primary directly
         self.proxy: LinkProxy | None = None
         try:
             self._start(binary, sentinel)
@@ -218,8 +220,11 @@ class SentinelServers(_Processes):
         self.primary, self.replica = free_port(), free_port()
         base = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *auth]
         self.spawn(self.primary, [*base, "--port", str(self.primary), "--dir", str(self.dir)])
-        self.proxy = LinkProxy(self.primary)
-        replica_of = ("--replicaof", "127.0.0.1", str(self.proxy.port))
+        link_port = self.primary
+        if self.through_proxy:
+            self.proxy = LinkProxy(self.primary)
+            link_port = self.proxy.port
+        replica_of = ("--replicaof", "127.0.0.1", str(link_port))
         self.spawn(self.replica, [*base, "--port", str(self.replica), "--dir", str(self.dir), *replica_of])
         poll(lambda: "master_link_status:up" in self._cli(self.replica, "info", "replication"), "replica")
         self.sentinels = [free_port() for _ in range(3)]
