@@ -1,16 +1,14 @@
-"""The mock's ASGI app: one readable route table over one MockState.
+"""The mock's ASGI app: the route table of ``mock_server.routes`` over one MockState.
 
-Imitated paths (AWeber's, and Constant Contact's in that profile) and the control plane under
-``/_mock/`` are kept apart; handlers reach the state through ``request.app.state.mock``.
+Handlers reach the state through ``request.app.state.mock``.
 """
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Mount, Route
 
-from mock_server import api, control, oauth, openapi
+from mock_server import routes
 from mock_server.config import MockConfig
 from mock_server.edge import EdgeMiddleware
 from mock_server.state import MockState
@@ -30,17 +28,10 @@ def create_app(
     """
     if state is None:
         state = MockState(config)
-    auth_routes = oauth.routes(state)
-    routes: list[BaseRoute] = [
-        *auth_routes,
-        *api.routes(state.config),
-        Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]),
-    ]
-    if enable_control:
-        routes.append(Mount("/_mock", routes=control.routes(control_token)))
+    table = routes.table(state, control_token, enable_control=enable_control)
     # One layer for faults, the request log and security headers (see mock_server/edge.py).
-    middleware = [Middleware(EdgeMiddleware, direct=oauth.direct_routes(auth_routes), state=state)]
-    app = Starlette(routes=routes, middleware=middleware)
+    middleware = [Middleware(EdgeMiddleware, direct=routes.direct(table), state=state)]
+    app = Starlette(routes=table, middleware=middleware)
     app.state.mock = state
     app.state.control_enabled = enable_control
     return app

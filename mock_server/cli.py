@@ -5,7 +5,8 @@
 
 On start it prints the base URL, the endpoint URLs, the API base, the dashboard URL and the
 demo credentials, then serves with uvicorn (uvloop and httptools when installed) until Ctrl-C
-or SIGTERM, after which it exits 0. Usage and configuration errors exit 2 with a message.
+(exit 130) or SIGTERM (exit 143), as shells report a process those signals stopped. Usage and
+configuration errors exit 2 with a message.
 
 The control token may also come from the ``MOCK_AWEBER_CONTROL_TOKEN`` environment variable
 (kept out of the process list). When the host is not a loopback address and neither a token nor
@@ -235,8 +236,12 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     )
 
     # uvicorn re-raises the signal that stopped it once it has restored the previous handlers;
-    # these handlers turn that into a normal return (exit 0) instead of death by SIGTERM.
+    # these handlers turn that into a clean return with the shell's code for the signal
+    # (130, 143) instead of death by it, after the "stopped" line.
+    stopped_by: list[int] = []
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        stopped_by.append(signum)
         server.should_exit = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -248,7 +253,7 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
         sock.close()
         flush_request_log()  # the last requests' lines before the goodbye
     print("mock-aweber stopped.", file=sys.stderr)
-    return EXIT_OK
+    return 128 + stopped_by[0] if stopped_by else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

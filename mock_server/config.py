@@ -14,6 +14,7 @@ or TOML file (``mock-aweber serve --config FILE``)::
     rate_limit_enabled = true
     rate_limit_per_minute = 120
     rate_limit_lockout = 60
+    data_seed = 0                       # seeds the opens and clicks of sent broadcasts
 
     [refresh_policy]                    # options in mock_server/policy.py
     keep_old_refresh_token = false
@@ -29,6 +30,9 @@ or TOML file (``mock-aweber serve --config FILE``)::
     username = "alice"
     password = "wonderland"
     demo_data = true
+
+    [demo]                              # demo_data's content: see mock_server/demo_config.py
+    replace = false
 
 Choices where AWeber's documentation is silent, each a switch here:
 
@@ -98,6 +102,8 @@ class MockConfig:
     authorize_errors: Literal["redirect", "page"] = "redirect"
     jwt_access_tokens: bool | None = None  # None = the profile's (constantcontact: JWT-shaped)
     max_body_bytes: int = 64 * 1024
+    data_seed: int = 0  # seeds the opens and clicks of sent broadcasts (mock_server.mailings)
+    demo: Mapping[str, object] | None = field(default=None, hash=False)  # mock_server.demo_config
 
     @property
     def effective_access_token_ttl(self) -> int:
@@ -194,6 +200,12 @@ def config_from_mapping(data: Mapping[str, object]) -> MockConfig:
                 _check_type(key, value, int, "a positive integer")
                 if int(value) <= 0:  # type: ignore[call-overload]
                     raise ValueError(f"{key} must be a positive integer, not {value!r}")
+        elif key == "demo":
+            from mock_server import demo_config  # noqa: PLC0415 -- it needs the directory, which needs this
+
+            demo_config.check(value)
+        elif key == "data_seed":
+            _check_type(key, value, int, "an integer")
         elif key == "max_body_bytes":
             _check_type(key, value, int, "a positive integer")
         elif key in {"rate_limit_enabled", "echo_state"}:

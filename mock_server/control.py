@@ -18,9 +18,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from mock_server import control_dashboard
 from mock_server.faults import FaultSpecError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -255,7 +253,7 @@ async def reset(request: Request) -> Response:
     return Response(status_code=204)
 
 
-# --- guard and routes --------------------------------------------------------------------------
+# --- guard --------------------------------------------------------------------------
 
 
 def bearer_ok(request: Request, control_token: str | None) -> bool:
@@ -279,8 +277,10 @@ def unauthorized() -> JSONResponse:
     return response
 
 
-def _guarded(endpoint: Endpoint, control_token: str | None) -> Endpoint:
-    async def guarded(request: Request) -> Response:
+def guarded(endpoint: Endpoint, control_token: str | None) -> Endpoint:
+    """``endpoint`` behind the control token, with its BadRequest answered as a 400."""
+
+    async def checked(request: Request) -> Response:
         if not bearer_ok(request, control_token):
             return unauthorized()
         try:
@@ -288,30 +288,6 @@ def _guarded(endpoint: Endpoint, control_token: str | None) -> Endpoint:
         except BadRequest as exc:
             return _error(400, "invalid_request", str(exc))
 
-    guarded.__name__ = endpoint.__name__
-    guarded.__doc__ = endpoint.__doc__
-    return guarded
-
-
-def routes(control_token: str | None) -> list[BaseRoute]:
-    """Control API and dashboard routes, guarded by the control token when one is set."""
-    api: list[tuple[str, Endpoint, str]] = [
-        ("/clock", get_clock, "GET"),
-        ("/clock/advance", advance_clock, "POST"),
-        ("/clock/set", set_clock, "POST"),
-        ("/clients", add_client, "POST"),
-        ("/users", add_user, "POST"),
-        ("/approve", approve, "POST"),
-        ("/tokens/expire", expire_tokens, "POST"),
-        ("/tokens/revoke", revoke_tokens, "POST"),
-        ("/faults", add_fault, "POST"),
-        ("/faults", list_faults, "GET"),
-        ("/faults", clear_faults, "DELETE"),
-        ("/events", events, "GET"),
-        ("/state", state, "GET"),
-        ("/reset", reset, "POST"),
-    ]
-    result: list[BaseRoute] = [
-        Route(path, _guarded(endpoint, control_token), methods=[method]) for path, endpoint, method in api
-    ]
-    return [*result, *control_dashboard.routes(control_token)]
+    checked.__name__ = endpoint.__name__
+    checked.__doc__ = endpoint.__doc__
+    return checked

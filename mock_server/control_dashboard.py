@@ -25,7 +25,6 @@ import jinja2
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mock_server", "templates"),
@@ -295,19 +294,3 @@ def clear_faults(state: Any, form: FormData) -> str:
     """Disarm every fault."""
     state.faults.reset()
     return "faults"
-
-
-def routes(control_token: str | None) -> list[BaseRoute]:
-    """Dashboard routes (relative to the ``/_mock`` mount)."""
-    dashboard = Dashboard(control_token)
-    return [
-        Route("/", dashboard.index, methods=["GET"]),
-        Route("/login", dashboard.login, methods=["POST"]),
-        Route("/logout", dashboard.logout, methods=["POST"]),
-        Route("/dashboard/clock/advance", dashboard.action(advance), methods=["POST"]),
-        Route("/dashboard/clock/freeze", dashboard.action(freeze), methods=["POST"]),
-        Route("/dashboard/tokens/expire", dashboard.action(expire), methods=["POST"]),
-        Route("/dashboard/tokens/revoke", dashboard.action(revoke), methods=["POST"]),
-        Route("/dashboard/faults/clear", dashboard.action(clear_faults), methods=["POST"]),
-        Route("/dashboard/reset", dashboard.action(reset), methods=["POST"]),
-    ]

@@ -1,11 +1,14 @@
-"""Accounts, lists and subscribers behind the API slice; no HTTP types.
+"""Accounts, lists and subscribers behind the API, and the owner of the rest of its data; no
+HTTP types.
 
 The records live here, changed under one lock; the rules (validation, paging, find filters)
-are in ``mock_server.api_model``. Demo data (interface.md): one account with two lists; the
-first holds 250 subscribers, all ``subscribed``; the second holds three (one also on the first
-list, one ``unconfirmed``, one ``unsubscribed``) so that account-wide finds and AWeber's 405 for
-deleting a non-subscribed subscriber can be exercised. Ids and uuids are deterministic, so they
-are the same after every reset.
+are in ``mock_server.api.model``. The directory holds the other resources' stores too:
+``catalog`` (custom fields, segments, web forms, landing pages, integrations) and ``mailings``
+(broadcasts, followups), and resets them with its own. A subscriber joins a list only through
+:meth:`Directory.insert_subscriber` and changes status only through :meth:`Directory.set_status`,
+so anything that must follow those events (webhooks) has one place to hook in. Demo data is
+``mock_server.demo`` (and ``mock_server.demo_config`` for a config file's); ids and uuids are
+deterministic, so they are the same after every reset.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
-from mock_server.api_model import (
+from mock_server import demo, demo_config, purchases
+from mock_server.api.model import (
     TEXT_LIMITS,
     Account,
     Activity,
@@ -36,7 +41,9 @@ from mock_server.api_model import (
     predicates,
     tag_changes,
 )
+from mock_server.catalog import Catalog
 from mock_server.clock import Clock
+from mock_server.mailings import Broadcast, Mailings
 
 _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 
@@ -44,9 +51,12 @@ _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 class Directory:
     """The API's data. ``create_account`` is called by MockState when a user is created."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, seed: int = 0, demo_spec: Mapping[str, Any] | None = None) -> None:
         self.clock = clock
+        self.demo_spec = demo_spec
         self._lock = threading.RLock()
+        self.catalog = Catalog()
+        self.mailings = Mailings(self.recipients, seed)
         self._accounts: dict[int, Account] = {}
         self._next_account = 1
         self._next_list = 1001
@@ -62,14 +72,18 @@ class Directory:
             company = f"{username[:1].upper()}{username[1:]} Company"
             account = Account(account_id, self._uuid("account", account_id), username, company)
             self._accounts[account_id] = account
-            if demo_data:
-                self._seed(account)
+            if demo_data and not demo_config.replaces(self.demo_spec):
+                demo.seed(self, account)
+            if demo_data and self.demo_spec:
+                demo_config.apply(self, account, self.demo_spec)
             return account_id
 
     def reset(self) -> None:
         """Forget everything (MockState.reset re-creates the configured users' accounts)."""
         with self._lock:
             self._accounts.clear()
+            self.catalog.reset()
+            self.mailings.reset()
             self._next_account = 1
             self._next_list = 1001
             self._next_subscriber = 100001
@@ -84,54 +98,11 @@ class Directory:
             account.lists[list_id] = mailing_list
             return mailing_list
 
-    def _seed(self, account: Account) -> None:
-        first = self.create_list(account.id, "Demo Newsletter")
-        second = self.create_list(account.id, "Demo Customers")
-        now = self.clock.now()
-        for number in range(1, 251):
-            self._insert(
-                first,
-                email=f"subscriber{number:03d}@example.com",
-                name=f"Demo Subscriber {number:03d}",
-                status="subscribed",
-                at=now - (251 - number) * 3600,
-                method="import",
-                tags=["demo", "vip"] if number % 10 == 0 else ["demo"],
-            )
-        self._insert(
-            second,
-            email="subscriber001@example.com",
-            name="Demo Subscriber 001",
-            status="subscribed",
-            at=now - 7200,
-            method="webform",
-            tags=["customer"],
-        )
-        self._insert(
-            second,
-            email="pending@example.com",
-            name="Pending Confirmation",
-            status="unconfirmed",
-            at=now - 3600,
-            method="webform",
-            tags=[],
-        )
-        former = self._insert(
-            second,
-            email="former@example.com",
-            name="Former Subscriber",
-            status="subscribed",
-            at=now - 86400 * 3,
-            method="api",
-            tags=[],
-        )
-        self._unsubscribe(former, now - 86400, "unsubscribe link")
-
     def _uuid(self, kind: str, number: int) -> str:
         # Deterministic, so ids and uuids are the same after every reset.
         return str(uuid.uuid5(_UUID_NAMESPACE, f"{kind}:{number}"))
 
-    def _insert(
+    def insert_subscriber(
         self,
         mailing_list: MailingList,
         *,
@@ -142,6 +113,7 @@ class Directory:
         method: str,
         tags: list[str],
     ) -> Subscriber:
+        """The one place a subscriber joins a list (API add, move, purchase, demo data)."""
         subscriber_id = self._next_subscriber
         self._next_subscriber += 1
         verified = status == "subscribed"
@@ -162,12 +134,18 @@ class Directory:
         mailing_list.subscribers[subscriber_id] = subscriber
         return subscriber
 
-    @staticmethod
-    def _unsubscribe(subscriber: Subscriber, at: float, method: str) -> None:
-        subscriber.status = "unsubscribed"
-        subscriber.unsubscribed_at = at
-        subscriber.unsubscribe_method = method
-        subscriber.activity.append(Activity("unsubscribed", at))
+    def set_status(self, subscriber: Subscriber, status: str, at: float, method: str | None = None) -> None:
+        """The one place a subscriber's status changes (``method`` says how it unsubscribed)."""
+        if status == subscriber.status:
+            return
+        subscriber.status = status
+        if status == "unsubscribed":
+            subscriber.unsubscribed_at = at
+            subscriber.unsubscribe_method = method
+        else:
+            subscriber.unsubscribed_at = None
+            subscriber.unsubscribe_method = None
+        subscriber.activity.append(Activity(status, at))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -291,13 +269,14 @@ class Directory:
             if existing is not None and not update_existing:
                 raise BadRequest("email: Subscriber already subscribed.")
             values = creatable_fields(fields)
+            self._check_strict(list_id, fields, values.get("custom_fields"))
             tags = parse_tags("tags", fields["tags"]) if "tags" in fields else []
             if existing is not None:
                 values.pop("ip_address", None)
                 self._apply(existing, values)
                 existing.tags.extend(tag for tag in tags if tag not in existing.tags)
                 return existing, False
-            subscriber = self._insert(
+            subscriber = self.insert_subscriber(
                 mailing_list,
                 email=email,
                 name=None,
@@ -321,6 +300,7 @@ class Directory:
                     changes[key] = parse_text(key, fields[key], limit=TEXT_LIMITS[key])
             if "custom_fields" in fields:
                 changes["custom_fields"] = parse_custom_fields(fields["custom_fields"])
+                self._check_strict(list_id, fields, changes["custom_fields"])
             if "last_followup_message_number_sent" in fields:
                 changes["last_followup_message_number_sent"] = parse_followup(
                     fields["last_followup_message_number_sent"]
@@ -342,13 +322,8 @@ class Directory:
             subscriber.tags = [tag for tag in subscriber.tags if tag not in remove]
             subscriber.tags.extend(tag for tag in add if tag not in subscriber.tags)
             now = self.clock.now()
-            if status == "unsubscribed" and subscriber.status != "unsubscribed":
-                self._unsubscribe(subscriber, now, "api unsubscribe")
-            elif status == "subscribed" and subscriber.status == "unsubscribed":
-                subscriber.status = "subscribed"
-                subscriber.unsubscribed_at = None
-                subscriber.unsubscribe_method = None
-                subscriber.activity.append(Activity("subscribed", now))
+            if status == "unsubscribed" or (status == "subscribed" and subscriber.status == "unsubscribed"):
+                self.set_status(subscriber, status, now, "api: unsubscribe")
             return subscriber
 
     def delete_subscriber(self, account_id: int, list_id: int, subscriber_id: int) -> None:
@@ -380,7 +355,7 @@ class Directory:
             if any(sub.email.lower() == subscriber.email.lower() for sub in target.subscribers.values()):
                 raise AlreadyOnList("Subscriber already belongs to this list.")
             followup_number = None if followup in (None, "") else parse_followup(followup)
-            moved = self._insert(
+            moved = self.insert_subscriber(
                 target,
                 email=subscriber.email,
                 name=subscriber.name,
@@ -404,6 +379,63 @@ class Directory:
             moved.activity = [*subscriber.activity, Activity("moved", self.clock.now())]
             del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
             return moved
+
+    def purchase(self, account_id: int, list_id: int, fields: Mapping[str, object]) -> Subscriber:
+        """Record a purchase: add or update the subscriber, then log a ``tracked_event``."""
+        with self._lock:
+            at, subscriber_fields = purchases.parse(fields)
+            subscriber, _ = self.add_subscriber(
+                account_id, list_id, {**subscriber_fields, "update_existing": True}
+            )
+            subscriber.activity.append(Activity("tracked_event", at))
+            return subscriber
+
+    def rename_custom_field(self, mailing_list: MailingList, old: str, new: str | None) -> None:
+        """Carry a custom field's values to its new name, or drop them (``new`` None)."""
+        with self._lock:
+            for sub in mailing_list.subscribers.values():
+                if old in sub.custom_fields and old != new:
+                    value = sub.custom_fields.pop(old)
+                    if new is not None:
+                        sub.custom_fields[new] = value
+
+    def recipients(self, broadcast: Broadcast) -> list[Subscriber]:
+        """Who a broadcast goes to: subscribed on an included list, on no excluded list."""
+        with self._lock:
+            excluded = {
+                sub.email.lower()
+                for list_id in broadcast.exclude_lists
+                for sub in self._list_by_id(list_id).subscribers.values()
+            }
+            seen: set[str] = set()
+            result: list[Subscriber] = []
+            for list_id in broadcast.include_lists or [broadcast.list_id]:
+                for sub in self._list_by_id(list_id).subscribers.values():
+                    address = sub.email.lower()
+                    if sub.status == "subscribed" and address not in excluded and address not in seen:
+                        seen.add(address)
+                        result.append(sub)
+            return result
+
+    def _list_by_id(self, list_id: int) -> MailingList:
+        for account in self._accounts.values():
+            if list_id in account.lists:
+                return account.lists[list_id]
+        return MailingList(list_id, "", 0, "")  # a list deleted since: nobody on it
+
+    def _check_strict(self, list_id: int, fields: Mapping[str, object], values: object) -> None:
+        """With ``strict_custom_fields`` true, every custom field named must exist on the list."""
+        if not isinstance(values, dict) or not parse_flag(
+            "strict_custom_fields", fields.get("strict_custom_fields", False)
+        ):
+            return
+        defined = {item.name for item in self.catalog.custom_fields(list_id)}
+        unknown = sorted(set(values) - defined)
+        if unknown:
+            raise BadRequest(
+                f"custom_fields: {unknown[0][:100]!r} is not a custom field of this list; "
+                "create it first, or leave strict_custom_fields false."
+            )
 
     @staticmethod
     def _apply(subscriber: Subscriber, changes: Mapping[str, object]) -> None:

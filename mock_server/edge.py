@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 
 def _is_control(path: str) -> bool:
-    return path == "/_mock" or path.startswith("/_mock/")
+    # The favicon too: browsers fetch it on their own, so it is not traffic worth logging.
+    return path == "/_mock" or path.startswith("/_mock/") or path == "/favicon.ico"
 
 
 class EdgeMiddleware:

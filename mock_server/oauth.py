@@ -29,13 +29,11 @@ from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from mock_server import events
 from mock_server.authorize import AuthorizeRequest
 from mock_server.clients import scope_words
-from mock_server.config import MockConfig
 from mock_server.errors import AuthorizeError, TokenError
 from mock_server.grants import ClientCredentials
 from mock_server.pages import render
@@ -231,7 +229,7 @@ class _TokenJSON(Response):
         ]
 
 
-class _RawEndpoint:
+class RawEndpoint:
     """Serves ``handler(request, state) -> Response`` as a plain ASGI app bound to one state.
 
     Starlette wraps function endpoints in a per-request exception-handling layer; the token
@@ -414,35 +412,3 @@ def _decide(request: Request, form: dict[str, str]) -> Response:
         code=code,
         minutes=max(1, state.config.code_ttl // 60),
     )
-
-
-def _prefixes(config: MockConfig) -> list[str]:
-    if config.profile == "constantcontact":
-        return ["/oauth2", "/oauth2/default/v1"]  # and Okta's layout, as Constant Contact's (B1)
-    return ["/oauth2"]
-
-
-def direct_routes(table: Iterable[BaseRoute]) -> dict[tuple[str, str], _RawEndpoint]:
-    """(method, path) -> the plain ASGI endpoints in ``table``, for the edge layer to call
-    without routing (see mock_server.edge)."""
-    return {
-        (method, route.path): route.endpoint
-        for route in table
-        if isinstance(route, Route) and isinstance(route.endpoint, _RawEndpoint)
-        for method in route.methods or ()
-        if method != "HEAD"
-    }
-
-
-def routes(state: MockState) -> list[BaseRoute]:
-    """The authorization server's routes for the state's profile."""
-    token_endpoint = _RawEndpoint(token, state)
-    table: list[BaseRoute] = []
-    for prefix in _prefixes(state.config):
-        table += [
-            # The token endpoint first: it is the hot path, and routes are tried in order.
-            Route(f"{prefix}/token", token_endpoint, methods=["POST"]),
-            Route(f"{prefix}/authorize", authorize, methods=["GET", "POST"]),
-            Route(f"{prefix}/revoke", revoke, methods=["POST"]),
-        ]
-    return table

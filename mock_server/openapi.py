@@ -4,7 +4,7 @@ It follows the running configuration: the Constant Contact paths appear only in 
 the ``/_mock/`` control API only when the control plane is enabled (its bearer control token
 declared optional, since the document cannot tell whether one is set), and the server URL is
 the base URL of the request, so tools pointed at the document talk to this mock. The API
-slice's fragments live in ``mock_server.api_spec``.
+slice's fragments live in ``mock_server.api.spec``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from mock_server import api_spec
-from mock_server.api_spec import Schema, json_response, ref
+from mock_server.api import spec as api_spec
+from mock_server.api import spec_content, spec_mailings
+from mock_server.api.spec import Schema, json_response, ref
 
 _TEXT: Schema = {"type": "string"}
 _HTML = {"text/html": {"schema": _TEXT}}
@@ -265,12 +266,22 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
     if profile == "constantcontact":
         paths.update(_auth_paths("/oauth2/default/v1"))
     paths.update(api_spec.paths(profile))
+    paths.update(spec_content.paths())
+    paths.update(spec_mailings.paths())
     if control:
         paths.update(_control_paths())
     paths["/openapi.json"] = {
         "get": {
             "operationId": "openapi",
             "responses": {"200": json_response("This document", {"type": "object"})},
+        }
+    }
+    paths["/favicon.ico"] = {
+        "get": {
+            "operationId": "favicon",
+            "responses": {
+                "200": {"description": "The browsers' icon", "content": {"image/vnd.microsoft.icon": {}}}
+            },
         }
     }
     schemes: dict[str, Schema] = {
@@ -289,7 +300,15 @@ def build(profile: str, *, control: bool, server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url}],
         "paths": paths,
-        "components": {"schemas": {**api_spec.SCHEMAS, **_OAUTH_SCHEMAS}, "securitySchemes": schemes},
+        "components": {
+            "schemas": {
+                **api_spec.SCHEMAS,
+                **spec_content.SCHEMAS,
+                **spec_mailings.SCHEMAS,
+                **_OAUTH_SCHEMAS,
+            },
+            "securitySchemes": schemes,
+        },
     }
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.responses import HTMLResponse
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 HERE = Path(__file__).resolve().parent
 _CSS = (HERE / "static" / "mock.css").read_text(encoding="utf-8")
@@ -63,3 +64,11 @@ def render(
     html = _env.get_template(name).render(provider=provider, css=_CSS, copy_js=_COPY_JS, **context)
     all_headers = {**PAGE_HEADERS, "Content-Security-Policy": page_csp(form_targets), **(headers or {})}
     return HTMLResponse(html, status_code=status, headers=all_headers)
+
+
+FAVICON = HERE / "static" / "favicon.ico"
+
+
+async def favicon(request: Request) -> Response:
+    """The icon browsers fetch on their own; without it every page logged a 404 in the console."""
+    return FileResponse(FAVICON, media_type="image/vnd.microsoft.icon")

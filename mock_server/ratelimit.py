@@ -38,8 +38,9 @@ class RateLimiter:
         self._hits: dict[int, deque[float]] = {}
         self._locked_until: dict[int, float] = {}
 
-    def hit(self, account_id: int) -> None:
-        """Count one request for ``account_id``; raise RateLimited if it is over the limit."""
+    def hit(self, account_id: int, cost: int = 1) -> None:
+        """Count a request of ``cost`` calls for ``account_id`` (a purchase costs 3); raise
+        RateLimited if it goes over the limit."""
         if not self.enabled:
             return
         now = self.clock.now()
@@ -54,12 +55,12 @@ class RateLimiter:
             hits = self._hits.setdefault(account_id, deque())
             while hits and hits[0] <= now - WINDOW_SECONDS:
                 hits.popleft()
-            if len(hits) >= limit:
+            if len(hits) + cost > limit:
                 until = now + self.config.rate_limit_lockout
                 self._locked_until[account_id] = until
                 hits.clear()
                 raise RateLimited(until)
-            hits.append(now)
+            hits.extend([now] * cost)
 
     def reset(self) -> None:
         """Forget every counter and lock-out, and restore the configured on/off switch."""

@@ -79,7 +79,7 @@ class MockState:
         self.config = config or MockConfig()
         self.clock = clock or Clock()
         # Parts owned by other modules; reset() must reset each of them too.
-        self.directory = Directory(self.clock)
+        self.directory = Directory(self.clock, seed=self.config.data_seed, demo_spec=self.config.demo)
         self.rate_limiter = RateLimiter(self.clock, self.config)
         self.events = EventLog()
         self.faults = FaultTable()

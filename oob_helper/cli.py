@@ -2,7 +2,8 @@
 
 A thin shell: settings come from ``oob_helper.config``, the work from ``OAuthHelper``; this
 module only translates. Exit codes (interface.md): 0 ok, 2 usage or configuration error,
-3 reauthorization required, 4 provider or network error; 130 when interrupted. Errors are one
+3 a person must connect (never connected, or reauthorization required), 4 provider or network
+error; 130 when interrupted, 143 when terminated. Errors are one
 line on stderr, never a traceback, never a secret.
 """
 
@@ -59,16 +60,18 @@ _DESCRIPTION = f"""\
 Connect an app to AWeber-style OAuth 2 with the out-of-band flow, and keep it connected.
 
 Settings come from flags, then environment variables, then a TOML config file (--config,
-{env_name("config")}, or if it exists {{default_config}}),
-then the provider's defaults. Each flag below has an environment variable
+{env_name("config")}, or if it exists {{default_config}}, the
+user's config directory), then the provider's defaults. Each flag below has an environment variable
 {env_name("<name>")} and a config key <name>; the client secret and the web signing key
 are read only from {env_name("client_secret")} / {env_name("secret_key")} or the config
 file, so they never appear in a process list. Token stores encrypt at rest with the Fernet
 keys in OOB_HELPER_ENCRYPTION_KEYS (comma-separated, the first encrypts).
 
-Exit codes: 0 ok, 2 usage or configuration error, 3 reauthorization required (a person
-must run `connect` again), 4 provider or network error (retry later), 130 interrupted,
-143 terminated (SIGTERM; refreshes already sent finish and are stored first).
+Exit codes: 0 ok, 2 usage or configuration error, 3 a person must connect (the install was
+never connected, or needs reauthorization: status shows state not_connected or
+reauthorization_required; run `connect`), 4 provider or network error (retry later),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM; refreshes already sent finish and are
+stored first). The same for `serve` and `demo`, which run until Ctrl-C or SIGTERM.
 """
 
 _CONNECT_HELP = """\
@@ -82,8 +85,8 @@ the URL (and with --json the attempt id) on stdout; then `connect --attempt ID -
 _REFRESH_HELP = """\
 Refresh tokens now. A progress bar is drawn on stderr only when stderr is a terminal; the
 summary line (refreshed, skipped, reauthorization required, failed) goes to stdout, and each
-install that was not refreshed is named on stderr. Exit 3 if any install needs
-reauthorization, else 4 if any failed, else 0.
+install that was not refreshed is named on stderr. Exit 3 if a person must connect any of them
+(not connected, or reauthorization required), else 4 if any failed, else 0.
 """
 
 

@@ -31,6 +31,11 @@ PROG = "oob-helper"
 MAX_PASTE = 8192  # the facade refuses anything over 2 KB with its own message
 
 
+# Commands that work on installs already connected: they read the store, and need the client
+# id only once a token must be refreshed (the helper says so then).
+STORE_ONLY_COMMANDS = frozenset({"status", "token", "refresh"})
+
+
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """Settings from the flags in ``args``, then ``environ``, then the config file."""
     overrides = {key: getattr(args, key, None) for key in SETTING_NAMES}
@@ -38,7 +43,12 @@ def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> 
     if config_file is None and not environ.get("OOB_HELPER_CONFIG"):
         default = default_config_path()
         config_file = str(default) if default.is_file() else None
-    return load_settings(overrides=overrides, environ=environ, config_file=config_file)
+    return load_settings(
+        overrides=overrides,
+        environ=environ,
+        config_file=config_file,
+        require_client_id=getattr(args, "command", None) not in STORE_ONLY_COMMANDS,
+    )
 
 
 @contextmanager
@@ -121,6 +131,9 @@ def read_paste(stream: TextIO, *, prompt: str | None) -> str:
         read += len(line)
         if line.strip():
             return line
+    if prompt:
+        # End the prompt's line: the error must not read as if it were the user's answer.
+        sys.stderr.write("\n")
     raise ConfigurationError(
         "no authorization code was pasted: paste the code (or the whole redirect URL) shown "
         "after allowing access, or pass it with --code"
@@ -298,8 +311,11 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
         rows = [record_json(r, now, encrypted=encrypted) for r in records]
         _print_json(rows[0] if args.install else rows)
         return 0
+    words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
+    at_rest = f"Tokens at rest: {words[encrypted]}."
     if not records:
         print(f"No installs yet: connect one with `{PROG} connect --install NAME`.")
+        print(f"\n{at_rest}")  # said the same way as below a table: it is the store's setting
         return 0
     table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "SCOPES")]
     for r in records:
@@ -315,8 +331,7 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
-    words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
-    print(f"\nTokens at rest: {words[encrypted]}.")
+    print(f"\n{at_rest}")
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from oob_helper.cli_signals import critical
 from oob_helper.config import Settings
-from oob_helper.errors import NotConnected, OobHelperError, ReauthorizationRequired
+from oob_helper.errors import ConfigurationError, NotConnected, OobHelperError, ReauthorizationRequired
 from oob_helper.progress import Progress
 from oob_helper.tokens import RefreshResult
 
@@ -38,6 +38,8 @@ def _refresh_one(helper: OAuthHelper, install: str, within: float | None) -> Ref
 
     try:
         return helper.refresh(install, force=within is None, within=within)
+    except ConfigurationError:
+        raise  # the same for every install (e.g. no client id): stop and say it once, exit 2
     except OobHelperError as exc:
         # The facade reports most failures in the outcome; anything raised still counts.
         needs_person = isinstance(exc, ReauthorizationRequired | NotConnected)

@@ -79,9 +79,6 @@ SETTING_NAMES: tuple[str, ...] = (
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key"})
 CUSTOM_PROVIDER = "custom"
-# The Redis forms whose URL lists several hosts (checked by oob_helper.stores.redis_conn).
-MULTI_HOST_SCHEMES = ("redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
-STORE_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix", "postgresql", "postgres", *MULTI_HOST_SCHEMES)
 MIN_SECRET_KEY_LENGTH = 16
 
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -210,22 +207,9 @@ def _check_scopes(value: str, source: str) -> tuple[str, ...]:
 
 
 def _check_store(value: str, source: str) -> str:
-    if value.partition("://")[0].lower() in MULTI_HOST_SCHEMES:
-        from oob_helper.stores.redis_conn import parse_redis_url  # noqa: PLC0415
+    from oob_helper.stores import check_store_url  # noqa: PLC0415 - one message for every bad URL
 
-        parse_redis_url(value)  # a ConfigurationError that names what is wrong
-        return value
-    parts = _split(value)
-    if parts is None or parts.scheme not in STORE_SCHEMES:
-        raise ConfigurationError(
-            f"{source}: unsupported store URL {redact_url(value)!r}: use sqlite:///PATH, memory://, "
-            "redis://HOST[:PORT][/DB], redis+sentinel://HOST:PORT,.../MASTER, "
-            "redis+cluster://HOST:PORT,... or postgresql://USER@HOST/DB"
-        )
-    if parts.scheme == "sqlite" and not parts.path.strip("/"):
-        raise ConfigurationError(
-            f"{source}: a SQLite store URL needs a file path, e.g. sqlite:////var/lib/oob-helper/tokens.db"
-        )
+    check_store_url(value, source)
     return value
 
 
@@ -304,11 +288,14 @@ def load_settings(
     overrides: Mapping[str, str | None],
     environ: Mapping[str, str],
     config_file: str | None,
+    require_client_id: bool = True,
 ) -> Settings:
     """Resolve settings: ``overrides`` (flags) > ``environ`` > config file > provider defaults.
 
     ``config_file`` (the ``--config`` flag) wins over ``OOB_HELPER_CONFIG`` in ``environ``;
     with neither, no file is read. Keys of ``overrides`` are those of ``SETTING_NAMES``.
+    Without ``require_client_id`` a missing client id is left empty, for work that only reads
+    the store (the helper refuses to call the provider without one).
     """
     unknown = set(overrides) - set(SETTING_NAMES)
     if unknown:
@@ -317,13 +304,12 @@ def load_settings(
     file_values = read_config_file(path) if path else {}
     values, sources = _merge(overrides, environ, file_values)
 
+    # The store first: every command needs it, and its error must not hide behind another.
+    store_url = _check_store(values["store"], sources["store"]) if "store" in values else None
     provider = _provider(values, sources)
-    client_id = values.get("client_id")
-    if not client_id:
-        raise ConfigurationError(
-            f"missing client id: set {_where('client_id')} to the client id of your "
-            f"{provider.display_name} app"
-        )
+    client_id = values.get("client_id", "")
+    if not client_id and require_client_id:
+        raise missing_client_id(provider)
     client_secret = values.get("client_secret")
     client_auth = _client_auth(values, sources, public=not client_secret)
     scopes = _check_scopes(values["scopes"], sources["scopes"]) if "scopes" in values else ()
@@ -332,7 +318,6 @@ def load_settings(
         if "redirect_uri" in values
         else OOB_REDIRECT_URI
     )
-    store_url = _check_store(values["store"], sources["store"]) if "store" in values else None
     secret_key = values.get("secret_key")
     if secret_key is not None and len(secret_key) < MIN_SECRET_KEY_LENGTH:
         raise ConfigurationError(
@@ -348,6 +333,14 @@ def load_settings(
         client_auth=client_auth,
         store_url=store_url,
         secret_key=secret_key,
+    )
+
+
+def missing_client_id(provider: Provider, why: str = "") -> ConfigurationError:
+    """The error for a client id that is needed but not set (``why``: what needed it)."""
+    return ConfigurationError(
+        f"missing client id{why}: set {_where('client_id')} to the client id of your "
+        f"{provider.display_name} app"
     )
 
 

@@ -43,7 +43,7 @@ _INSTALL_HINT = "pip install 'oob-helper[encryption]'"
 
 def generate_key() -> str:
     """A new random Fernet key, as text."""
-    fernet = _fernet_module()
+    fernet = _fernet_module("making an encryption key needs the cryptography package")
     key: bytes = fernet.Fernet.generate_key()
     return key.decode("ascii")
 
@@ -109,12 +109,10 @@ def cipher_from_keys(keys: Sequence[str] | None) -> TokenCipher | None:
     return TokenCipher(chosen) if chosen else None
 
 
-def _fernet_module() -> ModuleType:
+def _fernet_module(why: str = "") -> ModuleType:
     try:
         from cryptography import fernet  # noqa: PLC0415 - optional extra
     except ImportError:
-        raise ConfigurationError(
-            f"encryption keys are configured ({ENV_KEYS}) but the cryptography package is "
-            f"missing: {_INSTALL_HINT}"
-        ) from None
+        why = why or f"encryption keys are configured ({ENV_KEYS}) but the cryptography package is missing"
+        raise ConfigurationError(f"{why}: {_INSTALL_HINT}") from None
     return fernet

@@ -1,7 +1,8 @@
 """``oob-helper demo``: the mock AWeber server and the web helper together on loopback.
 
 The helper uses the mock's public demo client and a SQLite store in a temporary directory that
-is removed on exit. Ctrl-C or SIGTERM stops both (exit 0). Also ``python -m oob_helper.demo``.
+is removed on exit. Ctrl-C (exit 130) or SIGTERM (exit 143) stops both. Also
+``python -m oob_helper.demo``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def run_demo(*, host: str = "127.0.0.1", helper_port: int = 8000, mock_port: int
             print(f"  Mock AWeber:       {mock.url}/")
             print(f"  Mock QA dashboard: {mock.dashboard_url}")
             print(f"  Demo login:        username {DEMO_LOGIN[0]}, password {DEMO_LOGIN[1]}")
-            print(f"Open {url}/, click Connect to AWeber, log in, allow access, and paste the code.")
+            print(
+                f"Open {url}/ and click Connect to AWeber; on the mock's page sign in as demo / demo and "
+                "press Allow access, then copy the code and paste it into the helper."
+            )
             print("Press Ctrl-C to stop.", flush=True)
             run_until_stopped(app, sock, stopping)
         except OobHelperError as exc:
@@ -68,7 +72,7 @@ def run_demo(*, host: str = "127.0.0.1", helper_port: int = 8000, mock_port: int
                 helper.close()
             mock.stop()
     print("oob-helper demo: stopped.", flush=True)
-    return 0
+    return stopping.exit_code()
 
 
 def main(argv: list[str] | None = None) -> int:

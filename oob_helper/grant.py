@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from oob_helper import protocol
-from oob_helper.config import Settings
+from oob_helper.config import Settings, missing_client_id
 from oob_helper.errors import InvalidGrant, NetworkError, ProviderError
 from oob_helper.tokens import PendingAttempt, Token
 from oob_helper.transport import Transport
@@ -60,6 +60,8 @@ class TokenGrant:
         """
         if not token.refresh_token:
             raise InvalidGrant("no refresh token is stored for this install", error="invalid_grant")
+        if not self.settings.client_id:  # settings loaded for store-only work (`status`, `token`)
+            raise missing_client_id(self.provider, " (needed to refresh the access token)")
         request = protocol.refresh_request(
             self.provider,
             client_id=self.settings.client_id,

@@ -313,10 +313,13 @@ class RedisStore:
             script(keys=[], args=[old, self._tag, *(glob + kind for kind in kinds)])
 
     def _failed(self, exc: Exception) -> StoreError:
-        return StoreError(
-            f"Redis store {self.url} failed ({type(exc).__name__}): {exc}; "
-            "check that the server is running and reachable"
-        )
+        if isinstance(exc, redis.ConnectionError):
+            return StoreError(
+                f"Redis store {self.url} is unreachable ({_why_unreachable(exc)}); "
+                "check that the server is running and reachable"
+            )
+        message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+        return StoreError(f"Redis store {self.url} failed ({type(exc).__name__}: {message})")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -324,6 +327,15 @@ class RedisStore:
             yield
         except redis.RedisError as exc:
             raise self._failed(exc) from None
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    """``connection refused``: the socket's own reason, not redis-py's "Error 111 connecting ..."."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror[:1].lower() + cause.strerror[1:]
+    text = " ".join(str(exc).split()).rstrip(".")
+    return text or type(exc).__name__
 
 
 class _Replication:

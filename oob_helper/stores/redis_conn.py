@@ -47,30 +47,42 @@ class RedisTarget:
     sentinel_options: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_redis_url(url: str) -> RedisTarget:
-    """The target ``url`` names; ConfigurationError naming the mistake (and the fix) if it is wrong."""
+class _Bad(Exception):
+    """What is wrong with the URL (turned into the ConfigurationError by ``parse_redis_url``)."""
+
+
+def parse_redis_url(url: str, source: str = "OOB_HELPER_STORE") -> RedisTarget:
+    """The target ``url`` names; ConfigurationError naming the mistake (and the fix) if it is
+    wrong, and ``source`` (where the URL came from: the variable, ``--store``, a config file)."""
     shown = redact_url(url)
+    try:
+        return _parse(url)
+    except _Bad as exc:
+        raise ConfigurationError(f"{source}: {shown!r} is not a usable Redis URL: {exc}") from None
+
+
+def _parse(url: str) -> RedisTarget:
     scheme = url.partition("://")[0].lower()
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise _bad(shown, str(exc)) from None
+        raise _Bad(str(exc)) from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {name: value for name, value in query if name in _OURS}
-    common = _common(shown, ours)
+    common = _common(ours)
     if scheme not in _MULTI_HOST:
         rest = [(name, value) for name, value in query if name not in _OURS]
         try:
             _ = parts.port
         except ValueError as exc:
-            raise _bad(shown, str(exc)) from None
+            raise _Bad(str(exc)) from None
         return RedisTarget(mode="single", url=urlunsplit(parts._replace(query=urlencode(rest))), **common)
     allowed = {*_OURS, *_SOCKET} | ({"sentinel_password"} if "sentinel" in scheme else set())
     unknown = sorted({name for name, _ in query} - allowed)
     if unknown:
-        raise _bad(shown, f"unknown parameter {unknown[0]!r}; this form takes {', '.join(sorted(allowed))}")
+        raise _Bad(f"unknown parameter {unknown[0]!r}; this form takes {', '.join(sorted(allowed))}")
     extra = dict(query)
-    options: dict[str, Any] = {name: _seconds(shown, name, extra[name]) for name in _SOCKET if name in extra}
+    options: dict[str, Any] = {name: _seconds(name, extra[name]) for name in _SOCKET if name in extra}
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     if userinfo:
         user, _, password = userinfo.partition(":")
@@ -81,17 +93,17 @@ def parse_redis_url(url: str) -> RedisTarget:
     tls = scheme.startswith("rediss")
     if "cluster" in scheme:
         if parts.path not in ("", "/"):
-            raise _bad(shown, "a cluster has no databases: leave the path empty")
-        hosts = _hosts(shown, hostlist, 6379)
+            raise _Bad("a cluster has no databases: leave the path empty")
+        hosts = _hosts(hostlist, 6379)
         return RedisTarget(mode="cluster", hosts=hosts, tls=tls, options=options, **common)
-    hosts = _hosts(shown, hostlist, 26379)
+    hosts = _hosts(hostlist, 26379)
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2:
-        raise _bad(shown, "name the primary: redis+sentinel://host:26379,host:26379/MASTER_NAME[/db]")
+        raise _Bad("name the primary: redis+sentinel://host:26379,host:26379/MASTER_NAME[/db]")
     db = 0
     if len(path) == 2:
         if not path[1].isdigit():
-            raise _bad(shown, f"the database {path[1]!r} is not a number")
+            raise _Bad(f"the database {path[1]!r} is not a number")
         db = int(path[1])
     sentinel_options = {name: options[name] for name in _SOCKET if name in options}
     if extra.get("sentinel_password"):
@@ -108,32 +120,32 @@ def parse_redis_url(url: str) -> RedisTarget:
     )
 
 
-def _common(shown: str, ours: dict[str, str]) -> dict[str, Any]:
+def _common(ours: dict[str, str]) -> dict[str, Any]:
     prefix = ours.get("prefix", "oob-helper:")
     if not prefix or "{" in prefix or "}" in prefix:
-        raise _bad(shown, "prefix must be non-empty and without { or } (the store puts it in a hash tag)")
+        raise _Bad("prefix must be non-empty and without { or } (the store puts it in a hash tag)")
     wait = ours.get("wait_replicas", "auto")
     if wait != "auto" and not wait.isdigit():
-        raise _bad(shown, f"wait_replicas={wait!r}: use auto, 0 (never wait) or a number of replicas")
+        raise _Bad(f"wait_replicas={wait!r}: use auto, 0 (never wait) or a number of replicas")
     return {
         "prefix": prefix,
         "wait_replicas": None if wait == "auto" else int(wait),
-        "wait_timeout": _seconds(shown, "wait_timeout", ours.get("wait_timeout", "1")),
-        "failover_timeout": _seconds(shown, "failover_timeout", ours.get("failover_timeout", "30")),
+        "wait_timeout": _seconds("wait_timeout", ours.get("wait_timeout", "1")),
+        "failover_timeout": _seconds("failover_timeout", ours.get("failover_timeout", "30")),
     }
 
 
-def _seconds(shown: str, name: str, value: str) -> float:
+def _seconds(name: str, value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
     if not 0 < seconds < 86400:
-        raise _bad(shown, f"{name}={value!r} is not a number of seconds above 0")
+        raise _Bad(f"{name}={value!r} is not a number of seconds above 0")
     return seconds
 
 
-def _hosts(shown: str, hostlist: str, default_port: int) -> tuple[tuple[str, int], ...]:
+def _hosts(hostlist: str, default_port: int) -> tuple[tuple[str, int], ...]:
     hosts = []
     for item in hostlist.split(","):
         host, port = item, str(default_port)
@@ -144,15 +156,11 @@ def _hosts(shown: str, hostlist: str, default_port: int) -> tuple[tuple[str, int
         elif ":" in item:
             host, _, port = item.rpartition(":")
         if not host:
-            raise _bad(shown, "every host needs a name: host[:port],host[:port]")
+            raise _Bad("every host needs a name: host[:port],host[:port]")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise _bad(shown, f"the port {port!r} of {host} is not a port number")
+            raise _Bad(f"the port {port!r} of {host} is not a port number")
         hosts.append((host, int(port)))
     return tuple(hosts)
-
-
-def _bad(shown: str, why: str) -> ConfigurationError:
-    return ConfigurationError(f"OOB_HELPER_STORE={shown!r} is not a usable Redis URL: {why}")
 
 
 def connect(target: RedisTarget, defaults: dict[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -127,10 +127,35 @@ class WebContext:
 
     def set_session_cookie(self, request: Request, response: Response, session_id: str) -> None:
         """Host-only, HttpOnly, SameSite=Lax, Secure under https, scoped to the mount path."""
+        self._set_cookie(request, response, self.cookie_name, session_id)
+
+    @property
+    def flash_cookie_name(self) -> str:
+        """The cookie that carries an action's signed outcome to the status page."""
+        return self.cookie_name + "_flash"
+
+    def set_flash_cookie(self, request: Request, response: Response, flash: str) -> None:
+        """The session cookie's attributes, for a value the next status page reads once."""
+        self._set_cookie(request, response, self.flash_cookie_name, flash)
+
+    def clear_flash_cookie(self, request: Request, response: Response) -> None:
+        """Forget the flash once shown."""
+        response.delete_cookie(
+            self.flash_cookie_name,
+            path=self._cookie_path(request),
+            httponly=True,
+            samesite="lax",
+            secure=self.is_https(request),
+        )
+
+    def _cookie_path(self, request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/") or "/"
+
+    def _set_cookie(self, request: Request, response: Response, name: str, value: str) -> None:
         response.set_cookie(
-            self.cookie_name,
-            session_id,
-            path=request.scope.get("root_path", "").rstrip("/") or "/",
+            name,
+            value,
+            path=self._cookie_path(request),
             httponly=True,
             samesite="lax",
             secure=self.is_https(request),
@@ -148,6 +173,11 @@ class WebContext:
         return self.renderer.render(
             "error.html", context, status_code=problem.status_code, headers=problem.headers
         )
+
+
+async def favicon(request: Request) -> Response:
+    """The icon browsers ask for on their own (the pages also link it under the mount path)."""
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/vnd.microsoft.icon")
 
 
 def _bad_host(why: str) -> PageError:
@@ -278,7 +308,9 @@ def create_app(
         Route("/connect", endpoints.connect_page, methods=["GET"], name="connect"),
         Route("/code", endpoints.submit_code, methods=["POST"], name="submit_code"),
         Route("/refresh", endpoints.refresh, methods=["POST"], name="refresh"),
+        Route("/disconnect", endpoints.confirm_disconnect, methods=["GET"], name="confirm_disconnect"),
         Route("/disconnect", endpoints.disconnect, methods=["POST"], name="disconnect"),
+        Route("/favicon.ico", favicon, methods=["GET"], name="favicon"),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

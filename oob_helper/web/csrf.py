@@ -1,4 +1,4 @@
-"""Signed, time-limited values the browser carries: CSRF tokens and attempt references.
+"""Signed, time-limited values the browser carries: CSRF tokens, attempt references, flashes.
 
 Both are itsdangerous tokens with one salt per purpose, bound to the install and to a hash of
 the browser's session cookie, and checked with ``hmac.compare_digest``. Time comes from the
@@ -18,6 +18,8 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 
 CSRF_SALT = "oob-helper.web.csrf"
 ATTEMPT_SALT = "oob-helper.web.attempt"
+FLASH_SALT = "oob-helper.web.flash"
+FLASH_MAX_AGE = 120.0  # the redirect after an action is followed at once; a stale one is dropped
 SECRET_KEY_SETTING = "web_secret_key"
 
 
@@ -69,6 +71,7 @@ class Signer:
         kwargs: dict[str, Any] = {"signer": _ClockSigner, "signer_kwargs": {"clock": clock}}
         self._csrf = URLSafeTimedSerializer(secret_key, salt=CSRF_SALT, **kwargs)
         self._attempt = URLSafeTimedSerializer(secret_key, salt=ATTEMPT_SALT, **kwargs)
+        self._flash = URLSafeTimedSerializer(secret_key, salt=FLASH_SALT, **kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(csrf_max_age={self.csrf_max_age})"
@@ -92,6 +95,19 @@ class Signer:
         if not isinstance(attempt_id, str):
             raise TokenRejected("invalid")
         return attempt_id
+
+    def flash(self, outcome: str, install: str, session_id: str) -> str:
+        """The signed outcome of an action, carried to the status page after its redirect."""
+        return self._flash.dumps({"o": outcome, "i": install, "s": session_hash(session_id)})
+
+    def check_flash(self, flash: str | None, install: str, session_id: str | None) -> str | None:
+        """The outcome behind ``flash``, or None when it is missing, forged, stale or not ours."""
+        try:
+            data = self._load(self._flash, flash, FLASH_MAX_AGE, install, session_id)
+        except TokenRejected:
+            return None
+        outcome = data.get("o")
+        return outcome if isinstance(outcome, str) else None
 
     @staticmethod
     def _load(

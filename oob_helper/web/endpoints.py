@@ -1,7 +1,8 @@
-"""The pages: status, connect, code submission, refresh, disconnect.
+"""The pages: status, connect, code submission, refresh, disconnect (and its confirmation).
 
 Thin: each handler checks the host, the admin, the CSRF token, then makes one facade call in a
-worker thread and turns its result or error into a page (``errors.py``).
+worker thread and turns its result or error into a page (``problems.py``). A successful POST
+answers 303 to the status page (post/redirect/get) with its outcome in a signed flash cookie.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from oob_helper import errors
 from oob_helper.web.csrf import TokenRejected, new_session_id
@@ -158,21 +159,49 @@ def _status_context(visit: Visit, record: Any) -> dict[str, Any]:
 
 
 async def _render_status(
-    visit: Visit,
-    *,
-    connect: bool | None = None,
-    notice: str | None = None,
-    warning: bool = False,
-    status_code: int = 200,
+    visit: Visit, *, connect: bool | None = None, outcome: str | None = None, back: bool = False
 ) -> Response:
     web = visit.web
     record = await _call(web, web.helper.status, visit.install)
     context = _status_context(visit, record)
     show_connect = record.state != "connected" if connect is None else connect
     context["connect"] = await _start_attempt(visit) if show_connect else None
+    notice, warning = _notice(outcome, record, web.renderer.display_name)
     context["notice"] = notice
     context["notice_class"] = "notice warning" if warning else "notice"
-    return web.renderer.render("status.html", context, status_code=status_code)
+    context["show_back"] = back
+    return web.renderer.render("status.html", context)
+
+
+def _notice(outcome: str | None, record: Any, provider: str) -> tuple[str | None, bool]:
+    """The status page's line about the action that redirected here (and whether it warns)."""
+    if outcome == "connected":
+        return f"Connected to {record.account_name or record.account_id or 'your account'}.", False
+    if outcome == "reauthorization_required":
+        return f"{provider} no longer accepts this connection. Connect again below.", True
+    return OUTCOMES.get(outcome or ""), False
+
+
+# What each action's redirect says on the status page (``_notice`` words the others).
+OUTCOMES = {
+    "refreshed": "The access token was refreshed.",
+    "skipped": "The access token is still fresh; nothing to do.",
+    "disconnected": "Disconnected. The token was revoked and forgotten.",
+    "forgotten": "Disconnected. The connection was forgotten here; the provider may still honour "
+    "the token until it expires.",
+}
+
+
+def _done(visit: Visit, outcome: str) -> Response:
+    """Post/redirect/get: back to the status page, the outcome in a short-lived signed cookie.
+
+    A reload then shows the status page again instead of offering to resubmit the form, and
+    the address bar never carries the outcome (or anything else).
+    """
+    web = visit.web
+    response = RedirectResponse(web.path_for(visit.request, "status"), status_code=303)
+    web.set_flash_cookie(visit.request, response, web.signer.flash(outcome, visit.install, visit.session_id))
+    return response
 
 
 async def _start_attempt(visit: Visit) -> dict[str, str]:
@@ -192,13 +221,31 @@ async def _call(web: WebContext, function: Callable[..., Any], *args: Any, **kwa
 @page(post=False)
 async def status_page(visit: Visit) -> Response:
     """The install's status, with the connect form when it is not connected."""
-    return await _render_status(visit)
+    web = visit.web
+    flash = visit.request.cookies.get(web.flash_cookie_name)
+    outcome = None if visit.new_session else web.signer.check_flash(flash, visit.install, visit.session_id)
+    response = await _render_status(visit, outcome=outcome)
+    if flash is not None:
+        web.clear_flash_cookie(visit.request, response)  # shown once: a reload does not repeat it
+    return response
 
 
 @page(post=False)
 async def connect_page(visit: Visit) -> Response:
     """Start a new attempt (also to switch accounts) and show the connect form."""
-    return await _render_status(visit, connect=True)
+    return await _render_status(visit, connect=True, back=True)
+
+
+@page(post=False)
+async def confirm_disconnect(visit: Visit) -> Response:
+    """Ask before disconnecting: the status page's Disconnect only leads here."""
+    web = visit.web
+    record = await _call(web, web.helper.status, visit.install)
+    if record.state == "not_connected":
+        raise facade_problem(errors.NotConnected(visit.install), web.renderer.display_name)
+    context = _status_context(visit, record)
+    context["show_back"] = False  # its Cancel button goes back
+    return web.renderer.render("disconnect.html", context)
 
 
 @page(post=True)
@@ -230,27 +277,16 @@ async def submit_code(visit: Visit) -> Response:
         )
     if len(pasted) > MAX_PASTE_CHARS:
         raise _too_large()
-    record = await _call(web, web.helper.complete_authorization, visit.install, attempt_id, pasted)
-    name = record.account_name or record.account_id or "your account"
-    return await _render_status(visit, connect=False, notice=f"Connected to {name}.")
+    await _call(web, web.helper.complete_authorization, visit.install, attempt_id, pasted)
+    return _done(visit, "connected")
 
 
 @page(post=True)
 async def refresh(visit: Visit) -> Response:
     """Refresh the install's access token now."""
     outcome = await _call(visit.web, visit.web.helper.refresh, visit.install, force=True)
-    if outcome.result == "refreshed":
-        return await _render_status(visit, notice="The access token was refreshed.")
-    if outcome.result == "skipped":
-        return await _render_status(visit, notice="The access token is still fresh; nothing to do.")
-    if outcome.result == "reauthorization_required":
-        return await _render_status(
-            visit,
-            notice=f"{visit.web.renderer.display_name} no longer accepts this connection. "
-            "Connect again below.",
-            warning=True,
-            status_code=409,
-        )
+    if outcome.result in ("refreshed", "skipped", "reauthorization_required"):
+        return _done(visit, outcome.result)
     raise PageError(
         502,
         "The token could not be refreshed",
@@ -273,4 +309,4 @@ async def disconnect(visit: Visit) -> Response:
             )
             problem.offer_force_disconnect = True
         raise
-    return await _render_status(visit, notice="Disconnected. The token was revoked and forgotten.")
+    return _done(visit, "forgotten" if force else "disconnected")

@@ -1,7 +1,8 @@
 """Run the web helper: ``serve`` in the foreground (``oob-helper serve``), ``WebServer`` in a thread.
 
 Both bind the socket first, so a busy port is reported before anything starts, and both stop
-cleanly: ``serve`` on Ctrl-C or SIGTERM (exit 0), ``WebServer`` on ``stop()``.
+cleanly: ``serve`` on Ctrl-C (exit 130) or SIGTERM (exit 143), as shells report a process those
+signals stopped; ``WebServer`` on ``stop()``.
 """
 
 from __future__ import annotations
@@ -175,17 +176,28 @@ class WebServer:
         self.stop()
 
 
+class Stopping(threading.Event):
+    """Set by Ctrl-C or SIGTERM; remembers which, for the exit code."""
+
+    signum: int | None = None
+
+    def exit_code(self) -> int:
+        """0 when nothing stopped us, else 128 + the signal: 130 for Ctrl-C, 143 for SIGTERM."""
+        return 0 if self.signum is None else 128 + self.signum
+
+
 @contextlib.contextmanager
-def stop_signals() -> Iterator[threading.Event]:
+def stop_signals() -> Iterator[Stopping]:
     """An event set by Ctrl-C or SIGTERM, with the handlers in place before anything starts.
 
     Installing them first means a signal that arrives during start-up is not lost (or, for a
     process started with SIGINT ignored, never seen); the servers run in threads, so only the
     main thread ever handles signals.
     """
-    stopping = threading.Event()
+    stopping = Stopping()
 
     def note(signum: int, frame: FrameType | None) -> None:
+        stopping.signum = signum
         stopping.set()
 
     previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -272,4 +284,4 @@ def serve(
     finally:
         sock.close()
         helper.close()
-    return 0
+    return stopping.exit_code()

@@ -8,6 +8,7 @@ step land in ``test-artifacts/web-<step>.png`` (the README uses them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,53 @@ def shot(page: Page, artifacts: Path, step: str) -> None:
     page.screenshot(path=str(artifacts / f"web-{step}.png"), full_page=True)
 
 
+def watch_console(page: Page) -> list[str]:
+    """Every console error, page error and failed response the page sees (favicon included)."""
+    seen: list[str] = []
+    page.on("console", lambda message: seen.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: seen.append(str(error)))
+    page.on("response", lambda r: seen.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return seen
+
+
+def reload_shows_status(page: Page, url: str) -> None:
+    """The action ended on the status page itself: a reload is a plain GET, no resubmit prompt."""
+    assert page.url == url
+    response = page.reload()
+    assert response is not None
+    assert response.request.method == "GET"
+    assert response.status == 200
+    assert page.url == url
+    expect(page.locator(".notice")).to_have_count(0)  # the outcome was said once
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_walkthrough_words() -> set[str]:
+    """What the README's set-up paragraph tells a newcomer to click or expect to read."""
+    section = README.read_text().split("## Set-up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    paragraph = " ".join(section.split("`scripts/demo` prints", 1)[1].split("\n\n", 1)[0].split())
+    return set(re.findall(r"\*\*(.+?)\*\*", paragraph)) | set(re.findall(r'"([^"]+)"', paragraph))
+
+
 def connect_through_pages(
-    page: Page, url: str, username: str, password: str, artifacts: Path, prefix: str
+    page: Page,
+    url: str,
+    username: str,
+    password: str,
+    artifacts: Path,
+    prefix: str,
+    seen: list[str] | None = None,
 ) -> None:
-    """Status page -> Connect to AWeber (new tab) -> log in, Allow access -> copy -> paste -> Connect."""
+    """Status page -> Connect to AWeber (new tab) -> sign in and Allow access -> copy -> paste -> Connect.
+
+    ``seen`` collects the text of each page on the way (for the README check).
+    """
+    seen = [] if seen is None else seen
     page.goto(url)
     expect(page.locator("#status-line")).to_contain_text("Not connected")
+    seen.append(page.inner_text("body"))
     shot(page, artifacts, f"{prefix}-not-connected")
     link = page.get_by_role("link", name="Connect to AWeber")
     expect(link).to_have_attribute("target", "_blank")
@@ -73,12 +115,14 @@ def connect_through_pages(
     mock_page.wait_for_load_state()
     mock_page.get_by_label("Username").fill(username)
     mock_page.get_by_label("Password").fill(password)
+    seen.append(mock_page.inner_text("body"))
     shot(mock_page, artifacts, f"{prefix}-mock-login")
     mock_page.get_by_role("button", name="Allow access").click()
     code_field = mock_page.get_by_label("Authorization code")
     expect(code_field).to_have_attribute("readonly", "")
     code = code_field.input_value()
     assert code
+    seen.append(mock_page.inner_text("body"))
     shot(mock_page, artifacts, f"{prefix}-mock-code")
     mock_page.close()
     page.get_by_label("Authorization code").fill(code)
@@ -90,11 +134,17 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
 ) -> None:
     alice = mock_aweber.add_user("alice", "alice-password")
     site_a, site_b = live.url("site-a"), live.url("site-b")
+    console = watch_console(page)
+    seen: list[str] = []
 
-    connect_through_pages(page, site_a, "demo", "demo", artifacts_dir, "a")
+    connect_through_pages(page, site_a, "demo", "demo", artifacts_dir, "a", seen)
     expect(page.locator("#status-line")).to_contain_text("Connected")
     expect(page.locator("#status-line")).to_contain_text("Demo Company")
+    expect(page.locator(".notice")).to_have_text("Connected to Demo Company.")
+    expect(page.get_by_text("Back to the status page")).to_have_count(0)
+    seen.append(page.inner_text("body"))
     shot(page, artifacts_dir, "a-connected")
+    reload_shows_status(page, site_a)
 
     connect_through_pages(page, site_b, "alice", "alice-password", artifacts_dir, "b")
     expect(page.locator("#status-line")).to_contain_text("Connected")
@@ -114,6 +164,7 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator(".notice")).to_have_text("The access token was refreshed.")
     shot(page, artifacts_dir, "a-refreshed")
+    reload_shows_status(page, site_a)
     after = live.helper.status(f"site-a.localhost:{live.server.port}").token
     assert before is not None
     assert after is not None
@@ -131,10 +182,21 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     expect(page.locator(".expiry")).to_contain_text("in 1 h")
     shot(page, artifacts_dir, "a-refreshed-after-expiry")
 
+    # Disconnect asks first; Cancel leaves the connection alone.
     page.get_by_role("button", name="Disconnect").click()
+    expect(page.get_by_role("heading")).to_have_text("Disconnect this site from AWeber?")
+    seen.append(page.inner_text("body"))
+    shot(page, artifacts_dir, "a-disconnect-confirm")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    assert live.helper.status(f"site-a.localhost:{live.server.port}").state == "connected"
+    page.get_by_role("button", name="Disconnect").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
     expect(page.locator("#status-line")).to_contain_text("Not connected")
+    expect(page.locator(".notice")).to_have_text("Disconnected. The token was revoked and forgotten.")
     expect(page.get_by_role("link", name="Connect to AWeber")).to_be_visible()
     shot(page, artifacts_dir, "a-disconnected")
+    reload_shows_status(page, site_a)
 
     page.goto(site_b)
     expect(page.locator("#status-line")).to_contain_text("Connected")
@@ -150,6 +212,13 @@ def test_two_sites_connect_refresh_expire_and_disconnect_independently(
     expect(page.locator(".reason")).not_to_be_empty()
     expect(page.get_by_role("link", name="Connect to AWeber")).to_be_visible()
     shot(page, artifacts_dir, "b-reauthorization-required")
+    reload_shows_status(page, site_b)
+    assert console == []
+    # Every button, link and message the README's walk-through names is on these pages.
+    words = readme_walkthrough_words()
+    assert {"Connect to AWeber", "Allow access", "Connect", "Disconnect"} <= words
+    missing = [word for word in words if not any(word in text for text in seen)]
+    assert missing == [], f"the README names {missing}, which no page shows"
 
 
 def test_pages_are_not_framed_and_run_no_script(page: Page, live: LiveHelper) -> None:

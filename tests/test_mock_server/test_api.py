@@ -55,7 +55,7 @@ def test_accounts_collection_holds_the_tokens_account(api: httpx.Client, mock_aw
     assert (body["start"], body["total_size"]) == (0, 1)
     assert "next_collection_link" not in body
     assert "prev_collection_link" not in body
-    assert body["resource_type_link"] == f"{mock_aweber.url}/1.0/#accounts"
+    assert body["resource_type_link"] == f"{mock_aweber.url}/1.0/#account"
     account = body["entries"][0]
     assert account["self_link"] == f"{mock_aweber.url}/1.0/accounts/{account['id']}"
     assert account["lists_collection_link"] == f"{account['self_link']}/lists"

@@ -109,7 +109,8 @@ def test_serve_on_port_zero_prints_urls_serves_and_stops_on_sigterm(serve: type[
     assert httpx.get(f"{base}/_mock/clock").json()["frozen"] is False
     assert httpx.get(f"{base}/openapi.json", params={"code": "sekrit-code-1"}).status_code == 200
     code, err = served.stop(signal.SIGTERM)
-    assert code == 0, err
+    assert code == 143, err  # 128 + SIGTERM, as the README's exit code table says
+    assert "mock-aweber stopped." in err
     # One log line per request, with the secret redacted, and no traceback on the way out.
     assert "GET /openapi.json?code=[redacted] 200" in err
     assert "sekrit-code-1" not in err
@@ -126,7 +127,7 @@ def test_batched_request_lines_each_keep_their_prefix_and_order(serve: type[Serv
         for n in range(30):
             assert http.get(f"{base}/openapi.json", params={"n": str(n), "code": "sekrit"}).status_code == 200
     code, err = served.stop(signal.SIGTERM)  # the lines still queued are written on the way out
-    assert code == 0, err
+    assert code == 143, err
     lines = [line for line in err.splitlines() if "mock_server.requests" in line]
     assert len(lines) == 30
     prefix = re.compile(
@@ -147,7 +148,8 @@ def test_python_dash_m_serves_and_stops_on_ctrl_c(serve: type[Served]) -> None:
     assert f"{base}/oauth2/default/v1/token" in "".join(served.printed)
     assert httpx.get(f"{base}/_mock/state").json()["profile"] == "constantcontact"
     code, err = served.stop(signal.SIGINT)
-    assert code == 0, err
+    assert code == 130, err  # interrupted (Ctrl-C)
+    assert "mock-aweber stopped." in err
     assert "Traceback" not in err
 
 
@@ -159,7 +161,7 @@ def test_control_token_guards_the_control_plane(serve: type[Served]) -> None:
     assert httpx.get(f"{base}/_mock/clock").status_code == 401
     ok = httpx.get(f"{base}/_mock/clock", headers={"Authorization": "Bearer cli-token-1"})
     assert ok.status_code == 200
-    assert served.stop()[0] == 0
+    assert served.stop()[0] == 143
 
 
 def test_control_token_from_the_environment(serve: type[Served]) -> None:
@@ -167,7 +169,7 @@ def test_control_token_from_the_environment(serve: type[Served]) -> None:
     base = served.base_url()
     assert httpx.get(f"{base}/_mock/clock").status_code == 401
     assert httpx.get(f"{base}/_mock/clock", headers={"Authorization": "Bearer env-tok"}).status_code == 200
-    assert served.stop()[0] == 0
+    assert served.stop()[0] == 143
 
 
 def test_no_control_removes_the_prefix(serve: type[Served]) -> None:
@@ -176,7 +178,7 @@ def test_no_control_removes_the_prefix(serve: type[Served]) -> None:
     assert "disabled (--no-control)" in served.wait_for("dashboard:").string
     assert httpx.get(f"{base}/_mock/clock").status_code == 404
     assert httpx.get(f"{base}/openapi.json").status_code == 200
-    assert served.stop()[0] == 0
+    assert served.stop()[0] == 143
 
 
 def test_config_file_is_loaded(serve: type[Served], tmp_path: Path) -> None:
@@ -197,7 +199,7 @@ def test_config_file_is_loaded(serve: type[Served], tmp_path: Path) -> None:
     state = httpx.get(f"{base}/_mock/state").json()
     assert [c["client_id"] for c in state["clients"]] == ["cfg-app"]
     assert [u["username"] for u in state["users"]] == ["alice"]
-    assert served.stop()[0] == 0
+    assert served.stop()[0] == 143
 
 
 @pytest.mark.parametrize(

@@ -230,3 +230,12 @@ def test_bearer_header_opens_the_dashboard(guarded: MockServer) -> None:
     page = httpx.get(f"{guarded.url}/_mock/", headers={"Authorization": "Bearer dash-token-9"})
     assert page.status_code == 200
     assert "Live tokens" in page.text
+
+
+def test_favicon_is_served_and_kept_out_of_the_request_log(mock_aweber: MockServer) -> None:
+    icon = httpx.get(f"{mock_aweber.url}/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/vnd.microsoft.icon"
+    assert icon.content.startswith(b"\x00\x00\x01\x00")  # an ICO header
+    assert icon.headers["x-content-type-options"] == "nosniff"
+    assert [e for e in mock_aweber.events() if e.get("path") == "/favicon.ico"] == []

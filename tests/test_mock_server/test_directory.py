@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.api_model import BadRequest, NotAllowed, NotFound, Page, parse_paging
+from mock_server.api.model import BadRequest, NotAllowed, NotFound, Page, parse_paging
 from mock_server.clock import Clock
 from mock_server.config import MockConfig
 from mock_server.directory import Directory

@@ -6,19 +6,19 @@ import httpx
 import schemathesis
 from starlette.routing import Mount, Route
 
-from mock_server import MockConfig, MockServer, create_app
+from mock_server import MockConfig, MockServer, create_app, routes
+from mock_server.api.common import Resource
 
+# Every path of AWeber's v1 API in the inventory's section 1 (../shared/aweber-api.md): its
+# 52 operations on the v1 base, several sharing a path through ws.op.
+API_PATHS = {path for path, _ in routes.api()}
 AWEBER_PATHS = {
     "/oauth2/authorize",
     "/oauth2/token",
     "/oauth2/revoke",
-    "/1.0/accounts",
-    "/1.0/accounts/{account_id}",
-    "/1.0/accounts/{account_id}/lists",
-    "/1.0/accounts/{account_id}/lists/{list_id}",
-    "/1.0/accounts/{account_id}/lists/{list_id}/subscribers",
-    "/1.0/accounts/{account_id}/lists/{list_id}/subscribers/{subscriber_id}",
     "/openapi.json",
+    "/favicon.ico",
+    *API_PATHS,
 }
 CONTROL_PATHS = {
     "/_mock/",
@@ -37,22 +37,6 @@ CONTROL_PATHS = {
 }
 
 
-API_METHODS = {
-    "/1.0/accounts": {"GET"},
-    "/1.0/accounts/{account_id}": {"GET"},
-    "/1.0/accounts/{account_id}/lists": {"GET"},
-    "/1.0/accounts/{account_id}/lists/{list_id}": {"GET"},
-    "/1.0/accounts/{account_id}/lists/{list_id}/subscribers": {"GET", "POST", "PATCH", "DELETE"},
-    "/1.0/accounts/{account_id}/lists/{list_id}/subscribers/{subscriber_id}": {
-        "GET",
-        "POST",
-        "PATCH",
-        "DELETE",
-    },
-    "/v3/account/summary": {"GET"},
-}
-
-
 def served_operations(app_routes: list[object], prefix: str = "") -> set[tuple[str, str]]:
     """(path, method) pairs the app routes, skipping catch-alls and dashboard form actions."""
     found: set[tuple[str, str]] = set()
@@ -63,11 +47,13 @@ def served_operations(app_routes: list[object], prefix: str = "") -> set[tuple[s
             path = prefix + route.path
             if "/dashboard/" in path or path in ("/_mock/login", "/_mock/logout"):
                 continue  # the dashboard's own CSRF-protected browser forms
-            # The API slice routes every method so that unsupported ones get AWeber's 405 envelope.
-            methods = API_METHODS.get(path, route.methods or {"GET"})
-            found |= {
-                (path, method.lower()) for method in methods if method not in ("HEAD", "PUT", "OPTIONS")
-            }
+            # The API routes every method so that unsupported ones get AWeber's 405 envelope; the
+            # ones it documents are its Resource's.
+            resource = getattr(route.endpoint, "__self__", None)
+            methods = resource.methods if isinstance(resource, Resource) else route.methods or {"GET"}
+            if path == "/v3/account/summary":  # Constant Contact's answers its own 405s
+                methods = {"GET"}
+            found |= {(path, method.lower()) for method in methods if method not in ("HEAD", "OPTIONS")}
     return found
 
 

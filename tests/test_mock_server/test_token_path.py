@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import MockConfig, MockServer, create_app, entropy, oauth
+from mock_server import MockConfig, MockServer, MockState, create_app, entropy, oauth, routes
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 
@@ -70,6 +70,20 @@ def test_mounted_mock_answers_token_requests_under_its_prefix() -> None:
     assert response.json()["error"] == "invalid_client"
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_fast_path_is_taken_from_the_route_table() -> None:
+    """Exactly the table's token routes are dispatched directly, as the same endpoint objects."""
+    for profile, paths in (
+        ("aweber", ["/oauth2/token"]),
+        ("constantcontact", ["/oauth2/token", "/oauth2/default/v1/token"]),
+    ):
+        table = routes.table(MockState(MockConfig(profile=profile)))
+        direct = routes.direct(table)
+        assert sorted(direct) == sorted(("POST", path) for path in paths)
+        by_path = {route.path: route for route in table if isinstance(route, Route)}
+        for (_, path), endpoint in direct.items():
+            assert by_path[path].endpoint is endpoint
 
 
 def test_constant_contact_token_path_is_served_directly_too() -> None:

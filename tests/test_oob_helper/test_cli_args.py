@@ -95,7 +95,9 @@ def test_help_documents_output_streams_and_exit_codes(capsys: pytest.CaptureFixt
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "OOB_HELPER_CLIENT_SECRET" in out
-    assert "3 reauthorization required" in out
+    assert "3 a person must connect (the install was\nnever connected, or needs reauthorization" in out
+    assert "130 interrupted (Ctrl-C), 143 terminated" in out
+    assert "config.toml, the\nuser's config directory" in out
     assert main(["connect", "--help"]) == 0
     out = capsys.readouterr().out
     assert "stderr" in out
@@ -104,7 +106,7 @@ def test_help_documents_output_streams_and_exit_codes(capsys: pytest.CaptureFixt
 
 @pytest.mark.usefixtures("clean_env")
 def test_configuration_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["status"]) == 2
+    assert main(["connect", "--install", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("oob-helper: error: missing client id")

@@ -168,7 +168,7 @@ def test_redact_url_hides_only_the_password() -> None:
         ({}, {"token_url": "https://x.example/t#frag"}, ["--token-url", "fragment"]),
         ({}, {"token_url": "http://[::1/token"}, ["--token-url", "absolute"]),
         ({}, {"auth_base": "http://127.0.0.1:99999"}, ["--auth-base", "absolute"]),
-        ({"OOB_HELPER_STORE": "redis://h:notaport/0"}, {}, ["OOB_HELPER_STORE", "malformed"]),
+        ({"OOB_HELPER_STORE": "redis://h:notaport/0"}, {}, ["OOB_HELPER_STORE", "port cannot be read"]),
         ({}, {"revoke_url": "javascript:alert(1)"}, ["--revoke-url", "http(s)"]),
         (
             {"OOB_HELPER_PROVIDER": "custom"},
@@ -202,8 +202,8 @@ def test_redact_url_hides_only_the_password() -> None:
             ["client authentication is none", "OOB_HELPER_CLIENT_SECRET"],
         ),
         ({"OOB_HELPER_SCOPES": 'account.read "list.read"'}, {}, ["OOB_HELPER_SCOPES", "separate scopes"]),
-        ({"OOB_HELPER_STORE": "mysql://db/x"}, {}, ["OOB_HELPER_STORE", "sqlite:///PATH"]),
-        ({"OOB_HELPER_STORE": "sqlite://"}, {}, ["OOB_HELPER_STORE", "file path"]),
+        ({"OOB_HELPER_STORE": "mysql://db/x"}, {}, ["OOB_HELPER_STORE", "sqlite:///relative/path.db"]),
+        ({"OOB_HELPER_STORE": "sqlite://"}, {}, ["OOB_HELPER_STORE", "file's path"]),
         ({"OOB_HELPER_SECRET_KEY": "short"}, {}, ["OOB_HELPER_SECRET_KEY", "at least 16"]),
     ],
 )

@@ -36,6 +36,7 @@ def test_sqlite_absolute_url(tmp_path: Path) -> None:
 
 def test_sqlite_relative_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "rel").mkdir()
     store = open_store("sqlite:///rel/tokens.db", encryption_keys=[])
     assert isinstance(store, SQLiteStore)
     assert store.path == tmp_path / "rel" / "tokens.db"
@@ -62,6 +63,8 @@ def test_no_url_means_a_sqlite_file_in_the_user_data_dir(
         "sqlite://",
         "sqlite:///",
         "sqlite://relative.db",
+        "sqlite:relative.db",
+        "ftp://x",
         "sqlite:///tokens.db?mode=ro",
         "memory://something",
         "redis://host:notaport/0",
@@ -76,6 +79,25 @@ def test_bad_urls_name_the_setting_and_the_accepted_forms(url: str) -> None:
     assert "sqlite:///" in message
     assert "memory://" in message
     assert "redis://" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "why"), [("sqlite:relative.db", "sqlite:/// followed by"), ("redis:x", "redis://")]
+)
+def test_a_known_scheme_without_slashes_is_not_called_schemeless(url: str, why: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        open_store(url, encryption_keys=[])
+    assert "no scheme" not in str(info.value)
+    assert why in str(info.value)
+
+
+def test_an_explicit_sqlite_path_in_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(ConfigurationError) as info:
+        open_store(f"sqlite:///{missing}/t.db", encryption_keys=[])
+    assert f"directory {missing} does not exist" in str(info.value)
+    assert f"mkdir -p {missing}" in str(info.value)
+    assert not (tmp_path / "no").exists()
 
 
 def test_a_password_in_a_bad_url_is_not_shown() -> None:
@@ -97,6 +119,16 @@ def test_a_missing_extra_names_the_pip_command(
     monkeypatch.setattr(importlib.import_module(module), attribute, None)
     with pytest.raises(ConfigurationError, match=re.escape(f"pip install '{extra}'")):
         open_store(url, encryption_keys=[])
+
+
+def test_making_a_key_without_cryptography_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    monkeypatch.setitem(sys.modules, "cryptography.fernet", None)
+    with pytest.raises(ConfigurationError) as info:
+        generate_key()
+    assert str(info.value) == (
+        "making an encryption key needs the cryptography package: pip install 'oob-helper[encryption]'"
+    )  # not "encryption keys are configured": none are
 
 
 def test_a_missing_cryptography_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from mock_server.api_model import BadRequest
-from mock_server.api_views import Links
+from mock_server.api.model import BadRequest
+from mock_server.api.views import Links
 from mock_server.config import MockConfig
 from mock_server.ratelimit import RateLimited
 from mock_server.state import AccessGrant, InvalidToken, MockState
@@ -116,14 +116,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-async def read_body(request: Request) -> Body:
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> Body:
     """Read and parse the body; problems are kept in ``error`` to raise after authentication."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, "BadRequestError", f"Request body is larger than {MAX_BODY_BYTES} bytes.")
+        if size > limit:
+            raise ApiError(413, "BadRequestError", f"Request body is larger than {limit} bytes.")
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
@@ -233,10 +233,18 @@ class Call:
         return {key: value for key, value in self.body.fields.items() if key not in ("access_token", "ws.op")}
 
 
-async def begin(request: Request, scope: str, account_param: str | None = "account_id") -> Call:
-    """Authenticate, count against the rate limit, check the account and the scope."""
+async def begin(
+    request: Request,
+    scope: str | tuple[str, ...] | None,
+    account_param: str | None = "account_id",
+    *,
+    cost: int = 1,
+    max_body: int = MAX_BODY_BYTES,
+) -> Call:
+    """Authenticate, count ``cost`` calls against the rate limit, check the account and every
+    scope in ``scope`` (None: the operation declares none, like AWeber's single web form)."""
     state: MockState = request.app.state.mock
-    body = await read_body(request) if request.method not in ("GET", "HEAD") else Body()
+    body = await read_body(request, max_body) if request.method not in ("GET", "HEAD") else Body()
     token = bearer_token(request, body)
     if token is None:
         raise TokenError("The access token is missing.")
@@ -245,20 +253,23 @@ async def begin(request: Request, scope: str, account_param: str | None = "accou
     except InvalidToken as exc:
         raise TokenError(exc.description) from None
     try:
-        state.rate_limiter.hit(grant.account_id)
+        state.rate_limiter.hit(grant.account_id, cost)
     except RateLimited:
         raise ApiError(403, "ForbiddenError", "Rate Limit Error") from None
     if account_param is not None:
         raw = str(request.path_params[account_param])
         if not raw.isdigit() or not raw.isascii() or len(raw) > 18 or int(raw) != grant.account_id:
             raise ApiError(401, "UnauthorizedError", "Invalid Account")
-    if not _SCOPE_ALIASES.get(scope, {scope}) & grant.scopes:
-        raise ApiError(
-            403,
-            "ForbiddenError",
-            f'The access token does not grant the "{scope}" scope; authorize the application again with it.',
-            {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
-        )
+    needed = (scope,) if isinstance(scope, str) else scope or ()
+    for name in needed:
+        if not _SCOPE_ALIASES.get(name, {name}) & grant.scopes:
+            raise ApiError(
+                403,
+                "ForbiddenError",
+                f'The access token does not grant the "{name}" scope; '
+                "authorize the application again with it.",
+                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{name}"'},
+            )
     if body.error is not None:
         raise body.error
     return Call(request, state, grant, body, Links(str(request.base_url)))

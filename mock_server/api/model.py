@@ -1,4 +1,4 @@
-"""The API slice's records and rules: dataclasses, input validation, paging, find filters.
+"""The API's subscriber records and rules: dataclasses, input validation, paging, find filters.
 
 Pure (stdlib only, no HTTP types, no clock): ``mock_server.directory`` keeps the records and
 calls these rules; ``mock_server.api`` translates the errors below into AWeber's error envelope
@@ -32,11 +32,33 @@ _FIND_TEXT_FILTERS = (
     "ad_tracking",
     "misc_notes",
     "subscription_method",
+    "unsubscribe_method",
     "area_code",
     "city",
     "country",
     "postal_code",
     "region",
+    "dma_code",
+    "latitude",
+    "longitude",
+)
+# Day filters: (filter, attribute, comparison); AWeber's _before/_after are inclusive.
+_FIND_DAY_FILTERS = (
+    *(
+        (f"{prefix}_{edge}", f"{prefix}_at", edge)
+        for prefix in ("subscribed", "unsubscribed")
+        for edge in ("after", "before", "at")
+    ),
+    ("verified_at", "verified_at", "at"),
+    ("last_followup_message_sent_at", "last_followup_sent_at", "at"),
+)
+FIND_FILTERS = (
+    *_FIND_TEXT_FILTERS,
+    *(name for name, _, _ in _FIND_DAY_FILTERS),
+    "custom_fields",
+    "tags",
+    "tags_not_in",
+    "last_followup_message_number_sent",
 )
 
 
@@ -261,10 +283,34 @@ def parse_flag(name: str, value: object) -> bool:
 
 
 def _day(name: str, raw: str) -> date:
+    """A find filter's day: ``YYYY-MM-DD`` or ``MM-DD-YYYY``, both documented by AWeber."""
+    text = raw.strip()
+    if re.fullmatch(r"\d{2}-\d{2}-\d{4}", text):
+        text = f"{text[6:]}-{text[:2]}-{text[3:5]}"
+    problem = BadRequest(f"{name}: Expected a date such as 2024-01-31 or 01-31-2024.")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise problem
     try:
-        return date.fromisoformat(raw)
+        return date.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"{name}: Expected a date such as 2024-01-31.") from None
+        raise problem from None
+
+
+def parse_datetime(name: str, value: object) -> float:
+    """An ISO 8601 time (``2022-11-11T00:00:00Z``, ``2017-07-18 16:53:02-04:00``); no zone means UTC."""
+    problem = BadRequest(f"{name}: Expected an ISO 8601 date and time such as 2024-01-31T12:00:00Z.")
+    if not isinstance(value, str) or not value.strip():
+        raise problem
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise problem from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.replace(microsecond=0).timestamp()
 
 
 def as_day(timestamp: float) -> date:
@@ -320,11 +366,12 @@ def predicates(filters: Mapping[str, str]) -> Iterable[Callable[[Subscriber], bo
     if "custom_fields" in filters:
         wanted = parse_custom_fields(filters["custom_fields"])
         yield lambda sub: all(sub.custom_fields.get(key) == value for key, value in wanted.items())
-    for prefix in ("subscribed", "unsubscribed"):
-        for edge in ("after", "before"):
-            key = f"{prefix}_{edge}"
-            if key in filters:
-                yield _date_check(f"{prefix}_at", edge, _day(key, filters[key]))
+    if "last_followup_message_number_sent" in filters:
+        number = parse_followup(filters["last_followup_message_number_sent"])
+        yield lambda sub: sub.last_followup_message_number_sent == number
+    for key, attribute, edge in _FIND_DAY_FILTERS:
+        if key in filters:
+            yield _date_check(attribute, edge, _day(key, filters[key]))
 
 
 def _equals(attribute: str, wanted: str) -> Callable[[Subscriber], bool]:
@@ -333,10 +380,12 @@ def _equals(attribute: str, wanted: str) -> Callable[[Subscriber], bool]:
 
 def _date_check(attribute: str, edge: str, day: date) -> Callable[[Subscriber], bool]:
     def check(sub: Subscriber) -> bool:
-        value = getattr(sub, attribute)
+        value = getattr(sub, attribute, None)
         if value is None:
             return False
         found = as_day(value)
+        if edge == "at":
+            return found == day
         return found >= day if edge == "after" else found <= day
 
     return check

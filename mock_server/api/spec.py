@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from mock_server.api.model import FIND_FILTERS
+from mock_server.catalog import landing_page_uuid
+
 Schema = dict[str, Any]
 
-_NULLABLE_TEXT: Schema = {"type": "string", "nullable": True}
-_LINK: Schema = {"type": "string", "format": "uri"}
+NULLABLE_TEXT: Schema = {"type": "string", "nullable": True}
+LINK: Schema = {"type": "string", "format": "uri"}
 
 
-def _obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+def obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
     return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
 
 
@@ -24,43 +27,43 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _page(entry: str, *, find: bool = False) -> Schema:
+def page(entry: str, *, find: bool = False) -> Schema:
     common: dict[str, Schema] = {
         "entries": {"type": "array", "items": ref(entry)},
         "start": {"type": "integer", "minimum": 0},
-        "resource_type_link": _LINK,
-        "self_link": _LINK,
+        "resource_type_link": LINK,
+        "self_link": LINK,
     }
-    total = {"total_size_link": _LINK} if find else {"total_size": {"type": "integer", "minimum": 0}}
-    return _obj({**common, **total}, {"next_collection_link": _LINK, "prev_collection_link": _LINK})
+    total = {"total_size_link": LINK} if find else {"total_size": {"type": "integer", "minimum": 0}}
+    return obj({**common, **total}, {"next_collection_link": LINK, "prev_collection_link": LINK})
 
 
 _SUBSCRIBER_FIELDS: dict[str, Schema] = {
     "id": {"type": "integer"},
     "email": {"type": "string", "maxLength": 50},
-    "name": {**_NULLABLE_TEXT, "maxLength": 60},
+    "name": {**NULLABLE_TEXT, "maxLength": 60},
     "status": {"type": "string", "enum": ["subscribed", "unsubscribed", "unconfirmed"]},
     "is_verified": {"type": "boolean"},
-    "verified_at": _NULLABLE_TEXT,
+    "verified_at": NULLABLE_TEXT,
     "subscribed_at": {"type": "string"},
     "subscription_method": {"type": "string"},
-    "subscription_url": _NULLABLE_TEXT,
-    "unsubscribed_at": _NULLABLE_TEXT,
-    "unsubscribe_method": _NULLABLE_TEXT,
-    "ad_tracking": _NULLABLE_TEXT,
-    "misc_notes": _NULLABLE_TEXT,
-    "custom_fields": {"type": "object", "additionalProperties": _NULLABLE_TEXT},
+    "subscription_url": NULLABLE_TEXT,
+    "unsubscribed_at": NULLABLE_TEXT,
+    "unsubscribe_method": NULLABLE_TEXT,
+    "ad_tracking": NULLABLE_TEXT,
+    "misc_notes": NULLABLE_TEXT,
+    "custom_fields": {"type": "object", "additionalProperties": NULLABLE_TEXT},
     "tags": {"type": "array", "items": {"type": "string"}},
-    "ip_address": _NULLABLE_TEXT,
+    "ip_address": NULLABLE_TEXT,
     "last_followup_message_number_sent": {"type": "integer", "minimum": 0, "maximum": 1001},
-    "self_link": _LINK,
-    "resource_type_link": _LINK,
+    "self_link": LINK,
+    "resource_type_link": LINK,
 }
 
 SCHEMAS: dict[str, Schema] = {
-    "AWeberError": _obj(
+    "AWeberError": obj(
         {
-            "error": _obj(
+            "error": obj(
                 {
                     "status": {"type": "integer"},
                     "type": {"type": "string"},
@@ -70,73 +73,73 @@ SCHEMAS: dict[str, Schema] = {
             )
         }
     ),
-    "InvalidTokenError": _obj(
+    "InvalidTokenError": obj(
         {"error": {"type": "string", "enum": ["invalid_token"]}, "error_description": {"type": "string"}}
     ),
-    "Account": _obj(
+    "Account": obj(
         {
             "id": {"type": "integer"},
             "uuid": {"type": "string"},
             "company": {"type": "string"},
             "analytics_src": {"type": "string"},
             "http_etag": {"type": "string"},
-            "self_link": _LINK,
-            "resource_type_link": _LINK,
-            "lists_collection_link": _LINK,
-            "integrations_collection_link": _LINK,
+            "self_link": LINK,
+            "resource_type_link": LINK,
+            "lists_collection_link": LINK,
+            "integrations_collection_link": LINK,
         }
     ),
-    "List": _obj(
+    "List": obj(
         {
             "id": {"type": "integer"},
             "uuid": {"type": "string"},
             "name": {"type": "string", "maxLength": 32},
             "unique_list_id": {"type": "string"},
             "http_etag": {"type": "string"},
-            "self_link": _LINK,
-            "resource_type_link": _LINK,
-            "subscribers_collection_link": _LINK,
+            "self_link": LINK,
+            "resource_type_link": LINK,
+            "subscribers_collection_link": LINK,
             "total_subscribers": {"type": "integer"},
             "total_subscribed_subscribers": {"type": "integer"},
             "total_unsubscribed_subscribers": {"type": "integer"},
             "total_unconfirmed_subscribers": {"type": "integer"},
         }
     ),
-    "Subscriber": _obj(_SUBSCRIBER_FIELDS, {"uuid": {"type": "string"}}),
-    "FoundSubscriber": _obj(_SUBSCRIBER_FIELDS, {"list_link": _LINK, "list_name": {"type": "string"}}),
-    "Activity": _obj(
+    "Subscriber": obj(_SUBSCRIBER_FIELDS, {"uuid": {"type": "string"}}),
+    "FoundSubscriber": obj(_SUBSCRIBER_FIELDS, {"list_link": LINK, "list_name": {"type": "string"}}),
+    "Activity": obj(
         {"type": {"type": "string"}, "event_time": {"type": "string"}},
-        {"subscriber_link": _LINK, "resource_type_link": _LINK},
+        {"subscriber_link": LINK, "resource_type_link": LINK},
     ),
-    "Accounts": _page("Account"),
-    "Lists": _page("List"),
-    "FindLists": _page("List", find=True),
-    "Subscribers": _page("Subscriber"),
-    "FindSubscribers": _page("FoundSubscriber", find=True),
-    "ActivityPage": _page("Activity", find=True),
-    "AddSubscriber": _obj(
+    "Accounts": page("Account"),
+    "Lists": page("List"),
+    "FindLists": page("List", find=True),
+    "Subscribers": page("Subscriber"),
+    "FindSubscribers": page("FoundSubscriber", find=True),
+    "ActivityPage": page("Activity", find=True),
+    "AddSubscriber": obj(
         {"email": {"type": "string", "format": "email", "maxLength": 50}},
         {
             "name": {"type": "string", "maxLength": 60},
             "ad_tracking": {"type": "string", "maxLength": 20},
             "misc_notes": {"type": "string", "maxLength": 60},
-            "custom_fields": {"type": "object", "additionalProperties": _NULLABLE_TEXT},
+            "custom_fields": {"type": "object", "additionalProperties": NULLABLE_TEXT},
             "tags": {"type": "array", "items": {"type": "string"}},
             "ip_address": {"type": "string"},
             "last_followup_message_number_sent": {"type": "integer", "minimum": 0, "maximum": 1001},
             "update_existing": {"type": "string", "enum": ["true", "false"]},
         },
     ),
-    "UpdateSubscriber": _obj(
+    "UpdateSubscriber": obj(
         {},
         {
             "email": {"type": "string", "format": "email", "maxLength": 50},
             "name": {"type": "string", "maxLength": 60},
             "ad_tracking": {"type": "string", "maxLength": 20},
             "misc_notes": {"type": "string", "maxLength": 60},
-            "custom_fields": {"type": "object", "additionalProperties": _NULLABLE_TEXT},
+            "custom_fields": {"type": "object", "additionalProperties": NULLABLE_TEXT},
             "status": {"type": "string", "enum": ["subscribed", "unsubscribed"]},
-            "tags": _obj(
+            "tags": obj(
                 {},
                 {
                     "add": {"type": "array", "items": {"type": "string"}},
@@ -146,17 +149,17 @@ SCHEMAS: dict[str, Schema] = {
             "last_followup_message_number_sent": {"type": "integer", "minimum": 0, "maximum": 1001},
         },
     ),
-    "MoveSubscriber": _obj(
-        {"ws.op": {"type": "string", "enum": ["move"]}, "list_link": _LINK},
+    "MoveSubscriber": obj(
+        {"ws.op": {"type": "string", "enum": ["move"]}, "list_link": LINK},
         {"last_followup_message_number_sent": {"type": "integer", "minimum": 0, "maximum": 1001}},
     ),
-    "CCAccountSummary": _obj(
+    "CCAccountSummary": obj(
         {"encoded_account_id": {"type": "string"}, "organization_name": {"type": "string"}},
         {"contact_email": {"type": "string"}, "first_name": {"type": "string"}},
     ),
     "CCErrors": {
         "type": "array",
-        "items": _obj({"error_key": {"type": "string"}, "error_message": {"type": "string"}}),
+        "items": obj({"error_key": {"type": "string"}, "error_message": {"type": "string"}}),
     },
 }
 
@@ -166,14 +169,16 @@ def json_response(description: str, schema: Schema) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _errors(*statuses: int) -> dict[str, Schema]:
+def errors(*statuses: int) -> dict[str, Schema]:
+    """The 401 every operation can answer, and AWeber's envelope for ``statuses``."""
     texts = {
-        400: "Invalid parameter or body (WebServiceError)",
+        400: "Invalid parameter or body (WebServiceError, or a more specific type)",
         403: "Rate Limit Error, or a scope the token lacks (ForbiddenError)",
-        404: "No such account, list or subscriber (NotFoundError)",
-        405: "Method not allowed, or the subscriber is not subscribed",
-        413: "Body larger than 64 KiB",
-        415: "Body neither JSON nor form-encoded (InvalidContentType)",
+        404: "No such resource (NotFoundError)",
+        405: "Method not allowed, a subscriber that is not subscribed, or a 26th custom field",
+        409: "The broadcast is in the wrong state (BroadcastSchedulingError)",
+        413: "Body larger than the operation allows",
+        415: "Body of a media type the operation does not take (InvalidContentType)",
     }
     result = {
         "401": json_response(
@@ -185,66 +190,78 @@ def _errors(*statuses: int) -> dict[str, Schema]:
     return result
 
 
-def _q(name: str, schema: Schema, description: str = "") -> Schema:
+def query(name: str, schema: Schema, description: str = "") -> Schema:
+    """An optional query parameter."""
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-# The demo data's ids (account 1, list 1001, subscribers from 100001), as examples to start from.
-_EXAMPLES = {"account_id": 1, "list_id": 1001, "subscriber_id": 100002}
+# The demo data's ids (mock_server.demo), as examples to start from.
+EXAMPLES: dict[str, int | str] = {
+    "account_id": 1,
+    "list_id": 1001,
+    "subscriber_id": 100002,
+    "field_id": 1,
+    "segment_id": 5,
+    "web_form_id": 8,
+    "split_test_id": 11,
+    "component_id": "11-8",
+    "landing_page_id": landing_page_uuid(12),
+    "integration_id": 14,
+    "broadcast_id": 3000001,
+    "campaign_id": "b3000001",
+    "stat_id": "total_opens",
+}
 
 
-def _path(name: str) -> Schema:
-    schema = {"type": "integer", "minimum": 0}
-    return {"name": name, "in": "path", "required": True, "schema": schema, "example": _EXAMPLES[name]}
+def path_param(name: str) -> Schema:
+    """A path parameter with its demo example; ids are integers unless the example is text."""
+    example = EXAMPLES[name]
+    schema: Schema = {"type": "string"} if isinstance(example, str) else {"type": "integer", "minimum": 0}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "example": example}
 
 
-_PAGING = [
-    _q("ws.start", {"type": "integer", "minimum": 0}, "Zero-based index of the first entry"),
-    _q("ws.size", {"type": "integer", "minimum": 1, "maximum": 100}, "Entries per page (default 100)"),
-    _q("ws.show", {"type": "string", "enum": ["total_size"]}, "Answer only the total, as an integer"),
+PAGING = [
+    query("ws.start", {"type": "integer", "minimum": 0}, "Zero-based index of the first entry"),
+    query("ws.size", {"type": "integer", "minimum": 1, "maximum": 100}, "Entries per page (default 100)"),
+    query("ws.show", {"type": "string", "enum": ["total_size"]}, "Answer only the total, as an integer"),
 ]
+# AWeber's 27 find filters; the day filters take YYYY-MM-DD or MM-DD-YYYY.
 _FILTERS = [
-    _q(name, {"type": "string"})
-    for name in ("email", "name", "ad_tracking", "misc_notes", "subscription_method", "tags", "tags_not_in")
-] + [
-    _q("status", {"type": "string", "enum": ["subscribed", "unsubscribed", "unconfirmed"]}),
-    _q("subscribed_after", {"type": "string", "format": "date"}),
-    _q("subscribed_before", {"type": "string", "format": "date"}),
-    _q("sort_key", {"type": "string", "enum": ["subscribed_at", "unsubscribed_at"]}),
-]
-_SORT = _q("sort_order", {"type": "string", "enum": ["asc", "desc"]})
+    query(name, {"type": "string", "enum": ["subscribed", "unsubscribed", "unconfirmed"]})
+    if name == "status"
+    else query(name, {"type": "string"})
+    for name in FIND_FILTERS
+] + [query("sort_key", {"type": "string", "enum": ["subscribed_at", "unsubscribed_at"]})]
+_SORT = query("sort_order", {"type": "string", "enum": ["asc", "desc"]})
 _BY_EMAIL = [
-    _q("subscriber_email", {"type": "string"}, "The subscriber's e-mail (AWeber's declared name)"),
-    _q("email", {"type": "string"}, "The same, as AWeber's code samples send it"),
+    query("subscriber_email", {"type": "string"}, "The subscriber's e-mail (AWeber's declared name)"),
+    query("email", {"type": "string"}, "The same, as AWeber's code samples send it"),
 ]
 _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"accessTokenQuery": []}]
 
 
-def _op(  # noqa: PLR0917 - reads as a table row
+def operation(  # noqa: PLR0917 - reads as a table row
     op_id: str,
     summary: str,
     ok: dict[str, Schema],
-    errors: tuple[int, ...],
+    failures: tuple[int, ...],
     params: list[Schema] | None = None,
     body: str | None = None,
+    *,
+    media: tuple[str, ...] = ("application/json", "application/x-www-form-urlencoded"),
 ) -> Schema:
-    operation: Schema = {
+    """One operation: its success responses ``ok``, its error statuses, parameters and body."""
+    op: Schema = {
         "operationId": op_id,
         "summary": summary,
         "security": _SECURITY,
         "parameters": params or [],
-        "responses": {**ok, **_errors(*errors)},
+        "responses": {**ok, **errors(*failures)},
     }
     if body is not None:
         schema = ref(body)
-        operation["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": schema},
-                "application/x-www-form-urlencoded": {"schema": schema},
-            },
-        }
-    return operation
+        op["requestBody"] = {"required": True, "content": {kind: {"schema": schema} for kind in media}}
+    return op
 
 
 def _either(page: str, *others: str) -> Schema:
@@ -253,75 +270,91 @@ def _either(page: str, *others: str) -> Schema:
 
 def paths(profile: str) -> dict[str, Schema]:
     """The API slice's paths for a profile."""
-    acct, lst, sub = _path("account_id"), _path("list_id"), _path("subscriber_id")
+    acct, lst, sub = path_param("account_id"), path_param("list_id"), path_param("subscriber_id")
     read_errors = (400, 403, 404)
     base = "/1.0/accounts"
     result: dict[str, Schema] = {
         base: {
-            "get": _op(
+            "get": operation(
                 "getAccounts",
                 "The token's account",
                 {"200": json_response("Accounts", _either("Accounts"))},
                 read_errors,
-                _PAGING,
+                PAGING,
             )
         },
         f"{base}/{{account_id}}": {
-            "get": _op(
+            "get": operation(
                 "getAccount",
-                "One account, or ws.op=findSubscribers across its lists",
-                {"200": json_response("Account or find results", _either("FindSubscribers", "Account"))},
+                "One account, or ws.op=findSubscribers, getWebForms or getWebFormSplitTests across its lists",
+                {
+                    "200": json_response(
+                        "Account, find results, or a bare array of web forms or split tests",
+                        {
+                            "oneOf": [
+                                *_either("FindSubscribers", "Account")["oneOf"],
+                                {"type": "array", "items": {"type": "object"}},
+                            ]
+                        },
+                    )
+                },
                 read_errors,
                 [
                     acct,
-                    _q("ws.op", {"type": "string", "enum": ["findSubscribers"]}),
-                    *_PAGING,
+                    query(
+                        "ws.op",
+                        {
+                            "type": "string",
+                            "enum": ["findSubscribers", "getWebForms", "getWebFormSplitTests"],
+                        },
+                    ),
+                    *PAGING,
                     *_FILTERS,
                     _SORT,
                 ],
             )
         },
         f"{base}/{{account_id}}/lists": {
-            "get": _op(
+            "get": operation(
                 "getLists",
                 "An account's lists, or ws.op=find by name",
                 {"200": json_response("Lists", _either("Lists", "FindLists"))},
                 read_errors,
                 [
                     acct,
-                    _q("ws.op", {"type": "string", "enum": ["find"]}),
-                    _q("name", {"type": "string"}),
-                    *_PAGING,
+                    query("ws.op", {"type": "string", "enum": ["find"]}),
+                    query("name", {"type": "string"}),
+                    *PAGING,
                 ],
             )
         },
         f"{base}/{{account_id}}/lists/{{list_id}}": {
-            "get": _op(
+            "get": operation(
                 "getList", "One list", {"200": json_response("List", ref("List"))}, read_errors, [acct, lst]
             )
         },
         f"{base}/{{account_id}}/lists/{{list_id}}/subscribers": {
-            "get": _op(
+            "get": operation(
                 "getSubscribers",
                 "A list's subscribers (oldest first), or ws.op=find",
                 {"200": json_response("Subscribers", _either("Subscribers", "FindSubscribers"))},
                 read_errors,
-                [acct, lst, _q("ws.op", {"type": "string", "enum": ["find"]}), *_PAGING, *_FILTERS, _SORT],
+                [acct, lst, query("ws.op", {"type": "string", "enum": ["find"]}), *PAGING, *_FILTERS, _SORT],
             ),
-            "post": _op(
+            "post": operation(
                 "addSubscriber",
                 "Add a subscriber (JSON or form)",
                 {
                     "201": {
                         "description": "Created; Location names the subscriber",
-                        "headers": {"Location": {"schema": _LINK}},
+                        "headers": {"Location": {"schema": LINK}},
                     }
                 },
                 (400, 403, 404, 413, 415),
                 [acct, lst],
                 "AddSubscriber",
             ),
-            "patch": _op(
+            "patch": operation(
                 "updateSubscriberByEmail",
                 "Update the subscriber with this e-mail",
                 {"209": json_response("Updated (ContentModified)", ref("Subscriber"))},
@@ -329,7 +362,7 @@ def paths(profile: str) -> dict[str, Schema]:
                 [acct, lst, *_BY_EMAIL],
                 "UpdateSubscriber",
             ),
-            "delete": _op(
+            "delete": operation(
                 "deleteSubscriberByEmail",
                 "Delete the subscriber with this e-mail",
                 {"200": {"description": "Deleted"}},
@@ -338,27 +371,27 @@ def paths(profile: str) -> dict[str, Schema]:
             ),
         },
         f"{base}/{{account_id}}/lists/{{list_id}}/subscribers/{{subscriber_id}}": {
-            "get": _op(
+            "get": operation(
                 "getSubscriber",
                 "One subscriber, or ws.op=getActivity",
                 {"200": json_response("Subscriber or activity", _either("ActivityPage", "Subscriber"))},
                 read_errors,
-                [acct, lst, sub, _q("ws.op", {"type": "string", "enum": ["getActivity"]}), *_PAGING],
+                [acct, lst, sub, query("ws.op", {"type": "string", "enum": ["getActivity"]}), *PAGING],
             ),
-            "post": _op(
+            "post": operation(
                 "moveSubscriber",
                 "ws.op=move: move a subscribed subscriber to another list of the account",
                 {
                     "201": {
                         "description": "Moved; Location names the subscriber on its new list",
-                        "headers": {"Location": {"schema": _LINK}},
+                        "headers": {"Location": {"schema": LINK}},
                     }
                 },
                 (400, 403, 404, 405, 413, 415),
                 [acct, lst, sub],
                 "MoveSubscriber",
             ),
-            "patch": _op(
+            "patch": operation(
                 "updateSubscriber",
                 "Update a subscriber",
                 {"209": json_response("Updated (ContentModified)", ref("Subscriber"))},
@@ -366,7 +399,7 @@ def paths(profile: str) -> dict[str, Schema]:
                 [acct, lst, sub],
                 "UpdateSubscriber",
             ),
-            "delete": _op(
+            "delete": operation(
                 "deleteSubscriber",
                 "Delete a subscribed subscriber",
                 {"200": {"description": "Deleted"}},

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from mock_server.api_model import Account, Activity, MailingList, Page, Subscriber
+from mock_server.api.model import Account, Activity, MailingList, Page, Subscriber
 
 # Query parameters that never go into a link: a token must not leak into stored links, and the
 # paging parameters are set afresh for each neighbour page.
@@ -39,7 +39,8 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def _etag(body: Mapping[str, Any]) -> str:
+def etag(body: Mapping[str, Any]) -> str:
+    """A representation's ``http_etag``: a digest of its other fields."""
     digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode(), usedforsecurity=False)
     return f'"{digest.hexdigest()}"'
 
@@ -92,7 +93,7 @@ def account_json(account: Account, links: Links) -> dict[str, Any]:
         "lists_collection_link": links.lists(account.id),
         "integrations_collection_link": f"{links.account(account.id)}/integrations",
     }
-    body["http_etag"] = _etag(body)
+    body["http_etag"] = etag(body)
     return body
 
 
@@ -114,7 +115,7 @@ def list_json(mailing_list: MailingList, counts: Mapping[str, int], links: Links
         "vapid_public_key": None,
         **counts,
     }
-    body["http_etag"] = _etag(body)
+    body["http_etag"] = etag(body)
     return body
 
 
@@ -166,9 +167,11 @@ def subscriber_json(
     return body
 
 
-def activity_json(activity: Activity, subscriber_link: str, links: Links) -> dict[str, Any]:
-    """One entry of ``ws.op=getActivity``; every entry has ``type`` and ``event_time``."""
+def activity_json(number: int, activity: Activity, subscriber_link: str, links: Links) -> dict[str, Any]:
+    """Entry ``number`` of ``ws.op=getActivity``; every entry has ``type`` and ``event_time``."""
     return {
+        "id": number,
+        "self_link": None,
         "type": activity.type,
         "event_time": iso(activity.event_time),
         "subscriber_link": subscriber_link,

@@ -1,0 +1,1 @@
+"""AWeber's v1 API: one handler module per resource, with the HTTP seam, views and OpenAPI fragments."""

@@ -1,0 +1,53 @@
+"""The mock's layering (design.md, "Pure state in the mock too"): the state and the rules it
+applies, per resource, import no web framework, directly or through another mock module; only
+the edge modules (handlers, routes, app, runner) do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_oob_helper.test_layering import runtime_imports
+
+PACKAGE = Path(__file__).resolve().parents[2] / "mock_server"
+# Package __init__ files are facades (mock_server's re-exports the app); a module's own imports
+# are what the layering is about, so they are left out.
+MODULES = {
+    ".".join(("mock_server", *p.relative_to(PACKAGE).with_suffix("").parts)): p
+    for p in PACKAGE.rglob("*.py")
+    if p.name != "__init__.py"
+}
+PURE = [
+    "mock_server.api.model",
+    "mock_server.catalog",
+    "mock_server.clock",
+    "mock_server.demo",
+    "mock_server.demo_config",
+    "mock_server.directory",
+    "mock_server.mailings",
+    "mock_server.purchases",
+    "mock_server.ratelimit",
+]
+FRAMEWORKS = ("starlette", "jinja2", "uvicorn", "httpx")
+
+
+def reachable(module: str) -> set[str]:
+    """Every module ``module`` imports at run time, following the mock's own modules."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in MODULES:
+            todo.extend(runtime_imports(MODULES[name]))
+    return seen
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_state_imports_no_web_framework(module: str) -> None:
+    assert module in MODULES
+    found = sorted(name for name in reachable(module) if name.split(".")[0] in FRAMEWORKS)
+    assert not found, f"{module} reaches {found}: state and rules stay free of HTTP types"
