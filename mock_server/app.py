@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from mock_server import routes
+from mock_server import routes, webhook_delivery
 from mock_server.config import MockConfig
 from mock_server.edge import EdgeMiddleware
 from mock_server.state import MockState
@@ -31,7 +31,8 @@ def create_app(
     table = routes.table(state, control_token, enable_control=enable_control)
     # One layer for faults, the request log and security headers (see mock_server/edge.py).
     middleware = [Middleware(EdgeMiddleware, direct=routes.direct(table), state=state)]
-    app = Starlette(routes=table, middleware=middleware)
+    # The lifespan runs the webhook delivery worker (mock_server/webhook_delivery.py).
+    app = Starlette(routes=table, middleware=middleware, lifespan=webhook_delivery.lifespan)
     app.state.mock = state
     app.state.control_enabled = enable_control
     return app

@@ -225,7 +225,7 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
             app,
             loop="auto",
             http="auto",
-            lifespan="off",
+            lifespan="auto",  # the webhook delivery worker runs in the lifespan
             # uvicorn's access log prints raw query strings, which can hold codes and tokens;
             # the mock's own request log (mock_server.requests) redacts them.
             access_log=False,

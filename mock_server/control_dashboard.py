@@ -26,6 +26,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from mock_server import dashboard_webhooks
+from mock_server.webhook_records import WebhookError
+
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mock_server", "templates"),
     autoescape=True,
@@ -48,6 +51,7 @@ NOTICES = {
     "revoked": "The grant's tokens were revoked.",
     "reset": "The mock is back in its start state.",
     "faults": "Every fault was disarmed.",
+    **dashboard_webhooks.NOTICES,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -180,6 +184,7 @@ class Dashboard:
             events=events,
             notice=notice,
             login_required=self.control_token is not None,
+            webhooks=dashboard_webhooks.view(state, str(request.base_url)),
         )
 
     def _logged_in(self) -> Response:
@@ -229,7 +234,7 @@ class Dashboard:
                 )
             try:
                 notice = handler(request.app.state.mock, form)
-            except FormError as exc:
+            except (FormError, WebhookError) as exc:
                 return self._problem(request, str(exc))
             return RedirectResponse(f"/_mock/?done={notice}", status_code=303)
 

@@ -44,6 +44,7 @@ from mock_server.api.model import (
 from mock_server.catalog import Catalog
 from mock_server.clock import Clock
 from mock_server.mailings import Broadcast, Mailings
+from mock_server.webhooks import JOINED, LEFT, Webhooks
 
 _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 
@@ -51,8 +52,15 @@ _UUID_NAMESPACE = uuid.UUID("6f1d4c1e-3b1a-4d0e-9a57-0b8e7a5d2c11")
 class Directory:
     """The API's data. ``create_account`` is called by MockState when a user is created."""
 
-    def __init__(self, clock: Clock, seed: int = 0, demo_spec: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        seed: int = 0,
+        demo_spec: Mapping[str, Any] | None = None,
+        webhooks: Webhooks | None = None,
+    ) -> None:
         self.clock = clock
+        self.webhooks = webhooks or Webhooks(clock)
         self.demo_spec = demo_spec
         self._lock = threading.RLock()
         self.catalog = Catalog()
@@ -146,6 +154,13 @@ class Directory:
             subscriber.unsubscribed_at = None
             subscriber.unsubscribe_method = None
         subscriber.activity.append(Activity(status, at))
+        self._emit(LEFT if status == "unsubscribed" else "subscriber.subscribed", subscriber)
+
+    def _emit(self, event: str, subscriber: Subscriber) -> None:
+        mailing_list = self._list_by_id(subscriber.list_id)
+        account = self._accounts.get(mailing_list.account_id)
+        if account is not None:  # None while an account's demo data is being seeded
+            self.webhooks.emit(event, account, mailing_list, subscriber)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -286,6 +301,7 @@ class Directory:
                 tags=tags,
             )
             self._apply(subscriber, values)
+            self.webhooks.emit(JOINED, self.account(account_id), mailing_list, subscriber)
             return subscriber, True
 
     def update_subscriber(
@@ -378,6 +394,9 @@ class Directory:
             )
             moved.activity = [*subscriber.activity, Activity("moved", self.clock.now())]
             del self.mailing_list(account_id, list_id).subscribers[subscriber_id]
+            source, now = self.mailing_list(account_id, list_id), self.clock.now()
+            self.webhooks.emit(LEFT, self.account(account_id), source, subscriber, moved_at=now)
+            self.webhooks.emit(JOINED, self.account(account_id), target, moved)
             return moved
 
     def purchase(self, account_id: int, list_id: int, fields: Mapping[str, object]) -> Subscriber:

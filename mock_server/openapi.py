@@ -9,6 +9,7 @@ slice's fragments live in ``mock_server.api.spec``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -231,6 +232,65 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
     ("/_mock/events", "get", None, "200", {"type": "array", "items": {"type": "object"}}),
     ("/_mock/state", "get", None, "200", {"type": "object"}),
     ("/_mock/reset", "post", None, "204", {}),
+    # Webhooks (mock_server/control_webhooks.py): AWeber has no API for these.
+    ("/_mock/webhooks", "get", None, "200", {"type": "object"}),
+    (
+        "/_mock/webhooks/apps",
+        "post",
+        _obj(
+            {
+                "client_id": _TEXT,
+                "allow_list": {"type": "array", "items": _TEXT},
+                "events": {"type": "array", "items": _TEXT},
+            },
+            ("client_id", "allow_list"),
+        ),
+        "201",
+        _obj({"client_id": _TEXT, "verification_key": _TEXT}),
+    ),
+    ("/_mock/webhooks/apps/{client_id}", "get", None, "200", _obj({"verification_key": _TEXT})),
+    (
+        "/_mock/webhooks/callbacks",
+        "post",
+        _obj(
+            {"client_id": _TEXT, "account_id": {"type": "integer"}, "username": _TEXT, "url": _TEXT},
+            ("client_id", "url"),
+        ),
+        "201",
+        _obj({"callback": _TEXT, "url": _TEXT}),
+    ),
+    ("/_mock/webhooks/callbacks/{callback}", "delete", None, "204", {}),
+    (
+        "/_mock/webhooks/settings",
+        "post",
+        _obj(
+            {
+                "retries": {"type": "integer"},
+                "retry_delay": {"type": "number"},
+                "timeout": {"type": "number"},
+                "batch_size": {"type": "integer"},
+                "paused": {"type": "boolean"},
+            }
+        ),
+        "200",
+        {"type": "object"},
+    ),
+    (
+        "/_mock/webhooks/faults",
+        "post",
+        _obj(
+            {
+                "kind": _TEXT,
+                "count": {"type": "integer"},
+                "delay_seconds": {"type": "number"},
+                "callback": _TEXT,
+            },
+            ("kind",),
+        ),
+        "201",
+        {"type": "object"},
+    ),
+    ("/_mock/webhooks/faults", "delete", None, "204", {}),
 ]
 
 
@@ -245,6 +305,13 @@ def _control_paths() -> dict[str, Schema]:
         }
         if body is not None:
             operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
+        names = re.findall(r"\{(\w+)\}", path)
+        if names:
+            operation["parameters"] = [
+                {"name": n, "in": "path", "required": True, "schema": _TEXT} for n in names
+            ]
+            operation["responses"]["404"] = error
+            operation["operationId"] = re.sub(r"[{}]", "", operation["operationId"])
         # Whether a control token is set is not visible to this handler, so it is declared optional.
         operation["security"] = [{}, {"controlToken": []}]
         operation["responses"]["401"] = json_response(

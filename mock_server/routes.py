@@ -19,7 +19,15 @@ from collections.abc import Iterable, Mapping
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from mock_server import control, control_dashboard, oauth, openapi, pages
+from mock_server import (
+    control,
+    control_dashboard,
+    control_webhooks,
+    dashboard_webhooks,
+    oauth,
+    openapi,
+    pages,
+)
 from mock_server.api import (
     accounts,
     broadcast_events,
@@ -133,7 +141,7 @@ def _auth(state: MockState) -> list[BaseRoute]:
 
 def _control(control_token: str | None) -> list[BaseRoute]:
     """The control API and the dashboard, relative to the ``/_mock`` mount."""
-    c = control
+    c, w = control, control_webhooks
     calls: list[tuple[str, str, Handler]] = [
         ("GET", "/clock", c.get_clock),
         ("POST", "/clock/advance", c.advance_clock),
@@ -149,9 +157,18 @@ def _control(control_token: str | None) -> list[BaseRoute]:
         ("GET", "/events", c.events),
         ("GET", "/state", c.state),
         ("POST", "/reset", c.reset),
+        # Webhooks: what labs.aweber.com and AWeber's control panel set up (control_webhooks).
+        ("GET", "/webhooks", w.overview),
+        ("POST", "/webhooks/apps", w.configure_app),
+        ("GET", "/webhooks/apps/{client_id}", w.get_app),
+        ("POST", "/webhooks/callbacks", w.add_callback),
+        ("DELETE", "/webhooks/callbacks/{callback}", w.remove_callback),
+        ("POST", "/webhooks/settings", w.settings),
+        ("POST", "/webhooks/faults", w.add_fault),
+        ("DELETE", "/webhooks/faults", w.clear_faults),
     ]
     board = control_dashboard.Dashboard(control_token)
-    d = control_dashboard
+    d, dw = control_dashboard, dashboard_webhooks
     return [
         *(
             Route(path, c.guarded(handler, control_token), methods=[method])
@@ -167,6 +184,14 @@ def _control(control_token: str | None) -> list[BaseRoute]:
         Route("/dashboard/tokens/revoke", board.action(d.revoke), methods=["POST"]),
         Route("/dashboard/faults/clear", board.action(d.clear_faults), methods=["POST"]),
         Route("/dashboard/reset", board.action(d.reset), methods=["POST"]),
+        Route("/dashboard/webhooks/app", board.action(dw.set_up_app), methods=["POST"]),
+        Route("/dashboard/webhooks/connect", board.action(dw.connect_url), methods=["POST"]),
+        Route("/dashboard/webhooks/remove", board.action(dw.remove_url), methods=["POST"]),
+        Route("/dashboard/webhooks/subscriber/add", board.action(dw.add_subscriber), methods=["POST"]),
+        Route("/dashboard/webhooks/subscriber/unsubscribe", board.action(dw.unsubscribe), methods=["POST"]),
+        Route("/dashboard/webhooks/faults", board.action(dw.arm_fault), methods=["POST"]),
+        Route("/dashboard/webhooks/faults/clear", board.action(dw.clear_faults), methods=["POST"]),
+        Route("/dashboard/webhooks/pause", board.action(dw.pause), methods=["POST"]),
     ]
 
 

@@ -187,6 +187,41 @@ class ControlClient:
         """Back to the start state."""
         self._call("POST", "reset")
 
+    # Webhooks (mock_server/control_webhooks.py).
+    def set_up_webhooks(
+        self, client_id: str, allow_list: list[str], events: list[str] | None = None
+    ) -> dict[str, Any]:
+        """An app's Callback URL Allow-list and events; the answer holds its ``verification_key``."""
+        body: dict[str, Any] = {"client_id": client_id, "allow_list": allow_list}
+        if events is not None:
+            body["events"] = events
+        result: dict[str, Any] = self._call("POST", "webhooks/apps", body)
+        return result
+
+    def connect_webhook(self, client_id: str, url: str, *, username: str = "demo") -> dict[str, Any]:
+        """A customer's Webhook URL for the app (after the customer authorized it); the callback."""
+        body = {"client_id": client_id, "username": username, "url": url}
+        result: dict[str, Any] = self._call("POST", "webhooks/callbacks", body)
+        return result
+
+    def webhooks(self) -> dict[str, Any]:
+        """Apps, callbacks, settings, armed faults and recent deliveries with their attempts."""
+        result: dict[str, Any] = self._call("GET", "webhooks")
+        return result
+
+    def webhook_settings(self, **settings: Any) -> dict[str, Any]:
+        """Change ``retries``, ``retry_delay``, ``timeout``, ``batch_size`` or ``paused``."""
+        result: dict[str, Any] = self._call("POST", "webhooks/settings", settings)
+        return result
+
+    def add_webhook_fault(self, kind: str, *, count: int | None = None, **extra: Any) -> dict[str, Any]:
+        """Arm ``drop``, ``delay`` (``delay_seconds=``), ``duplicate`` or ``reorder`` for deliveries."""
+        body: dict[str, Any] = {"kind": kind, **extra}
+        if count is not None:
+            body["count"] = count
+        result: dict[str, Any] = self._call("POST", "webhooks/faults", body)
+        return result
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
@@ -277,7 +312,7 @@ class MockServer(ControlClient):
             self._capture,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan="auto",  # the webhook delivery worker runs in the lifespan
             timeout_graceful_shutdown=2,
         )
         server = uvicorn.Server(config)

@@ -33,6 +33,7 @@ from mock_server.grants import ClientCredentials
 from mock_server.policy import PROFILE_POLICIES, apply_overrides
 from mock_server.ratelimit import RateLimiter
 from mock_server.tokens import Code, Family, TokenBook
+from mock_server.webhooks import Webhooks
 
 __all__ = [
     "AccessGrant",
@@ -79,7 +80,10 @@ class MockState:
         self.config = config or MockConfig()
         self.clock = clock or Clock()
         # Parts owned by other modules; reset() must reset each of them too.
-        self.directory = Directory(self.clock, seed=self.config.data_seed, demo_spec=self.config.demo)
+        self.webhooks = Webhooks(self.clock)
+        self.directory = Directory(
+            self.clock, seed=self.config.data_seed, demo_spec=self.config.demo, webhooks=self.webhooks
+        )
         self.rate_limiter = RateLimiter(self.clock, self.config)
         self.events = EventLog()
         self.faults = FaultTable()
@@ -107,6 +111,7 @@ class MockState:
         """Back to the start state (config's clients and users, demo data, clock running)."""
         with self.lock:
             self.directory.reset()
+            self.webhooks.reset()
             self.rate_limiter.reset()
             self.events.reset()
             self.faults.reset()

@@ -20,11 +20,12 @@ from urllib.parse import urlsplit
 
 from oob_helper.crypto import cipher_from_keys
 from oob_helper.errors import ConfigurationError, VersionConflict
-from oob_helper.stores.base import BulkTokenStore, TokenStore
+from oob_helper.stores.base import BulkTokenStore, OnceStore, TokenStore
 
 __all__ = [
     "ACCEPTED_FORMS",
     "BulkTokenStore",
+    "OnceStore",
     "TokenStore",
     "check_store_url",
     "default_store_url",

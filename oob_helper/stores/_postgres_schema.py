@@ -26,6 +26,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE oob_locks (install TEXT PRIMARY KEY, holder TEXT NOT NULL,"
         " expires_at TIMESTAMPTZ NOT NULL)",
     ),
+    # claim_once: keys seen once (webhook delivery ids), purged by expiry.
+    (
+        "CREATE TABLE oob_once (once_key TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
+        "CREATE INDEX oob_once_by_expiry ON oob_once (expires_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 Runner: TypeAlias = Callable[[Callable[[Any], Any]], Any]  # runs work(connection) on a pooled connection

@@ -77,6 +77,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
+# claim_once: the caller's clock decides expiry (the value is expires_at); the key's own TTL
+# only cleans up, like an attempt's.
+CLAIM = """
+local until_at = redis.call('GET', KEYS[1])
+if until_at and tonumber(until_at) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
 # The layout before hash tags (``<prefix>rec:<install>``) to the tagged one
 # (``{<prefix>}rec:<install>``), in one atomic script on a single server (an untagged store
 # could not run on a Cluster). ARGV: the old prefix, the new one, then the glob patterns

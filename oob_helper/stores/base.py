@@ -84,6 +84,23 @@ class TokenStore(Protocol):
 
 
 @runtime_checkable
+class OnceStore(Protocol):
+    """A "seen once" set with expiry, e.g. for webhook delivery ids (every built-in backend).
+
+    Separate from ``TokenStore`` so that stores written before it still pass as token stores.
+    """
+
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at``; True if this call did, False if it was recorded
+        already and has not expired by ``now``. Atomic across the store's processes."""
+        ...
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key`` (a claim whose work failed, so that a retry may claim it again)."""
+        ...
+
+
+@runtime_checkable
 class BulkTokenStore(TokenStore, Protocol):
     """What every built-in backend offers beyond ``TokenStore`` (migrate-store, status, rotation)."""
 

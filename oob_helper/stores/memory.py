@@ -29,6 +29,7 @@ class MemoryStore:
         self._attempts: dict[str, tuple[str, float, str]] = {}  # key -> (install, expires, text)
         self._settings: dict[str, str] = {}
         self._leases: dict[str, tuple[str, float]] = {}  # install -> (holder, monotonic expiry)
+        self._once: dict[str, float] = {}  # claimed key -> expires_at
         verify_keys(self._codec, lambda: self._settings.get(KEY_CHECK_SETTING), self._write_setting)
 
     def __repr__(self) -> str:
@@ -175,6 +176,21 @@ class MemoryStore:
         return leased_lock(
             install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
         )
+
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now``."""
+        with self._mutex:
+            if self._once.get(key, now) > now:
+                return False
+            for old in [k for k, until in self._once.items() if until <= now]:
+                del self._once[old]
+            self._once[key] = expires_at
+            return True
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._mutex:
+            self._once.pop(key, None)
 
     def _write_setting(self, text: str, only_if_absent: bool) -> None:
         with self._mutex:

@@ -55,7 +55,7 @@ logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 _PAGE = 500
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
 _T = TypeVar("_T")
-_TABLES = re.compile(r"\b(oob_(?:records|attempts|settings|locks|meta))\b")
+_TABLES = re.compile(r"\b(oob_(?:records|attempts|settings|locks|once|meta))\b")
 
 
 class PostgresStore:
@@ -338,6 +338,27 @@ class PostgresStore:
         return leased_lock(
             install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
         )
+
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now``."""
+
+        def work(conn: Any) -> bool:
+            with conn.transaction():
+                conn.execute(self._q("DELETE FROM oob_once WHERE expires_at <= %s"), (now,))
+                row = conn.execute(
+                    self._q(
+                        "INSERT INTO oob_once (once_key, expires_at) VALUES (%s, %s)"
+                        " ON CONFLICT (once_key) DO NOTHING RETURNING once_key"
+                    ),
+                    (key, expires_at),
+                ).fetchone()
+            return row is not None
+
+        return self._run(work)
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key``."""
+        self._run(lambda conn: conn.execute(self._q("DELETE FROM oob_once WHERE once_key = %s"), (key,)))
 
     def close(self) -> None:
         """Close the connection pool."""

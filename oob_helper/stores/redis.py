@@ -13,6 +13,8 @@ every script run atomically on a Cluster too:
   ``att_exp``: a sorted set by ``expires_at`` for ``purge_attempts``; ``att_by:<install>``: the
   install's attempt keys, for ``delete``.
 - ``settings``: a hash.
+- ``once:<key>``: ``claim_once``'s keys, holding their ``expires_at`` (checked against the
+  caller's clock in a script), with a key expiry as a safety net like an attempt's.
 - ``lock:<install>``: ``SET NX PX lease`` (in a script that also accepts "already mine", for a
   retried call whose reply was lost) holding a random holder token; released by a Lua script
   only while it still holds that token, so a holder whose lease ran out cannot free its
@@ -92,6 +94,7 @@ class RedisStore:
         self._acquire = self._client.register_script(lua.ACQUIRE)
         self._release = self._client.register_script(lua.RELEASE)
         self._renew = self._client.register_script(lua.RENEW)
+        self._claim = self._client.register_script(lua.CLAIM)
         self._installs = self._key("installs")
         self._replication = _Replication(self)
         if self._target.mode != "cluster":
@@ -292,6 +295,20 @@ class RedisStore:
             install, timeout=timeout, duration=lease, try_acquire=try_acquire, renew=renew, release=release
         )
 
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now`` (Lua)."""
+        ttl_ms = (max(int(expires_at - now), 1) + _SAFETY_TTL) * 1000
+        with self._errors():
+            claimed = self._claim(
+                keys=[self._key("once:", key)], args=[repr(float(now)), repr(float(expires_at)), ttl_ms]
+            )
+        return bool(claimed)
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._errors():
+            self._client.delete(self._key("once:", key))
+
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
@@ -308,7 +325,7 @@ class RedisStore:
             if not self._client.exists(old + "installs", old + "settings", old + "att_exp"):
                 return
             glob = re.sub(r"([*?\[\]\\])", r"\\\1", old)
-            kinds = ("rec:*", "att:*", "att_by:*", "lock:*", "installs", "att_exp", "settings")
+            kinds = ("rec:*", "att:*", "att_by:*", "lock:*", "once:*", "installs", "att_exp", "settings")
             script = self._client.register_script(lua.MIGRATE_UNTAGGED)
             script(keys=[], args=[old, self._tag, *(glob + kind for kind in kinds)])
 

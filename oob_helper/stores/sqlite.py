@@ -44,6 +44,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX attempts_by_expiry ON attempts (expires_at)",
         "CREATE INDEX attempts_by_install ON attempts (install)",
     ),
+    # claim_once: keys seen once (webhook delivery ids), purged by expiry.
+    (
+        "CREATE TABLE once_keys (once_key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+        "CREATE INDEX once_keys_by_expiry ON once_keys (expires_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 500
@@ -192,6 +197,24 @@ class SQLiteStore:
         with self._write() as conn:
             count: int = conn.execute("DELETE FROM attempts WHERE expires_at <= ?", (now,)).rowcount
         return count
+
+    # -- seen-once keys ------------------------------------------------------------------
+
+    def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now``."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM once_keys WHERE expires_at <= ?", (now,))
+            claimed = conn.execute(
+                "INSERT INTO once_keys (once_key, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (once_key) DO NOTHING",
+                (key, expires_at),
+            ).rowcount
+        return claimed == 1
+
+    def release_claim(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM once_keys WHERE once_key = ?", (key,))
 
     # -- settings ------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_oob_helper.test_layering import runtime_imports
+from tests.test_oob_helper.test_helper_layering import runtime_imports
 
 PACKAGE = Path(__file__).resolve().parents[2] / "mock_server"
 # Package __init__ files are facades (mock_server's re-exports the app); a module's own imports
@@ -28,6 +28,8 @@ PURE = [
     "mock_server.mailings",
     "mock_server.purchases",
     "mock_server.ratelimit",
+    "mock_server.webhook_records",
+    "mock_server.webhooks",
 ]
 FRAMEWORKS = ("starlette", "jinja2", "uvicorn", "httpx")
 

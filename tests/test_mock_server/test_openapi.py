@@ -34,6 +34,13 @@ CONTROL_PATHS = {
     "/_mock/events",
     "/_mock/state",
     "/_mock/reset",
+    "/_mock/webhooks",
+    "/_mock/webhooks/apps",
+    "/_mock/webhooks/apps/{client_id}",
+    "/_mock/webhooks/callbacks",
+    "/_mock/webhooks/callbacks/{callback}",
+    "/_mock/webhooks/settings",
+    "/_mock/webhooks/faults",
 }
 
 

@@ -1,0 +1,128 @@
+"""Sends the webhook deliveries that ``mock_server.webhooks`` says are due, over real HTTP.
+
+One asyncio task per app, started and stopped with the app's lifespan (uvicorn's default
+``lifespan="auto"`` runs it; an app served with the lifespan off delivers nothing, and the
+dashboard says so). Deliveries go one at a time in the model's order, so a ``reorder`` fault is
+the only thing that changes their order. Each attempt and its answer becomes an event in the
+mock's request log (``"kind": "webhook"``), without the body or the signature.
+
+The task wakes when an event is emitted or a setting changes; while a retry or a delayed
+delivery waits on the mock's clock it looks again every ``POLL_SECONDS``, because that clock may
+be advanced at any moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from mock_server.webhooks import Send
+
+POLL_SECONDS = 0.05
+
+
+class DeliveryWorker:
+    """The delivery loop over one MockState (its ``webhooks`` model and its event log)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.webhooks = state.webhooks
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    async def start(self) -> None:
+        """Start the loop on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.webhooks.add_listener(self._poke)
+        self._task = asyncio.create_task(self._run(), name="mock-aweber webhook delivery")
+
+    async def stop(self) -> None:
+        """Stop the loop; an attempt in flight is abandoned (and shows as unanswered)."""
+        self.webhooks.remove_listener(self._poke)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+            while True:
+                self._wake.clear()
+                for send in self.webhooks.take_due():
+                    await self._deliver(client, send)
+                if self.webhooks.next_due_at() is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                else:
+                    await self._wake.wait()
+
+    async def _deliver(self, client: httpx.AsyncClient, send: Send) -> None:
+        started = time.perf_counter()
+        status: int | None
+        error: str | None
+        if send.drop:
+            status, error = None, "dropped by a fault: the request never reached the receiver"
+        else:
+            status, error = await self._post(client, send)
+        duplicate_status = None
+        if send.copies > 1 and not send.drop:
+            duplicate_status, _ = await self._post(client, send)
+        delivery = self.webhooks.record(send.delivery_id, status, error, duplicate_status=duplicate_status)
+        if delivery is None:  # forgotten by a reset meanwhile
+            return
+        attempt = delivery.attempts[-1]
+        self.state.events.record(
+            {
+                "time": attempt.at,
+                "kind": "webhook",
+                "method": "POST",
+                "path": send.url,
+                "query": "",
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "client_id": delivery.callback.client_id,
+                "delivery_id": delivery.id,
+                "attempt": attempt.number,
+                "events": list(delivery.events),
+                "result": {"pending": "will retry"}.get(delivery.state, delivery.state),
+                "fault": ", ".join(delivery.faults),
+                **({"error": error} if error else {}),
+            }
+        )
+
+    async def _post(self, client: httpx.AsyncClient, send: Send) -> tuple[int | None, str | None]:
+        try:
+            response = await client.post(
+                send.url, content=send.body, headers=send.headers, timeout=self.webhooks.settings.timeout
+            )
+        except httpx.TimeoutException:
+            return None, f"no answer within {self.webhooks.settings.timeout:g}s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:200]
+        return response.status_code, None
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """The app's lifespan: run the delivery worker while the app serves."""
+    worker = DeliveryWorker(app.state.mock)
+    await worker.start()
+    app.state.webhook_worker = worker
+    try:
+        yield
+    finally:
+        await worker.stop()
