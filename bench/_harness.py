@@ -110,6 +110,7 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     unexpected: int = 0  # answers the script's response() refused, when it prints "Unexpected answers: N"
+    output: str = ""  # wrk's whole report (a script's done() may print there)
 
 
 def require_wrk() -> str:
@@ -163,6 +164,7 @@ def run_wrk(
         int(non2xx_match.group(1)) if non2xx_match else 0,
         sock_errors,
         int(unexpected.group(1)) if unexpected else 0,
+        out,
     )
 
 

@@ -1,4 +1,4 @@
-"""Issue 3 benchmark (a): per-request cost of the helper's httpx auth against a fixed bearer header.
+"""Issues 3 and 14 benchmark: per-request cost of the helper's httpx auth against a fixed bearer header.
 
 The mock runs under uvicorn (uvloop, httptools, one worker) with its rate limit off. One install
 is connected through a headless approval and code exchange, and ``GET /1.0/accounts`` is sent
@@ -9,19 +9,24 @@ too, as an A/A control that shows how far noise alone moves a ratio):
 - ours: ``OAuthHelper.client(install)``, the ``OAuthHelperAuth`` flow over a SQLite store; the
   refresh coordinator serves the install's valid token from its cache and reads the store again
   at most every ``cache_ttl`` (2 s);
-- ours with the cache off (``cache_ttl=0``, not a target): a store read and decode per request,
+- ours with the cache off (``cache_ttl=0``): a store read and decode per request,
   as before the cache, measured in the same run;
 - Authlib: ``authlib.integrations.httpx_client.OAuth2Client`` holding the token in memory;
 - ours over the memory store (not a target): splits ours' cost into coordinator and store.
 
 The clients take turns request by request (the order rotating), so all see the same moments of
 the shared machine's load; the time per request is the median of all of a client's requests,
-and the ratio to plain is also shown per round (its range shows the noise). Target: ours at
-most 1.15 times plain. When ours misses it (or with ``--profile``), one block of ours runs
-under cProfile and the top entries are printed. The auth flow's own cost per request (no
-network: the cache look-up or store read, and the header) is printed too.
+and the ratio to plain is also shown per round (its range shows the noise). Targets (issue 14):
+ours at most 1.05 times plain with the cache (a stream of requests), and at most 1.10 with
+the cache cold (``cache_ttl=0``; and one request every 3 s, longer than the 2 s cache, so each
+finds it expired). One request per process (interpreter start, imports, the client, one GET)
+is reported too: there start-up dominates and no cache helps. When ours misses the first (or
+with ``--profile``), one block of ours runs under cProfile and the top entries are printed.
+The auth flow's own cost per request (no network: the cache look-up or store read, and the
+header) is printed too.
 
     .venv/bin/python -m bench.bench_auth_overhead [--requests 600] [--rounds 5] [--profile]
+        [--sparse 20] [--gap 3] [--processes 20] [--quick]
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import io
 import json
 import os
 import pstats
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -49,7 +56,8 @@ from oob_helper.tokens import InstallRecord, Token
 CLIENT_ID, CLIENT_SECRET = "bench-auth", "bench-auth-secret"
 REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 INSTALL = "blog.bench"
-TARGET = 1.15
+TARGET = 1.05  # with the token cache (issue 14; issue 3 asked 1.15)
+COLD_TARGET = 1.10  # cache_ttl=0: a store read and decode per request
 NO_RATE_LIMIT = {"BENCH_MOCK_CONFIG": json.dumps({"rate_limit_enabled": False})}
 
 
@@ -183,7 +191,62 @@ def _cpu_per_request(
     return {name: total / (rounds * requests) for name, total in spent.items()}
 
 
-def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
+# One request in a process of its own: the interpreter, the imports, the client, one GET.
+_ONE_PLAIN = """
+import os, httpx
+auth = {"Authorization": "Bearer " + os.environ["BENCH_AT"]}
+r = httpx.get(os.environ["BENCH_API"] + "/accounts", headers=auth)
+assert r.status_code == 200, r.status_code
+"""
+_ONE_OURS = """
+import os
+from oob_helper.config import Settings
+from oob_helper.helper import OAuthHelper
+from oob_helper.providers import AWEBER
+from oob_helper.stores import open_store
+mock = os.environ["BENCH_MOCK"]
+settings = Settings(provider=AWEBER.with_bases(mock, mock + "/1.0"), client_id=os.environ["BENCH_ID"],
+                    client_secret=os.environ["BENCH_SECRET"], store_url=os.environ["BENCH_STORE"])
+with OAuthHelper(settings, open_store(settings.store_url, encryption_keys=())) as helper:
+    with helper.client(os.environ["BENCH_INSTALL"]) as client:
+        r = client.get("/accounts")
+assert r.status_code == 200, r.status_code
+"""
+
+
+def per_process(env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median wall seconds of a process that sends one request, plain and ours, alternating."""
+    times: dict[str, list[float]] = {"plain": [], "ours": []}
+    for i in range(runs):
+        pair = [("plain", _ONE_PLAIN), ("ours", _ONE_OURS)]
+        for name, code in pair if i % 2 == 0 else pair[::-1]:
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True, timeout=60)
+            times[name].append(time.perf_counter() - started)
+    return {name: median(values) for name, values in times.items()}
+
+
+def sparse(clients: dict[str, httpx.Client], count: int, gap: float) -> dict[str, float]:
+    """Median seconds of one request per client every ``gap`` seconds: with a gap longer than
+    ``cache_ttl`` (2 s) ours finds its token cache expired and reads the store each time."""
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    names = list(clients)
+    for i in range(count):
+        time.sleep(gap)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            times[name].append(_one(clients[name]))
+    return {name: median(values) for name, values in times.items()}
+
+
+def run(
+    requests: int,
+    rounds: int,
+    *,
+    profile: bool,
+    sparse_count: int = 20,
+    gap: float = 3.0,
+    processes: int = 20,
+) -> dict[str, float]:
     """Measure the three clients side by side; print per-request times and ratios to plain."""
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -253,6 +316,17 @@ def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
             report = None
             if profile or ratio_ours > TARGET:
                 report = profile_ours(clients["ours"], requests)
+            cold = sparse({"plain": clients["plain"], "ours": clients["ours"]}, sparse_count, gap)
+            one_env = {
+                "BENCH_API": f"{mock_url}/1.0",
+                "BENCH_AT": token.access_token,
+                "BENCH_MOCK": mock_url,
+                "BENCH_ID": CLIENT_ID,
+                "BENCH_SECRET": CLIENT_SECRET,
+                "BENCH_STORE": store_url,
+                "BENCH_INSTALL": INSTALL,
+            }
+            single = per_process(one_env, processes)
             # The token must still be the one connected: no refresh happened during the run.
             stored = helper.store.get(INSTALL)
             refreshed = stored is None or stored.token is None or stored.token != token
@@ -285,12 +359,30 @@ def run(requests: int, rounds: int, *, profile: bool) -> dict[str, float]:
             f"{low:6.3f}-{high:6.3f} {cpu[name] * 1e6:7.0f} {cpu[name] / cpu['plain']:6.3f}"
         )
 
-    def verdict(ratio: float) -> str:
-        return "met" if ratio <= TARGET else "MISSED"
+    def verdict(ratio: float, target: float = TARGET) -> str:
+        return "met" if ratio <= target else "MISSED"
 
+    cold_ratio = per["ours_nocache"] / per["plain"]
+    cold_cpu = cpu["ours_nocache"] / cpu["plain"]
     print(
-        f"  ours / plain: wall {ratio_ours:.3f} ({verdict(ratio_ours)}), CPU {cpu_ratio_ours:.3f} "
-        f"({verdict(cpu_ratio_ours)}); target <= {TARGET}"
+        f"  warm cache (a request stream; the token cached for cache_ttl=2 s): ours / plain wall "
+        f"{ratio_ours:.3f} ({verdict(ratio_ours)}), CPU {cpu_ratio_ours:.3f} ({verdict(cpu_ratio_ours)}); "
+        f"target <= {TARGET}"
+    )
+    print(
+        f"  cold cache (cache_ttl=0, a store read and decode per request): wall {cold_ratio:.3f} "
+        f"({verdict(cold_ratio, COLD_TARGET)}), CPU {cold_cpu:.3f} ({verdict(cold_cpu, COLD_TARGET)}); "
+        f"target <= {COLD_TARGET}"
+    )
+    print(
+        f"  one request every {gap:g} s (cache expired each time; {sparse_count} each): plain "
+        f"{cold['plain'] * 1e6:.0f} us, ours {cold['ours'] * 1e6:.0f} us, ratio "
+        f"{cold['ours'] / cold['plain']:.3f} ({verdict(cold['ours'] / cold['plain'], COLD_TARGET)})"
+    )
+    print(
+        f"  one request per process (interpreter, imports, client, one GET; {processes} each): "
+        f"plain httpx {single['plain'] * 1000:.0f} ms, ours {single['ours'] * 1000:.0f} ms, ratio "
+        f"{single['ours'] / single['plain']:.3f}"
     )
     print(
         f"  ours adds {(per['ours'] - per['plain']) * 1e6:.0f} us wall and "
@@ -314,8 +406,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=600, help="requests per client per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a cProfile of ours even if on target")
+    parser.add_argument("--sparse", type=int, default=20, help="requests sent one every --gap seconds")
+    parser.add_argument("--gap", type=float, default=3.0)
+    parser.add_argument("--processes", type=int, default=20, help="one-request processes of each kind")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: a few of everything")
     args = parser.parse_args(argv)
-    run(args.requests, args.rounds, profile=args.profile)
+    if args.quick:
+        args.requests, args.rounds, args.sparse, args.processes = 100, 1, 2, 2
+    run(
+        args.requests,
+        args.rounds,
+        profile=args.profile,
+        sparse_count=args.sparse,
+        gap=args.gap,
+        processes=args.processes,
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Issue 5 benchmark: every token store with 100,000 installs.
+"""Issues 5 and 14 benchmark: every token store with 100,000 installs.
 
-For each backend (memory, sqlite, redis, postgresql) a fresh store is filled with 100,000
-connected installs through a backend-specific bulk path (bench code only: one SQLite
-transaction, a Redis pipeline, PostgreSQL COPY, ``import_record`` in memory), written in the
-store's own record format (``oob_helper.stores._codec``) and read back through the store to
-check it. Redis and PostgreSQL are throwaway servers on loopback, started with the test suite's
-``tests/test_oob_helper/stores/servers.py`` (loaded by path: ``tests`` is not a package).
+For each backend a fresh store is filled with 100,000 connected installs through a fast bulk
+path (bench code only: one SQLite transaction, a Redis pipeline, PostgreSQL COPY; the store's
+own ``import_records`` in memory, on the Cluster, through Sentinel and through PgBouncer),
+written in the store's own record format (``oob_helper.stores._codec``) and read back through
+the store to check it. The servers are throwaway ones on loopback, started with the test
+suite's ``tests/test_oob_helper/stores`` helpers.
 
 - get-a-valid-token latency: ``OAuthHelper.get_token(install)`` on random installs whose tokens
   are valid (no provider call), one thread; p50 and p99 over every sample.
@@ -14,23 +14,27 @@ check it. Redis and PostgreSQL are throwaway servers on loopback, started with t
   lock, re-reads, refreshes at the mock's token endpoint (uvicorn, uvloop, httptools) and
   writes the new pair with compare-and-set. Refreshes per second over the storm.
 
-The mock client keeps old refresh tokens valid, so one grant's refresh token can arm every
-storm; the mock still issues and records a new pair for every refresh. Backends alternate
+The mock client has the default rotation policy (a refresh retires the refresh token it
+spends), so every armed install gets a grant of its own at set-up, as users' installs have.
+Backends: memory, sqlite, redis, a 3-primary Redis Cluster, Redis with a replica behind three
+Sentinels (``wait_replicas=auto``: each token write waits for the replica), postgresql, and
+postgresql behind PgBouncer in transaction pooling mode. Backends alternate
 within each round (the order rotates); figures are medians (latency: percentiles of all
 samples) and ratios to the memory backend measured in the same run.
 
     .venv/bin/python -m bench.bench_stores [--installs 100000] [--rounds 5] [--samples 2000]
-        [--storm 1000] [--storm-rounds 3] [--threads 8] [--backends memory sqlite redis postgresql]
+        [--storm 1000] [--storm-rounds 3] [--threads 8] [--backends memory sqlite redis ...] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -51,37 +55,58 @@ from oob_helper.stores import TokenStore, open_store
 from oob_helper.stores._codec import Codec
 from oob_helper.tokens import InstallRecord, Token
 
-BACKENDS = ("memory", "sqlite", "redis", "postgresql")
+BACKENDS = (
+    "memory",
+    "sqlite",
+    "redis",
+    "redis-cluster",
+    "redis-sentinel",
+    "postgresql",
+    "postgresql-pgbouncer",
+)
 CLIENT_ID, CLIENT_SECRET = "bench-stores", "bench-stores-secret"
-SERVERS_PY = ROOT / "tests" / "test_oob_helper" / "stores" / "servers.py"
+TEST_STORES = ROOT / "tests" / "test_oob_helper"
 _BATCH = 2000
 
 
 def test_servers() -> ModuleType:
-    """The test suite's throwaway-server module, loaded by path (``tests`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("oob_test_servers", SERVERS_PY)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {SERVERS_PY}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The test suite's throwaway-server package (``tests/test_oob_helper/stores``), imported
+    as its tests do (``tests`` itself is not a package)."""
+    if str(TEST_STORES) not in sys.path:
+        sys.path.insert(0, str(TEST_STORES))
+    return importlib.import_module("stores.servers")
 
 
 @contextmanager
 def server_urls(names: Sequence[str]) -> Iterator[dict[str, str]]:
-    """Base URLs of throwaway Redis/PostgreSQL servers for the backends in ``names``."""
+    """Base URLs of throwaway servers for the backends in ``names`` (Redis alone, as a Cluster,
+    behind Sentinel with a replica; PostgreSQL alone and behind PgBouncer)."""
     urls: dict[str, str] = {}
     with ExitStack() as stack:
-        if "redis" in names or "postgresql" in names:
+        if any(name not in ("memory", "sqlite") for name in names):
             servers = test_servers()
+            topologies = importlib.import_module("stores.redis_topologies")
             if "redis" in names:
                 redis_server = servers.RedisServer()
                 stack.callback(redis_server.cleanup)
                 urls["redis"] = redis_server.start().url
-            if "postgresql" in names:
+            if "redis-cluster" in names:
+                cluster = topologies.RedisClusterServers()
+                stack.callback(cluster.cleanup)
+                urls["redis-cluster"] = cluster.url
+            if "redis-sentinel" in names:
+                sentinel = topologies.SentinelServers(through_proxy=False)
+                stack.callback(sentinel.cleanup)
+                urls["redis-sentinel"] = sentinel.url
+            if "postgresql" in names or "postgresql-pgbouncer" in names:
                 pg_server = servers.PostgresServer()
                 stack.callback(pg_server.cleanup)
                 urls["postgresql"] = pg_server.start().url
+                if "postgresql-pgbouncer" in names:
+                    bouncer = servers.PgBouncerServer(pg_server.port)
+                    stack.callback(bouncer.cleanup)
+                    urls["postgresql-pgbouncer"] = bouncer.start().url
+                    POOLED_PORTS.add(bouncer.port)
         yield urls
 
 
@@ -92,10 +117,10 @@ def fresh_url(name: str, directory: Path, bases: dict[str, str]) -> str:
         return "memory://"
     if name == "sqlite":
         return f"sqlite:///{directory / f'bench-{tag}.db'}"
-    if name == "redis":
-        return f"{bases['redis']}?prefix=bench{tag}:"
-    if name == "postgresql":
-        return f"{bases['postgresql']}?schema=bench_{tag}"
+    if name.startswith("redis"):
+        return f"{bases[name]}?prefix=bench{tag}:"
+    if name.startswith("postgresql"):
+        return f"{bases[name]}?schema=bench_{tag}"
     raise ValueError(name)
 
 
@@ -130,9 +155,9 @@ def bulk_write(store: TokenStore, url: str, records: Sequence[InstallRecord]) ->
     codec = Codec(None)
     rows = [(r.install, r.version, codec.dump_record(r)) for r in records]
     scheme = url.split("://", 1)[0]
-    if scheme == "memory":
-        for record in records:
-            store.import_record(record)  # type: ignore[attr-defined]
+    if scheme == "memory" or "+" in scheme or _pooled(url):
+        # The Cluster, Sentinel and PgBouncer forms: the store's own bulk path.
+        store.import_records(records)  # type: ignore[attr-defined]
     elif scheme == "sqlite":
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         try:
@@ -151,8 +176,8 @@ def bulk_write(store: TokenStore, url: str, records: Sequence[InstallRecord]) ->
                 batch = rows[start : start + _BATCH]
                 pipe = client.pipeline(transaction=False)
                 for install, version, data in batch:
-                    pipe.hset(f"{prefix}rec:{install}", mapping={"v": str(version), "d": data})
-                pipe.zadd(f"{prefix}installs", {install: 0 for install, _, _ in batch})
+                    pipe.hset(f"{{{prefix}}}rec:{install}", mapping={"v": str(version), "d": data})
+                pipe.zadd(f"{{{prefix}}}installs", {install: 0 for install, _, _ in batch})
                 pipe.execute()
         finally:
             client.close()
@@ -172,6 +197,13 @@ def bulk_write(store: TokenStore, url: str, records: Sequence[InstallRecord]) ->
             )
     else:
         raise ValueError(url)
+
+
+POOLED_PORTS: set[int] = set()  # PgBouncer's ports: no search_path option, no COPY shortcut
+
+
+def _pooled(url: str) -> bool:
+    return url.startswith("postgresql") and urlsplit(url).port in POOLED_PORTS
 
 
 def _strip_param(url: str, name: str) -> tuple[str, str]:
@@ -241,12 +273,18 @@ def storm(subject: Subject, armed: Sequence[InstallRecord], threads: int) -> flo
     return rate
 
 
+def _fresh_refresh_token(mock_url: str) -> str:
+    token = connect(mock_url, CLIENT_ID, CLIENT_SECRET).refresh_token
+    assert token is not None
+    return token
+
+
 def armed_records(
-    records: Sequence[InstallRecord], picks: Sequence[int], refresh_token: str, now: float
+    records: Sequence[InstallRecord], picks: Sequence[int], refresh_tokens: Sequence[str], now: float
 ) -> list[InstallRecord]:
-    """The picked installs with an expired access token and the mock's reusable refresh token."""
+    """The picked installs with an expired access token and a live refresh token each."""
     out = []
-    for i in picks:
+    for i, refresh_token in zip(picks, refresh_tokens, strict=True):
         record = records[i]
         assert record.token is not None
         token = replace(record.token, refresh_token=refresh_token, expires_at=now - 60)
@@ -274,9 +312,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         server_urls(names) as bases,
         uvicorn_server("bench.apps:mock_app", env=NO_RATE_LIMIT) as (mock_url, _),
     ):
-        register_client(mock_url, CLIENT_ID, CLIENT_SECRET, keep_old=True)
-        refresh_token = connect(mock_url, CLIENT_ID, CLIENT_SECRET).refresh_token
-        assert refresh_token is not None
+        register_client(mock_url, CLIENT_ID, CLIENT_SECRET)  # the default rotation policy
         settings = Settings(
             provider=AWEBER.with_bases(mock_url, f"{mock_url}/1.0"),
             client_id=CLIENT_ID,
@@ -297,10 +333,20 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                     measure_latency(subject, installs, args.samples, rng)
             # Each storm arms installs not used by an earlier storm, so every one needs a refresh.
             storm_picks = rng.sample(range(len(records)), min(len(records), args.storm * args.storm_rounds))
+            # Under rotation a refresh spends its refresh token: every armed install of every
+            # backend gets a grant of its own, obtained before any storm.
+            with ThreadPoolExecutor(8) as pool:
+                grants = {
+                    (subject.name, i): list(
+                        pool.map(lambda _: _fresh_refresh_token(mock_url), range(args.storm))
+                    )
+                    for subject in subjects
+                    for i in range(args.storm_rounds)
+                }
             for i in range(args.storm_rounds):
                 picks = storm_picks[i * args.storm : (i + 1) * args.storm]
-                armed = armed_records(records, picks, refresh_token, time.time())
                 for subject in subjects[i % len(subjects) :] + subjects[: i % len(subjects)]:
+                    armed = armed_records(records, picks, grants[subject.name, i], time.time())
                     storm(subject, armed, args.threads)
         finally:
             for subject in subjects:
@@ -324,12 +370,12 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         f"~{(load_before + os.getloadavg()[0]) / 2:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"  {'backend':10s} {'p50 us':>8s} {'x':>6s} {'p99 us':>8s} {'x':>6s} "
+        f"  {'backend':20s} {'p50 us':>8s} {'x':>6s} {'p99 us':>8s} {'x':>6s} "
         f"{'refresh/s':>10s} {'x':>6s} {'load s':>7s}"
     )
     for name, r in results.items():
         print(
-            f"  {name:10s} {r['p50_us']:8.0f} {r['p50_us'] / base['p50_us']:6.2f} "
+            f"  {name:20s} {r['p50_us']:8.0f} {r['p50_us'] / base['p50_us']:6.2f} "
             f"{r['p99_us']:8.0f} {r['p99_us'] / base['p99_us']:6.2f} "
             f"{r['storm_rps']:10.0f} {r['storm_rps'] / base['storm_rps']:6.2f} {r['load_s']:7.1f}"
         )
@@ -348,7 +394,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--storm-rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8, help="threads refreshing a storm")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2,000 installs, small storms")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.installs, args.rounds, args.samples, args.storm, args.storm_rounds = 2000, 1, 200, 50, 1
     run(args)
 
 

@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from mock_server.config import MockConfig, load_config
+from mock_server.events import RequestLogFormatter, flush_request_log
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -215,11 +216,10 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     out.write(banner(base, config, control_token=token, control=control, generated=generated) + "\n")
     out.flush()
 
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # The request log arrives in batches (see mock_server.events): one line each on stderr.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RequestLogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -248,9 +248,10 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     try:
         server.run(sockets=[sock])
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
         sock.close()
+        flush_request_log()  # the last requests' lines before the goodbye
     print("mock-aweber stopped.", file=sys.stderr)
     return 128 + stopped_by[0] if stopped_by else EXIT_OK
 

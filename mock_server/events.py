@@ -5,6 +5,14 @@ One event per request on the imitated paths (never for ``/_mock/`` itself) goes 
 its single edge layer (``mock_server.edge``). Handlers add what only they know (grant type,
 client, result) with :func:`annotate`.
 
+The log lines cost the request almost nothing: at INFO the request path only queues the raw
+request tuple it keeps anyway; a background thread shapes and redacts the queued requests
+every 0.1 s and hands them to the logger as one record per batch (``request_lines`` holds
+the lines; ``RequestLogFormatter`` prints each with the usual prefix). One record and one
+write per batch instead of per request is what makes it cheap: a log record, its formatting
+and its write cost more than the mock's whole answer to a refresh. ``flush_request_log()``
+writes what is queued at once (tests, shutdown).
+
 Nothing secret is recorded: query values whose names look secret (codes, tokens, secrets,
 passwords, verifiers) are replaced by ``[redacted]``, headers are never recorded, and annotation
 fields with secret-looking names are dropped the same way.
@@ -12,6 +20,7 @@ fields with secret-looking names are dropped the same way.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -147,11 +156,87 @@ def record_request(scope: Scope, status: int | None, elapsed: float, state: Any 
     if state is not None:
         state.events.record_request(raw)
     if logger.isEnabledFor(logging.INFO):
-        event = _shape(raw)
-        extras = " ".join(f"{k}={v}" for k, v in event.items() if k not in _LINE_FIELDS and v is not None)
-        target = event["path"] + (f"?{event['query']}" if event["query"] else "")
-        shown = event["status"] if event["status"] is not None else "-"
-        logger.info("%s %s %s %s", event["method"], target, shown, extras)
+        _LINES.add(raw)
+
+
+def flush_request_log() -> None:
+    """Write the queued request lines now (they are otherwise written within 0.1 s)."""
+    _LINES.flush()
+
+
+def _line(raw: _Raw) -> str:
+    event = _shape(raw)
+    extras = " ".join(f"{k}={v}" for k, v in event.items() if k not in _LINE_FIELDS and v is not None)
+    target = event["path"] + (f"?{event['query']}" if event["query"] else "")
+    shown = event["status"] if event["status"] is not None else "-"
+    return f"{event['method']} {target} {shown} {extras}"
 
 
 _LINE_FIELDS = frozenset({"time", "method", "path", "query", "status", "duration_ms"})
+
+
+class _LineWriter:
+    """Queued request lines and the daemon thread that logs them in batches."""
+
+    INTERVAL = 0.1  # seconds between batches
+    LIMIT = 100_000  # queued lines kept at most; beyond, the oldest are dropped and counted
+
+    def __init__(self) -> None:
+        self._pending: deque[_Raw] = deque()
+        self._write_lock = threading.Lock()  # one batch at a time, in order
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._dropped = 0
+
+    def add(self, raw: _Raw) -> None:
+        if len(self._pending) >= self.LIMIT:
+            self._pending.popleft()
+            self._dropped += 1
+        self._pending.append(raw)  # deque.append is atomic: no lock on the request path
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mock-request-log", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            try:
+                self.flush()
+            except Exception:  # pragma: no cover - a broken handler must not stop the writer
+                logging.getLogger("mock_server").exception("the request log writer failed")
+
+    def flush(self) -> None:
+        with self._write_lock:
+            pending = self._pending
+            lines = [_line(pending.popleft()) for _ in range(len(pending))]
+            if self._dropped:
+                lines.append(f"({self._dropped} request lines dropped: the log could not keep up)")
+                self._dropped = 0
+            if lines:
+                logger.info("%s", "\n".join(lines), extra={"request_lines": lines})
+
+
+_LINES = _LineWriter()
+
+
+class RequestLogFormatter(logging.Formatter):
+    """A Formatter that prints a batch of request lines as one line each, every one with the
+    prefix its format gives (time, level, logger); other records as usual."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines: list[str] | None = getattr(record, "request_lines", None)
+        if not lines:
+            return super().format(record)
+        message, args = record.msg, record.args
+        record.msg, record.args = "", None
+        try:
+            prefix = super().format(record)
+        finally:
+            record.msg, record.args = message, args
+        return "\n".join(prefix + line for line in lines)

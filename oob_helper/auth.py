@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
-import anyio.to_thread
 import httpx
 
 from oob_helper.protocol import is_token_rejected
@@ -51,7 +50,7 @@ class OAuthHelperAuth(httpx.Auth):
         # A cached token is a dictionary look-up: no thread hop for it.
         token = self.coordinator.cached_token(self.install)
         if token is None:
-            token = await anyio.to_thread.run_sync(self.coordinator.valid_token, self.install)
+            token = await _in_thread(self.coordinator.valid_token, self.install)
         _authorize(request, token)
         response = yield request
         if response.status_code < 400:
@@ -60,7 +59,7 @@ class OAuthHelperAuth(httpx.Auth):
         await response.aread()
         if not is_token_rejected(response.status_code, response.content):
             return
-        _authorize(request, await anyio.to_thread.run_sync(self._after_rejection, token))
+        _authorize(request, await _in_thread(self._after_rejection, token))
         yield request
 
     def _after_rejection(self, rejected: Token) -> Token:
@@ -72,6 +71,14 @@ class OAuthHelperAuth(httpx.Auth):
 
 def _authorize(request: httpx.Request, token: Token) -> None:
     request.headers["Authorization"] = f"Bearer {token.access_token}"
+
+
+async def _in_thread(func: Callable[[Any], Token], arg: Any) -> Token:
+    """``func(arg)`` in a worker thread. anyio (and asyncio) load only here, on the first async
+    call: a CLI run or a sync client does not pay for them."""
+    import anyio.to_thread  # noqa: PLC0415
+
+    return await anyio.to_thread.run_sync(func, arg)
 
 
 class _ClosingClient(httpx.Client):

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from oob_helper import cli_commands, cli_signals
 from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, default_config_path, env_name, flag_name
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION.replace("{default_config}", str(default_config_path())),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     _add_settings_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
@@ -323,6 +323,19 @@ def _forwarded_allow_ips(text: str) -> list[str]:
                 f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, ::1, or *)"
             ) from None
     return entries
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, reading the installed version only when asked: importlib.metadata takes
+    longer to load than the rest of a ``token`` run."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.update(nargs=0, default=argparse.SUPPRESS)
+        super().__init__(option_strings, argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def _version() -> str:

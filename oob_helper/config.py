@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +107,8 @@ def read_config_file(path: str) -> dict[str, str]:
         raise ConfigurationError(
             f"config file {path} cannot be read ({exc.strerror}): check its permissions"
         ) from None
+    import tomllib  # noqa: PLC0415 - only when there is a config file
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

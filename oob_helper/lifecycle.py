@@ -11,16 +11,18 @@ loop the subscriber list owns. A subscriber that raises is logged and never brea
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from oob_helper.errors import NetworkError, ProviderError
+
+if TYPE_CHECKING:
+    import asyncio  # loaded at run time only for async subscribers (the CLI never has any)
 
 logger = logging.getLogger("oob_helper.lifecycle")
 
@@ -98,10 +100,14 @@ class Subscribers:
         for subscriber in subscribers:
             try:
                 if inspect.iscoroutinefunction(subscriber):
+                    import asyncio  # noqa: PLC0415
+
                     asyncio.run_coroutine_threadsafe(self._run_async(subscriber, event), self._background())
                     continue
                 result = subscriber(event)
                 if inspect.isawaitable(result):
+                    import asyncio  # noqa: PLC0415
+
                     asyncio.run_coroutine_threadsafe(self._await(result, event), self._background())
             except Exception:
                 logger.exception("install %r: a %s subscriber failed", event.install, event.kind)
@@ -121,6 +127,8 @@ class Subscribers:
             logger.exception("install %r: a %s subscriber failed", event.install, event.kind)
 
     def _background(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # noqa: PLC0415
+
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
@@ -136,6 +144,7 @@ class Subscribers:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        import asyncio  # noqa: PLC0415
 
         async def settle() -> None:
             pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

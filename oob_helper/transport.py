@@ -14,6 +14,7 @@ host and the status.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -75,7 +76,10 @@ class Transport:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
         self._owns_http = http is None
-        self.http = http if http is not None else httpx.Client(timeout=timeout)
+        self._http = http
+        self._timeout = timeout
+        self._http_lock = threading.Lock()
+        self._closed = False
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -205,10 +209,23 @@ class Transport:
             provider, response.status_code, response.content, response.headers.get("Content-Type", "")
         )
 
+    @property
+    def http(self) -> httpx.Client:
+        """The client, made on first use: building one (TLS context, certificates) costs more
+        than a CLI run that finds a valid token in the store needs in all."""
+        if self._http is None:
+            with self._http_lock:
+                if self._http is None:
+                    self._http = httpx.Client(timeout=self._timeout)
+                    if self._closed:  # used after close(): fail as a closed client does
+                        self._http.close()
+        return self._http
+
     def close(self) -> None:
         """Close the connection pool if this transport created it."""
-        if self._owns_http:
-            self.http.close()
+        self._closed = True
+        if self._owns_http and self._http is not None:
+            self._http.close()
 
 
 __all__ = ["DEFAULT_TIMEOUT", "Transport"]

@@ -3,6 +3,8 @@
 - ``memory://``: in this process only (tests, embedding);
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: the embedded default;
 - ``redis://[:password@]host[:port][/db][?prefix=oob-helper:]`` (and ``rediss://``): many hosts;
+  ``redis+cluster://host:port,...`` for a Redis Cluster, ``redis+sentinel://host:port,.../MASTER``
+  for a primary found through Sentinel (see ``oob_helper.stores.redis_conn``);
 - ``postgresql://user[:password]@host[:port]/dbname[?schema=NAME]`` (or ``postgres://``): many
   hosts, with a connection pool;
 - None: a SQLite file in the user's data directory.
@@ -33,8 +35,12 @@ __all__ = [
 
 ACCEPTED_FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
-    "redis://host:port/db, postgresql://user@host:port/dbname"
+    "redis://host:port/db, redis+cluster://host:port,host:port, "
+    "redis+sentinel://host:port,host:port/MASTER, postgresql://user@host:port/dbname"
 )
+
+# Schemes whose netloc lists several hosts (``redis_conn`` parses and checks them).
+_REDIS_MULTI_HOST = ("redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel")
 
 
 def default_store_url() -> str:
@@ -74,6 +80,10 @@ def check_store_url(url: str, source: str = "OOB_HELPER_STORE") -> tuple[str, st
         except ValueError:
             why = "its host or port cannot be read: a port is a number up to 65535, IPv6 hosts go in []"
             raise _bad(url, why, source) from None
+    elif scheme in _REDIS_MULTI_HOST:
+        from oob_helper.stores.redis_conn import parse_redis_url  # noqa: PLC0415 - stdlib only
+
+        parse_redis_url(url, source)  # several hosts: checked whole, with its own reasons
     elif scheme != "memory":
         raise _bad(url, f"the scheme {scheme!r} is not supported", source)
     return scheme, rest
@@ -105,7 +115,7 @@ def open_store(url: str | None = None, *, encryption_keys: Sequence[str] | None 
         if not default:
             _check_directory(url, path)
         return SQLiteStore(path, cipher=cipher)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss", "unix", *_REDIS_MULTI_HOST):
         from oob_helper.stores.redis import RedisStore  # noqa: PLC0415
 
         return RedisStore(url, cipher=cipher)
@@ -154,7 +164,7 @@ def reencrypt(store: TokenStore) -> int:
     return count
 
 
-_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix", "postgresql", "postgres")
+_SCHEMES = ("memory", "sqlite", "redis", "rediss", "unix", "postgresql", "postgres", *_REDIS_MULTI_HOST)
 
 
 def _bad(url: str, why: str, source: str = "OOB_HELPER_STORE") -> ConfigurationError:

@@ -154,7 +154,8 @@ def redact_url(url: str) -> str:
     user info's password and any query parameter that names a secret."""
     try:
         parts = urlsplit(url)
-        _ = parts.port
+        if "," not in parts.netloc:  # the multi-host forms (redis+sentinel://a,b) have no one port
+            _ = parts.port
     except ValueError:
         return "<malformed URL>"
     netloc = parts.netloc

@@ -16,8 +16,14 @@ query parameters go to libpq (``sslmode``, ``connect_timeout``...). ``schema`` (
   notices the dead session, whereas a lease needs no connection while held and expires on the
   database's own clock, the same for every host. A holder whose lease ran out cannot overwrite
   a newer record: its write is a compare-and-set on the version it read (fencing).
-- Connections are checked before use, so after a server restart work resumes by itself; while
-  the server is down every call raises ``StoreError`` after the pool's timeout (default 5 s).
+- Works behind PgBouncer in transaction pooling mode: no server-side prepared statements
+  (``prepare_threshold=None``), no session state (tables are named with their schema rather
+  than through ``search_path``; the migration sets it with ``SET LOCAL`` inside its
+  transaction, and its advisory lock is transaction-scoped too).
+- Connections are not checked before each use (that doubled the round trips of a read): a
+  statement that finds its connection broken (the server or PgBouncer restarted) has the pool
+  drop the broken idle connections and runs once more on a fresh one, so work resumes by itself;
+  while the server is down every call raises ``StoreError`` after the pool's timeout (5 s).
 """
 
 from __future__ import annotations
@@ -25,15 +31,15 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, suppress
+from typing import Any, TypeVar
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
 from oob_helper.stores._common import Lease, batched, conflict, leased_lock, redact_url, with_version
+from oob_helper.stores._postgres_schema import SCHEMA_VERSION, migrate, split_options
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 try:
@@ -46,28 +52,10 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 # those lines out of stderr unless the application configures logging itself.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
-# Migration N (1-based) takes the schema from version N-1 to N. Append only.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        "CREATE TABLE oob_records (install TEXT PRIMARY KEY, version BIGINT NOT NULL, data TEXT NOT NULL)",
-        "CREATE TABLE oob_attempts (attempt_key TEXT PRIMARY KEY, install TEXT NOT NULL,"
-        " expires_at DOUBLE PRECISION NOT NULL, data TEXT NOT NULL)",
-        "CREATE INDEX oob_attempts_by_expiry ON oob_attempts (expires_at)",
-        "CREATE INDEX oob_attempts_by_install ON oob_attempts (install)",
-        "CREATE TABLE oob_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE oob_locks (install TEXT PRIMARY KEY, holder TEXT NOT NULL,"
-        " expires_at TIMESTAMPTZ NOT NULL)",
-    ),
-    # claim_once: keys seen once (webhook delivery ids), purged by expiry.
-    (
-        "CREATE TABLE oob_once (once_key TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
-        "CREATE INDEX oob_once_by_expiry ON oob_once (expires_at)",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-_MIGRATION_LOCK = 0x00B0_4E1F  # advisory lock key serialising migrations
 _PAGE = 500
-_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+_T = TypeVar("_T")
+_TABLES = re.compile(r"\b(oob_(?:records|attempts|settings|locks|once|meta))\b")
 
 
 class PostgresStore:
@@ -81,23 +69,24 @@ class PostgresStore:
             )
         self.url = redact_url(url)
         self._codec = Codec(cipher)
-        conninfo, self.schema, pool_max, pool_timeout = _split_options(url, self.url)
-        kwargs: dict[str, Any] = {"autocommit": True, "options": f"-c search_path={self.schema}"}
+        conninfo, self.schema, pool_max, pool_timeout = split_options(url, self.url)
+        # No prepared statements: PgBouncer (transaction pooling) may run the next statement on
+        # another server connection, where a statement prepared on the first one does not exist.
+        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
         if "connect_timeout" not in conninfo:
             kwargs["connect_timeout"] = 5
         self._conninfo, self._kwargs = conninfo, kwargs
+        self._queries: dict[str, str] = {}
         self._pool: ConnectionPool[Any] = ConnectionPool(
             conninfo,
             kwargs=kwargs,
             min_size=1,
             max_size=pool_max,
             timeout=pool_timeout,
-            check=ConnectionPool.check_connection,
             open=False,
             name="oob-helper",
         )
-        with self._errors():
-            self._pool.open(wait=False)
+        self._pool.open(wait=False)
         try:
             self._migrate()
             verify_keys(self._codec, self._raw_key_check, self._write_key_check)
@@ -124,23 +113,33 @@ class PostgresStore:
         new_version = 1 if expected_version is None else expected_version + 1
         new = with_version(record, new_version)
         text = self._codec.dump_record(new)
-        with self._errors(), self._pool.connection() as conn:
+
+        def work(conn: Any) -> None:
             if expected_version is None:
                 cur = conn.execute(
-                    "INSERT INTO oob_records (install, version, data) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (install) DO NOTHING",
+                    self._q(
+                        "INSERT INTO oob_records (install, version, data) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (install) DO NOTHING"
+                    ),
                     (record.install, new_version, text),
                 )
             else:
                 cur = conn.execute(
-                    "UPDATE oob_records SET version = %s, data = %s WHERE install = %s AND version = %s",
+                    self._q(
+                        "UPDATE oob_records SET version = %s, data = %s WHERE install = %s AND version = %s"
+                    ),
                     (new_version, text, record.install, expected_version),
                 )
-            if cur.rowcount != 1:
-                row = conn.execute(
-                    "SELECT version FROM oob_records WHERE install = %s", (record.install,)
-                ).fetchone()
-                raise conflict(record.install, expected_version, None if row is None else int(row[0]))
+            if cur.rowcount == 1:
+                return
+            row = conn.execute(
+                self._q("SELECT version, data FROM oob_records WHERE install = %s"), (record.install,)
+            ).fetchone()
+            if row is not None and (int(row[0]), row[1]) == (new_version, text):
+                return  # sent again after a broken connection: the first one had landed
+            raise conflict(record.install, expected_version, None if row is None else int(row[0]))
+
+        self._run(work)
         return new
 
     def import_record(self, record: InstallRecord) -> None:
@@ -152,27 +151,38 @@ class PostgresStore:
         count = 0
         for batch in batched(records, _PAGE):
             rows = [(r.install, r.version, self._codec.dump_record(r)) for r in batch]
-            with self._errors(), self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO oob_records (install, version, data) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (install) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data",
-                    rows,
-                )
+
+            def work(conn: Any, rows: list[tuple[str, int, str]] = rows) -> None:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.executemany(
+                        self._q(
+                            "INSERT INTO oob_records (install, version, data) VALUES (%s, %s, %s)"
+                            " ON CONFLICT (install) DO UPDATE SET version = EXCLUDED.version,"
+                            " data = EXCLUDED.data"
+                        ),
+                        rows,
+                    )
+
+            self._run(work)
             count += len(rows)
         return count
 
     def delete(self, install: str, *, expected_version: int | None = None) -> bool:
         """Forget the install and its attempts in one transaction; True if it had a record
         (see ``TokenStore``)."""
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
-            row = conn.execute(
-                "SELECT version FROM oob_records WHERE install = %s FOR UPDATE", (install,)
-            ).fetchone()
-            if row is not None and expected_version is not None and row[0] != expected_version:
-                raise conflict(install, expected_version, row[0])
-            conn.execute("DELETE FROM oob_records WHERE install = %s", (install,))
-            conn.execute("DELETE FROM oob_attempts WHERE install = %s", (install,))
-        return row is not None
+
+        def work(conn: Any) -> bool:
+            with conn.transaction():
+                row = conn.execute(
+                    self._q("SELECT version FROM oob_records WHERE install = %s FOR UPDATE"), (install,)
+                ).fetchone()
+                if row is not None and expected_version is not None and row[0] != expected_version:
+                    raise conflict(install, expected_version, row[0])
+                conn.execute(self._q("DELETE FROM oob_records WHERE install = %s"), (install,))
+                conn.execute(self._q("DELETE FROM oob_attempts WHERE install = %s"), (install,))
+            return row is not None
+
+        return self._run(work)
 
     def list_installs(self) -> list[str]:
         """Every install key with a record, sorted (byte order, as the other backends)."""
@@ -219,9 +229,11 @@ class PostgresStore:
 
     def purge_attempts(self, now: float) -> int:
         """Drop attempts that expired before ``now``; returns how many."""
-        with self._errors(), self._pool.connection() as conn:
-            count: int = conn.execute("DELETE FROM oob_attempts WHERE expires_at <= %s", (now,)).rowcount
-        return count
+        return self._run(
+            lambda conn: int(
+                conn.execute(self._q("DELETE FROM oob_attempts WHERE expires_at <= %s"), (now,)).rowcount
+            )
+        )
 
     # -- settings ------------------------------------------------------------------------
 
@@ -232,12 +244,19 @@ class PostgresStore:
 
     def set_setting_if_absent(self, name: str, value: str) -> str:
         """Store ``value`` unless the setting exists; returns the value that is stored."""
-        with self._errors(), self._pool.connection() as conn:
+
+        def work(conn: Any) -> Any:
             conn.execute(
-                "INSERT INTO oob_settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                self._q(
+                    "INSERT INTO oob_settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+                ),
                 (name, self._codec.dump_setting(value)),
             )
-            row = conn.execute("SELECT value FROM oob_settings WHERE name = %s", (name,)).fetchone()
+            # A second statement, so a second snapshot: it sees a value a racing writer has
+            # just committed (one statement's snapshot would predate it).
+            return conn.execute(self._q("SELECT value FROM oob_settings WHERE name = %s"), (name,)).fetchone()
+
+        row = self._run(work)
         if row is None:  # deleted between the statements by hand: say so rather than guess
             raise StoreError(f"setting {name!r} vanished while it was being set; try again")
         return self._codec.load_setting(row[0])
@@ -252,13 +271,19 @@ class PostgresStore:
 
     def rewrap_settings(self) -> int:
         """Re-encrypt every setting with the current key; returns how many changed."""
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
-            rows = conn.execute("SELECT name, value FROM oob_settings FOR UPDATE").fetchall()
-            updates = [(text, name) for name, value in rows if (text := self._codec.rewrap_setting(value))]
-            if updates:
-                with conn.cursor() as cur:
-                    cur.executemany("UPDATE oob_settings SET value = %s WHERE name = %s", updates)
-        return len(updates)
+
+        def work(conn: Any) -> int:
+            with conn.transaction():
+                rows = conn.execute(self._q("SELECT name, value FROM oob_settings FOR UPDATE")).fetchall()
+                updates = [(t, name) for name, value in rows if (t := self._codec.rewrap_setting(value))]
+                if updates:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            self._q("UPDATE oob_settings SET value = %s WHERE name = %s"), updates
+                        )
+            return len(updates)
+
+        return self._run(work)
 
     def _raw_key_check(self) -> str | None:
         row = self._one("SELECT value FROM oob_settings WHERE name = %s", (KEY_CHECK_SETTING,))
@@ -270,8 +295,7 @@ class PostgresStore:
         else:
             query = "UPDATE oob_settings SET value = %s WHERE name = %s"
         params = (KEY_CHECK_SETTING, text) if only_if_absent else (text, KEY_CHECK_SETTING)
-        with self._errors(), self._pool.connection() as conn:
-            conn.execute(query, params)
+        self._run(lambda conn: conn.execute(self._q(query), params))
 
     # -- lock ----------------------------------------------------------------------------
 
@@ -284,12 +308,12 @@ class PostgresStore:
 
         def try_acquire() -> bool:
             row = self._one(
-                "INSERT INTO oob_locks (install, holder, expires_at)"
+                "INSERT INTO oob_locks AS l (install, holder, expires_at)"
                 " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
                 " ON CONFLICT (install) DO UPDATE SET holder = EXCLUDED.holder,"
                 " expires_at = EXCLUDED.expires_at"
                 # "or mine": a retried call whose first reply was lost must not wait out its lease
-                " WHERE oob_locks.expires_at < clock_timestamp() OR oob_locks.holder = EXCLUDED.holder"
+                " WHERE l.expires_at < clock_timestamp() OR l.holder = EXCLUDED.holder"
                 " RETURNING holder",
                 (install, holder, float(lease)),
             )
@@ -307,7 +331,8 @@ class PostgresStore:
             # If the server is unreachable now, the lease frees the lock when it runs out.
             with suppress(StoreError):
                 self._one(
-                    "DELETE FROM oob_locks WHERE install = %s AND holder = %s RETURNING 1", (install, holder)
+                    "DELETE FROM oob_locks WHERE install = %s AND holder = %s RETURNING 1",
+                    (install, holder),
                 )
 
         return leased_lock(
@@ -316,19 +341,24 @@ class PostgresStore:
 
     def claim_once(self, key: str, *, expires_at: float, now: float) -> bool:
         """Record ``key`` until ``expires_at`` unless it is recorded and live at ``now``."""
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
-            conn.execute("DELETE FROM oob_once WHERE expires_at <= %s", (now,))
-            row = conn.execute(
-                "INSERT INTO oob_once (once_key, expires_at) VALUES (%s, %s)"
-                " ON CONFLICT (once_key) DO NOTHING RETURNING once_key",
-                (key, expires_at),
-            ).fetchone()
-        return row is not None
+
+        def work(conn: Any) -> bool:
+            with conn.transaction():
+                conn.execute(self._q("DELETE FROM oob_once WHERE expires_at <= %s"), (now,))
+                row = conn.execute(
+                    self._q(
+                        "INSERT INTO oob_once (once_key, expires_at) VALUES (%s, %s)"
+                        " ON CONFLICT (once_key) DO NOTHING RETURNING once_key"
+                    ),
+                    (key, expires_at),
+                ).fetchone()
+            return row is not None
+
+        return self._run(work)
 
     def release_claim(self, key: str) -> None:
         """Forget ``key``."""
-        with self._errors(), self._pool.connection() as conn:
-            conn.execute("DELETE FROM oob_once WHERE once_key = %s", (key,))
+        self._run(lambda conn: conn.execute(self._q("DELETE FROM oob_once WHERE once_key = %s"), (key,)))
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -337,28 +367,46 @@ class PostgresStore:
     # -- internals -----------------------------------------------------------------------
 
     def _one(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        with self._errors(), self._pool.connection() as conn:
-            row: tuple[Any, ...] | None = conn.execute(query, params).fetchone()
+        row: tuple[Any, ...] | None = self._run(lambda conn: conn.execute(self._q(query), params).fetchone())
         return row
 
     def _all(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._errors(), self._pool.connection() as conn:
-            rows: list[tuple[Any, ...]] = conn.execute(query, params).fetchall()
+        rows: list[tuple[Any, ...]] = self._run(lambda conn: conn.execute(self._q(query), params).fetchall())
         return rows
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except PoolTimeout:
-            raise StoreError(
-                f"PostgreSQL store {self.url} is unreachable ({self._diagnose()}); "
-                "check that the server is running and reachable and the URL's user and database"
-            ) from None
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"PostgreSQL store {self.url} failed ({type(exc).__name__}): {_first_line(exc)}"
-            ) from None
+    def _q(self, query: str) -> str:
+        """``query`` with its tables named in the store's schema: a session's ``search_path``
+        would not follow the statement to whichever server connection PgBouncer picks."""
+        qualified = self._queries.get(query)
+        if qualified is None:
+            qualified = self._queries[query] = _TABLES.sub(f'"{self.schema}".\\1', query)
+        return qualified
+
+    def _run(self, work: Callable[[Any], _T]) -> _T:
+        """``work(conn)`` on a pooled connection; once more on a fresh one if that was broken.
+
+        A broken connection is one the server or PgBouncer closed while it sat in the pool (a
+        restart): the statement never ran. The pool then drops its other broken idle
+        connections, so one retry is enough.
+        """
+        for attempt in (1, 2):
+            conn: Any = None
+            try:
+                with self._pool.connection() as conn:
+                    return work(conn)
+            except PoolTimeout:
+                raise StoreError(
+                    f"PostgreSQL store {self.url} is unreachable ({self._diagnose()}); "
+                    "check that the server is running and reachable and the URL's user and database"
+                ) from None
+            except psycopg.Error as exc:
+                if attempt == 1 and conn is not None and conn.broken:
+                    self._pool.check()
+                    continue
+                raise StoreError(
+                    f"PostgreSQL store {self.url} failed ({type(exc).__name__}): {_first_line(exc)}"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _diagnose(self) -> str:
         """Why no pooled connection came: one direct attempt says (refused, auth, no database)."""
@@ -369,75 +417,9 @@ class PostgresStore:
         return "no connection within the pool timeout"
 
     def _migrate(self) -> None:
-        # Read the version first: a store already migrated (e.g. by an administrator) opens with
-        # a role that may only read and write rows, without CREATE on the database or schema.
-        if self._schema_version() == SCHEMA_VERSION:
-            return
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone()
-            if exists is None:
-                conn.execute(f'CREATE SCHEMA "{self.schema}"')  # name checked by _SCHEMA_NAME
-            conn.execute("CREATE TABLE IF NOT EXISTS oob_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
-            row = conn.execute("SELECT value FROM oob_meta WHERE name = 'schema_version'").fetchone()
-            current = 0 if row is None else int(row[0])
-            self._check_not_newer(current)
-            for version in range(current, SCHEMA_VERSION):
-                for statement in MIGRATIONS[version]:
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO oob_meta (name, value) VALUES ('schema_version', %s)"
-                " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                (max(current, SCHEMA_VERSION),),
-            )
-
-    def _schema_version(self) -> int:
-        """The stored schema version; 0 when the store has no schema yet."""
-        with self._errors(), self._pool.connection() as conn:
-            table = conn.execute("SELECT to_regclass('oob_meta')").fetchone()
-            if table is None or table[0] is None:
-                return 0
-            row = conn.execute("SELECT value FROM oob_meta WHERE name = 'schema_version'").fetchone()
-        current = 0 if row is None else int(row[0])
-        self._check_not_newer(current)
-        return current
-
-    def _check_not_newer(self, current: int) -> None:
-        if current > SCHEMA_VERSION:
-            raise StoreError(
-                f"PostgreSQL store {self.url} has schema version {current}, newer than this "
-                f"oob-helper knows ({SCHEMA_VERSION}): upgrade oob-helper"
-            )
+        migrate(self._run, self._q, self.schema, self.url)
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _split_options(url: str, shown: str) -> tuple[str, str, int, float]:
-    """libpq's URL without our parameters, then schema, pool size and pool timeout."""
-    parts = urlsplit(url)
-    if parts.scheme == "postgres":
-        parts = parts._replace(scheme="postgresql")
-    schema, pool_max, pool_timeout = "public", 10, 5.0
-    rest = []
-    try:
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name == "schema":
-                schema = value
-            elif name == "pool_max":
-                pool_max = int(value)
-            elif name == "pool_timeout":
-                pool_timeout = float(value)
-            else:
-                rest.append((name, value))
-    except ValueError:
-        raise ConfigurationError(
-            f"OOB_HELPER_STORE={shown!r}: pool_max must be a whole number and pool_timeout seconds"
-        ) from None
-    if not _SCHEMA_NAME.match(schema):
-        raise ConfigurationError(
-            f"OOB_HELPER_STORE={shown!r}: schema must be lower-case letters, digits and underscores"
-        )
-    return urlunsplit(parts._replace(query=urlencode(rest))), schema, max(pool_max, 1), pool_timeout

@@ -1,10 +1,10 @@
-"""A Redis store (redis-py) for installs served from many hosts.
+"""A Redis store (redis-py) for installs served from many hosts: one server, a Cluster, or a
+primary found through Sentinel (URL forms and options: ``redis_conn``; guarantees and costs:
+``oob_helper/stores/README.md``).
 
-URL: ``redis://[[user]:password@]host[:port][/db][?prefix=oob-helper:]`` (``rediss://`` for
-TLS, ``unix:///path.sock?db=0``); other query parameters go to redis-py (e.g.
-``socket_timeout=5``). Every key starts with ``prefix`` so one Redis can hold several stores.
-
-Layout (all under the prefix):
+Layout: every key starts with the hash tag ``{<prefix>}`` (default ``{oob-helper:}``), so one
+Redis can hold several stores and all of one store's keys live in one Cluster slot, which lets
+every script run atomically on a Cluster too:
 
 - ``rec:<install>``: a hash ``{v: version, d: record JSON}``; ``installs``: a sorted set of install
   names (score 0, so it sorts by name) for listing.
@@ -21,100 +21,37 @@ Layout (all under the prefix):
   successor's lock. Writes are compare-and-set in Lua, so such a holder cannot overwrite a newer
   record either (fencing by version).
 
-Scripts touch keys they compute from the prefix, so this store needs a single Redis (or a
-replicated primary), not Redis Cluster.
+A store written before hash tags (keys ``<prefix>rec:...``) is renamed in place, atomically,
+the first time this version opens it.
+
+With replicas, each token write is followed by ``WAIT`` on the same connection (see
+``_Replication``), so a failover cannot drop a refresh token the provider has already rotated.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
+from oob_helper.stores import _redis_scripts as lua
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
 from oob_helper.stores._common import Lease, batched, conflict, leased_lock, redact_url, with_version
+from oob_helper.stores.redis_conn import RedisTarget, connect, parse_redis_url
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 try:
     import redis
+    import redis.cluster
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 except ImportError:  # pragma: no cover - exercised only without the extra
     redis = None  # type: ignore[assignment]
-
-_PUT = """
-local cur = redis.call('HGET', KEYS[1], 'v')
-if ARGV[1] == '' then
-  if cur then return {0, cur} end
-elseif cur ~= ARGV[1] then
-  return {0, cur or ''}
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[4])
-return {1, ARGV[2]}
-"""
-
-_TAKE = """
-local value = redis.call('GETDEL', KEYS[1])
-if value then redis.call('ZREM', KEYS[2], KEYS[1]) end
-return value
-"""
-
-_DELETE = """
-if ARGV[2] ~= '' then
-  local cur = redis.call('HGET', KEYS[1], 'v')
-  if not cur then return 0 end
-  if cur ~= ARGV[2] then return -1 end
-end
-local existed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-local attempts = redis.call('SMEMBERS', KEYS[3])
-for _, key in ipairs(attempts) do
-  redis.call('DEL', key)
-  redis.call('ZREM', KEYS[4], key)
-end
-redis.call('DEL', KEYS[3])
-return existed
-"""
-
-_PURGE = """
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local count = 0
-for _, key in ipairs(old) do
-  count = count + redis.call('DEL', key)
-  redis.call('ZREM', KEYS[1], key)
-end
-return count
-"""
-
-_ACQUIRE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-# claim_once: the caller's clock decides expiry (the value is expires_at); the key's own TTL
-# only cleans up, like an attempt's.
-_CLAIM = """
-local until_at = redis.call('GET', KEYS[1])
-if until_at and tonumber(until_at) > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
-"""
 
 _PAGE = 500
 _SAFETY_TTL = 3600  # seconds added to an attempt's lifetime before Redis drops its key
@@ -131,33 +68,37 @@ class RedisStore:
             )
         self.url = redact_url(url)
         self._codec = Codec(cipher)
-        client_url, self.prefix = _split_prefix(url)
-        options: dict[str, Any] = {
+        self._target: RedisTarget = parse_redis_url(url)
+        self.prefix = self._target.prefix
+        self._tag = "{" + self.prefix + "}"
+        defaults: dict[str, Any] = {
             "socket_timeout": 5.0,
             "socket_connect_timeout": 5.0,
             # A short retry: a restarting server is waited for briefly, a dead one reported.
             "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
             "health_check_interval": 30,
         }
-        query = dict(parse_qsl(urlsplit(client_url).query))
-        for name in ("socket_timeout", "socket_connect_timeout", "health_check_interval"):
-            if name in query:
-                del options[name]
         try:
-            self._client = redis.Redis.from_url(client_url, **options)
+            self._client = connect(self._target, defaults)
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(
                 f"OOB_HELPER_STORE={self.url!r} is not a usable Redis URL: {exc}"
             ) from None
-        self._put = self._client.register_script(_PUT)
-        self._take = self._client.register_script(_TAKE)
-        self._delete = self._client.register_script(_DELETE)
-        self._purge = self._client.register_script(_PURGE)
-        self._acquire = self._client.register_script(_ACQUIRE)
-        self._release = self._client.register_script(_RELEASE)
-        self._renew = self._client.register_script(_RENEW)
-        self._claim = self._client.register_script(_CLAIM)
+        except redis.RedisError as exc:
+            raise self._failed(exc) from None
+        self._put = self._client.register_script(lua.PUT)
+        self._import = self._client.register_script(lua.IMPORT)
+        self._take = self._client.register_script(lua.TAKE)
+        self._delete = self._client.register_script(lua.DELETE)
+        self._purge = self._client.register_script(lua.PURGE)
+        self._acquire = self._client.register_script(lua.ACQUIRE)
+        self._release = self._client.register_script(lua.RELEASE)
+        self._renew = self._client.register_script(lua.RENEW)
+        self._claim = self._client.register_script(lua.CLAIM)
         self._installs = self._key("installs")
+        self._replication = _Replication(self)
+        if self._target.mode != "cluster":
+            self._migrate_untagged()
         verify_keys(self._codec, self._raw_key_check, self._write_key_check)
 
     def __repr__(self) -> str:
@@ -183,11 +124,11 @@ class RedisStore:
         new = with_version(record, new_version)
         text = self._codec.dump_record(new)
         expected = "" if expected_version is None else str(expected_version)
-        with self._errors():
-            ok, found = self._put(
-                keys=[self._key("rec:", record.install), self._installs],
-                args=[expected, str(new_version), text, record.install],
-            )
+        ok, found = self._replication.write(
+            self._put,
+            keys=[self._key("rec:", record.install), self._installs],
+            args=[expected, str(new_version), text, record.install],
+        )
         if int(ok) != 1:
             raise conflict(record.install, expected_version, int(found) if found else None)
         return new
@@ -200,16 +141,11 @@ class RedisStore:
         """``import_record`` for many records, a few hundred per MULTI; returns how many."""
         count = 0
         for batch in batched(records, _PAGE):
-            with self._errors():
-                pipe = self._client.pipeline(transaction=True)
-                for record in batch:
-                    mapping: dict[Any, Any] = {
-                        "v": str(record.version),
-                        "d": self._codec.dump_record(record),
-                    }
-                    pipe.hset(self._key("rec:", record.install), mapping=mapping)
-                pipe.zadd(self._installs, {record.install: 0 for record in batch})
-                pipe.execute()
+            args: list[str] = []
+            for record in batch:
+                args += [str(record.version), self._codec.dump_record(record), record.install]
+            keys = [self._key("rec:", record.install) for record in batch]
+            self._replication.write(self._import, keys=[*keys, self._installs], args=args)
             count += len(batch)
         return count
 
@@ -342,9 +278,9 @@ class RedisStore:
 
         def try_acquire() -> bool:
             # SET NX PX, but also "already mine": a retried call whose first reply was lost
-            # must not wait out its own lease.
-            with self._errors():
-                return int(self._acquire(keys=[key], args=[holder, lease_ms])) == 1
+            # must not wait out its own lease. Replicated like a token write: a lock that a
+            # failover forgot would let a second worker refresh with the same refresh token.
+            return int(self._replication.write(self._acquire, keys=[key], args=[holder, lease_ms])) == 1
 
         def renew() -> bool:
             with self._errors():
@@ -380,20 +316,34 @@ class RedisStore:
     # -- internals -----------------------------------------------------------------------
 
     def _key(self, kind: str, name: str = "") -> str:
-        return f"{self.prefix}{kind}{name}"
+        return f"{self._tag}{kind}{name}"
+
+    def _migrate_untagged(self) -> None:
+        """Rename a store written before hash tags, once, atomically (single server only)."""
+        old = self.prefix
+        with self._errors():
+            if not self._client.exists(old + "installs", old + "settings", old + "att_exp"):
+                return
+            glob = re.sub(r"([*?\[\]\\])", r"\\\1", old)
+            kinds = ("rec:*", "att:*", "att_by:*", "lock:*", "once:*", "installs", "att_exp", "settings")
+            script = self._client.register_script(lua.MIGRATE_UNTAGGED)
+            script(keys=[], args=[old, self._tag, *(glob + kind for kind in kinds)])
+
+    def _failed(self, exc: Exception) -> StoreError:
+        if isinstance(exc, redis.ConnectionError):
+            return StoreError(
+                f"Redis store {self.url} is unreachable ({_why_unreachable(exc)}); "
+                "check that the server is running and reachable"
+            )
+        message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+        return StoreError(f"Redis store {self.url} failed ({type(exc).__name__}: {message})")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except redis.ConnectionError as exc:
-            raise StoreError(
-                f"Redis store {self.url} is unreachable ({_why_unreachable(exc)}); "
-                "check that the server is running and reachable"
-            ) from None
         except redis.RedisError as exc:
-            message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
-            raise StoreError(f"Redis store {self.url} failed ({type(exc).__name__}: {message})") from None
+            raise self._failed(exc) from None
 
 
 def _why_unreachable(exc: BaseException) -> str:
@@ -405,18 +355,79 @@ def _why_unreachable(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _split_prefix(url: str) -> tuple[str, str]:
-    """The URL for redis-py without our ``prefix`` parameter, and the prefix."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = "oob-helper:"
-    rest = []
-    for name, value in query:
-        if name == "prefix":
-            prefix = value
-        else:
-            rest.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(rest))), prefix
+class _Replication:
+    """Token writes that wait for replicas to acknowledge them (Redis ``WAIT``).
+
+    Redis replicates asynchronously: a primary that dies right after a write may take it with
+    it, and a rotated refresh token is then lost for good. So a write and its ``WAIT`` go down
+    one connection (``WAIT`` counts that connection's writes). A write that fails on the
+    connection (the primary died) or is not acknowledged in time is sent again, to whichever
+    server is primary by then, for up to ``failover_timeout``: the scripts accept a repeat of a
+    write that landed. ``wait_replicas=auto`` waits for one replica while the primary reports
+    any (rechecked every 30 s and after every failure), so after a failover that left the new
+    primary alone, writes go on without waiting.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+        self._target = store._target
+        self._auto: int | None = None
+        self._auto_at = 0.0
+        # Only a deployment with replicas fails over: without, a dead server is reported at once.
+        self._replicated = bool(self._target.wait_replicas)
+
+    def write(self, script: Any, *, keys: list[str], args: list[Any]) -> Any:
+        """Run ``script``; with replicas, return only once enough of them have it."""
+        store = self._store
+        deadline = time.monotonic() + self._target.failover_timeout
+        problem = ""
+        while True:
+            try:
+                need = self._needed()
+                if need == 0:
+                    return script(keys=keys, args=args)
+                pipe = self._node().pipeline(transaction=False)
+                script(keys=keys, args=args, client=pipe)
+                pipe.wait(need, max(int(self._target.wait_timeout * 1000), 1))
+                result, acked = pipe.execute()
+                if int(acked) >= need:
+                    return result
+                self._auto = None  # did the replicas go away, or are they slow?
+                if int(acked) >= self._needed():
+                    return result
+                problem = f"{acked} of {need} replicas acknowledged it within {self._target.wait_timeout:g}s"
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if not self._replicated:
+                    raise store._failed(exc) from None
+                self._auto = None
+                problem = f"{type(exc).__name__}: {exc}"
+            except redis.RedisError as exc:
+                raise store._failed(exc) from None
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"Redis store {store.url}: a token write was not safely replicated within "
+                    f"{self._target.failover_timeout:g}s ({problem}); check the primary and its "
+                    "replicas (or lower wait_replicas)"
+                )
+            time.sleep(0.05)  # a failover takes seconds; do not hammer the Sentinels meanwhile
+
+    def _needed(self) -> int:
+        if self._target.wait_replicas is not None:
+            return self._target.wait_replicas
+        if self._auto is None or time.monotonic() - self._auto_at > 30:
+            info = self._node().info("replication")
+            self._auto = 1 if int(info.get("connected_slaves", 0)) > 0 else 0
+            self._auto_at = time.monotonic()
+            self._replicated = self._replicated or self._auto > 0
+        return self._auto
+
+    def _node(self) -> Any:
+        """The client of the server holding the store (on a Cluster: the primary of its slot)."""
+        client: Any = self._store._client
+        if not isinstance(client, redis.cluster.RedisCluster):
+            return client
+        cluster: Any = client  # redis-py's cluster methods have no type hints
+        return cluster.get_redis_connection(cluster.get_node_from_key(self._store._installs))
 
 
 def _text(value: str | bytes) -> str:

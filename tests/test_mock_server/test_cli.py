@@ -117,6 +117,28 @@ def test_serve_on_port_zero_prints_urls_serves_and_stops_on_sigterm(serve: type[
     assert "Traceback" not in err
 
 
+def test_batched_request_lines_each_keep_their_prefix_and_order(serve: type[Served]) -> None:
+    # The lines are written off the request path, many per log record: on stderr each still
+    # reads as its own line with time, level and logger, in the order the requests came.
+    served = serve([str(MOCK_AWEBER), "serve", "--port", "0"])
+    base = served.base_url()
+    served.wait_for("Press Ctrl-C to stop")
+    with httpx.Client() as http:
+        for n in range(30):
+            assert http.get(f"{base}/openapi.json", params={"n": str(n), "code": "sekrit"}).status_code == 200
+    code, err = served.stop(signal.SIGTERM)  # the lines still queued are written on the way out
+    assert code == 143, err
+    lines = [line for line in err.splitlines() if "mock_server.requests" in line]
+    assert len(lines) == 30
+    prefix = re.compile(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO mock_server\.requests: "
+        r"GET /openapi\.json\?n=(\d+)&code=\[redacted\] 200"
+    )
+    numbers = [int(m.group(1)) for line in lines if (m := prefix.match(line))]
+    assert numbers == list(range(30)), lines[:3]
+    assert "sekrit" not in err
+
+
 def test_python_dash_m_serves_and_stops_on_ctrl_c(serve: type[Served]) -> None:
     served = serve(
         [sys.executable, "-m", "mock_server", "serve", "--port", "0", "--profile", "constantcontact"]

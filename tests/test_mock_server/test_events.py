@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mock_server import MockServer
-from mock_server.events import EventLog, redact_query
+from mock_server.events import EventLog, flush_request_log, redact_query
 
 SECRETS = ["sekrit-code-123", "sekrit-token-456", "sekrit-pass-789", "sekrit-verifier-0ab"]
 
@@ -63,6 +63,7 @@ def test_events_hold_no_secret_from_the_query_headers_or_body(
             headers={"Authorization": f"Bearer {token}", "Cookie": f"session={token}"},
             data={"code": code, "password": password},
         )
+        flush_request_log()  # lines are written in batches, off the request path
     [event] = mock.events()
     dumped = json.dumps(event)
     for secret in SECRETS:

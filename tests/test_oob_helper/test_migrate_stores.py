@@ -18,7 +18,11 @@ from oob_helper.crypto import ENV_KEYS, generate_key
 from oob_helper.tokens import InstallRecord, Token
 
 PERSISTENT = ["sqlite", "redis", "postgresql"]
-PAIRS = [(a, b) for a in PERSISTENT for b in PERSISTENT if a != b]
+# Through PgBouncer (transaction pooling) both ways, and from a Cluster.
+PAIRS = [(a, b) for a in PERSISTENT for b in PERSISTENT if a != b] + [
+    ("sqlite", "postgresql-pgbouncer"),
+    ("postgresql-pgbouncer", "redis-cluster"),
+]
 COUNT = 10_000
 
 

@@ -433,7 +433,7 @@ def test_no_secret_in_repr_str_describe_or_errors(backend: Backend) -> None:
     shown += repr(store.get("site.example")) + repr(store.take_attempt("att-secret-id"))
     for secret in (SECRET_ACCESS, SECRET_REFRESH, "SECRET-SETTING", "att-secret-id", "verifier-"):
         assert secret not in shown
-    assert store.describe()["backend"] == backend.name  # type: ignore[attr-defined]
+    assert store.describe()["backend"] == backend.name.split("-")[0]  # type: ignore[attr-defined]
 
 
 def test_every_backend_offers_the_bulk_protocol(store: TokenStore) -> None:

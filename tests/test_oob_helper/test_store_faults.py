@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stores.servers import PostgresServer, RedisServer
+from stores.servers import PgBouncerServer, PostgresServer, RedisServer
 
 from oob_helper.errors import StoreError, VersionConflict
 from oob_helper.stores import TokenStore, open_store
@@ -26,7 +26,7 @@ class Server:
     start: Callable[[], object]
 
 
-@pytest.fixture(params=["redis", "postgresql"])
+@pytest.fixture(params=["redis", "postgresql", "postgresql-pgbouncer"])
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     if request.param == "redis":
         redis_server = RedisServer(persistent=True).start()
@@ -34,13 +34,21 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
             yield Server(redis_server.url, redis_server.stop, redis_server.start)
         finally:
             redis_server.cleanup()
-    else:
-        pg = PostgresServer()
-        try:
-            pg.start()
+        return
+    pg = PostgresServer()
+    try:
+        pg.start()
+        if request.param == "postgresql":
             yield Server(pg.url + "?pool_timeout=1", pg.stop, pg.start)
+            return
+        # PgBouncer restarts; the database behind it stays up.
+        bouncer = PgBouncerServer(pg.port).start()
+        try:
+            yield Server(bouncer.url + "?pool_timeout=1", bouncer.stop, bouncer.start)
         finally:
-            pg.cleanup()
+            bouncer.cleanup()
+    finally:
+        pg.cleanup()
 
 
 def _pair(n: int) -> InstallRecord:
@@ -135,3 +143,15 @@ def test_opening_a_store_whose_server_is_down_is_a_clear_error(server: Server) -
     server.stop()
     with pytest.raises(StoreError, match="reachable"):
         open_store(server.url, encryption_keys=[])
+
+
+def test_the_first_call_after_a_restart_succeeds(server: Server) -> None:
+    # Pooled connections broke with the restart: the call finds one broken, and is sent again
+    # on a fresh connection (one retry), instead of failing or checking every connection first.
+    store = open_store(server.url, encryption_keys=[])
+    first = store.put(_pair(1), expected_version=None)
+    server.stop()
+    server.start()
+    assert store.put(_pair(2), expected_version=first.version).version == 2
+    _assert_consistent(store)
+    store.close()

@@ -31,7 +31,7 @@ def cc_mock() -> Iterator[MockServer]:
         mock.check_errors()
 
 
-@pytest.fixture(params=["redis", "postgresql"])
+@pytest.fixture(params=["redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     b = make_backend(request.param, tmp_path, request)
     yield b

@@ -21,9 +21,10 @@ from oob_helper.stores import TokenStore, open_store
 from . import servers
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
-BACKENDS = ["memory", "sqlite", "redis", "postgresql"]
-CROSS_PROCESS = ["sqlite", "redis", "postgresql"]
-LEASED = ["memory", "redis", "postgresql"]  # the kernel releases a SQLite flock instead
+BACKENDS = ["memory", "sqlite", "redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"]
+CROSS_PROCESS = ["sqlite", "redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"]
+# The kernel releases a SQLite flock instead of a lease.
+LEASED = ["memory", "redis", "redis-cluster", "postgresql", "postgresql-pgbouncer"]
 
 
 @dataclass
@@ -59,14 +60,21 @@ class Backend:
             return b"".join(
                 p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name) and p.is_file()
             )
-        if self.name == "redis":
+        if self.name.startswith("redis"):
             import redis  # noqa: PLC0415
+            import redis.cluster  # noqa: PLC0415
 
             base, _, query = self.url.partition("?")
             prefix = query.removeprefix("prefix=")
-            client = redis.Redis.from_url(base)
+            client: Any = (
+                redis.cluster.RedisCluster.from_url(
+                    base.replace("redis+cluster://", "redis://").split(",")[0]
+                )
+                if self.name == "redis-cluster"
+                else redis.Redis.from_url(base)
+            )
             chunks = []
-            for key in client.scan_iter(match=prefix + "*"):
+            for key in client.scan_iter(match="{" + prefix + "}*"):
                 kind = client.type(key)
                 chunks.append(repr((key, kind, client.dump(key))).encode())
             client.close()
@@ -113,8 +121,12 @@ def make_backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> B
     if name == "redis":
         url = with_param(servers.redis_url(request.config), "prefix", unique("t") + ":")
         return Backend(name, url, cross_process=True, has_lease=True)
-    if name == "postgresql":
-        url = with_param(servers.postgres_url(request.config), "schema", unique("t_"))
+    if name == "redis-cluster":
+        url = with_param(servers.redis_cluster_url(request.config), "prefix", unique("t") + ":")
+        return Backend(name, url, cross_process=True, has_lease=True)
+    if name in ("postgresql", "postgresql-pgbouncer"):
+        server = servers.postgres_url if name == "postgresql" else servers.pgbouncer_url
+        url = with_param(server(request.config), "schema", unique("t_"))
         return Backend(name, url, cross_process=True, has_lease=True)
     raise AssertionError(f"unknown backend {name}")
 

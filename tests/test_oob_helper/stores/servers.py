@@ -16,7 +16,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -190,28 +192,147 @@ class PostgresServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class PgBouncerServer:
+    """Debian's ``pgbouncer`` in transaction pooling mode in front of a PostgreSQL server.
+
+    Strict on purpose: no ``ignore_startup_parameters``, so a client relying on a startup
+    ``options=-c search_path=...`` fails here as it would on a managed pooler.
+    """
+
+    def __init__(self, postgres_port: int) -> None:
+        binary = shutil.which("pgbouncer") or (
+            "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
+        )
+        if binary is None:
+            pytest.fail(
+                "pgbouncer is missing: install it with `apt-get install pgbouncer` "
+                "(scripts/test does this when run as root)"
+            )
+        self.binary = binary
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="oob-pgbouncer-"))
+        (self.dir / "users.txt").write_text('"postgres" ""\n')
+        (self.dir / "pgbouncer.ini").write_text(
+            "\n".join(
+                [
+                    "[databases]",
+                    f"* = host=127.0.0.1 port={postgres_port}",
+                    "[pgbouncer]",
+                    "listen_addr = 127.0.0.1",
+                    f"listen_port = {self.port}",
+                    "unix_socket_dir =",
+                    "auth_type = trust",
+                    f"auth_file = {self.dir / 'users.txt'}",
+                    "pool_mode = transaction",
+                    "max_client_conn = 1000",
+                    "default_pool_size = 20",
+                    f"logfile = {self.dir / 'pgbouncer.log'}",
+                    f"pidfile = {self.dir / 'pgbouncer.pid'}",
+                ]
+            )
+            + "\n"
+        )
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # pgbouncer refuses to run as root
+            user = pwd.getpwnam("postgres")
+            for path in (self.dir, *self.dir.iterdir()):
+                os.chown(path, user.pw_uid, user.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The pooler's URL (database ``postgres``)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> PgBouncerServer:
+        """Start (or restart) the pooler and wait until it accepts connections."""
+        self.proc = subprocess.Popen(
+            [*self.as_user, self.binary, str(self.dir / "pgbouncer.ini")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port, "pgbouncer", self.proc)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM: PgBouncer drops every client connection at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        """Stop and remove the configuration."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 _REDIS = pytest.StashKey[str]()
+_PGBOUNCER = pytest.StashKey[str]()
+_REDIS_CLUSTER = pytest.StashKey[str]()
 _POSTGRES = pytest.StashKey[str]()
+
+
+_Started = tuple[str, Callable[[], None]]  # a server's URL, and how to stop and remove it
+
+
+def _session_server(
+    config: pytest.Config, key: pytest.StashKey[str], env: str, start: Callable[[], _Started]
+) -> str:
+    """``$env`` if set, else the URL of a server started once per session by ``start``."""
+    if os.environ.get(env):
+        return os.environ[env]
+    if key not in config.stash:
+        url, cleanup = start()
+        config.add_cleanup(cleanup)
+        config.stash[key] = url
+    return config.stash[key]
 
 
 def redis_url(config: pytest.Config) -> str:
     """The session's Redis URL (started on first use)."""
-    if os.environ.get("OOB_TEST_REDIS_URL"):
-        return os.environ["OOB_TEST_REDIS_URL"]
-    if _REDIS not in config.stash:
+
+    def start() -> _Started:
         server = RedisServer().start()
-        config.add_cleanup(server.cleanup)
-        config.stash[_REDIS] = server.url
-    return config.stash[_REDIS]
+        return server.url, server.cleanup
+
+    return _session_server(config, _REDIS, "OOB_TEST_REDIS_URL", start)
 
 
 def postgres_url(config: pytest.Config) -> str:
     """The session's PostgreSQL URL (started on first use)."""
-    if os.environ.get("OOB_TEST_POSTGRES_URL"):
-        return os.environ["OOB_TEST_POSTGRES_URL"]
-    if _POSTGRES not in config.stash:
+
+    def start() -> _Started:
         server = PostgresServer()
-        config.add_cleanup(server.cleanup)
-        server.start()
-        config.stash[_POSTGRES] = server.url
-    return config.stash[_POSTGRES]
+        try:
+            server.start()
+        except BaseException:
+            server.cleanup()
+            raise
+        return server.url, server.cleanup
+
+    return _session_server(config, _POSTGRES, "OOB_TEST_POSTGRES_URL", start)
+
+
+def redis_cluster_url(config: pytest.Config) -> str:
+    """The session's 3-primary Redis Cluster (started on first use)."""
+
+    def start() -> _Started:
+        from .redis_topologies import RedisClusterServers  # noqa: PLC0415
+
+        cluster = RedisClusterServers()
+        return cluster.url, cluster.cleanup
+
+    return _session_server(config, _REDIS_CLUSTER, "OOB_TEST_REDIS_CLUSTER_URL", start)
+
+
+def pgbouncer_url(config: pytest.Config) -> str:
+    """The session's PgBouncer (transaction pooling) in front of the session's PostgreSQL."""
+
+    def start() -> _Started:
+        port = urlsplit(postgres_url(config)).port or 5432
+        server = PgBouncerServer(port).start()
+        return server.url, server.cleanup
+
+    return _session_server(config, _PGBOUNCER, "OOB_TEST_PGBOUNCER_URL", start)

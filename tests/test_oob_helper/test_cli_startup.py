@@ -1,0 +1,92 @@
+"""``oob-helper token`` for a connected install with a valid token loads only what it needs.
+
+Cron jobs and plugin shells start the CLI once per job, so its start-up is its cost. The
+command runs as users run it (a subprocess, ``python -X importtime -m oob_helper``), and the
+modules it imported are read from the interpreter's own import log. The wall-time ratio to
+``python -c "import httpx"`` is measured in bench/ (bench_cli_startup), not asserted here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from oob_helper.stores import open_store
+from oob_helper.tokens import InstallRecord, Token
+
+INSTALL = "cron.example"
+# Never needed to print a valid stored token: the web helper and its framework, the other
+# store drivers, an HTTP connection pool (nothing is sent), asyncio, the config parser (there is
+# no config file) and package metadata (only --version reads it).
+NOT_NEEDED = [
+    "oob_helper.web",
+    "starlette",
+    "jinja2",
+    "uvicorn",
+    "redis",
+    "psycopg",
+    "psycopg_pool",
+    "cryptography",
+    "oob_helper.stores.redis",
+    "oob_helper.stores.postgres",
+    "httpcore",
+    "anyio",
+    "asyncio",
+    "tomllib",
+    "importlib.metadata",
+]
+
+
+def _imported(argv: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "oob_helper", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return result, modules
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    store_url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    store = open_store(store_url, encryption_keys=[])
+    now = time.time()
+    token = Token(access_token="valid-access", refresh_token="r", expires_at=now + 86400, obtained_at=now)
+    store.put(InstallRecord(install=INSTALL, token=token, state="connected"), expected_version=None)
+    store.close()
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("OOB_HELPER_")}
+    return {
+        **keep,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no config file
+        "OOB_HELPER_STORE": store_url,
+        "OOB_HELPER_CLIENT_ID": "cron-app",
+    }
+
+
+def test_token_with_a_valid_cached_token_imports_only_what_it_needs(env: dict[str, str]) -> None:
+    result, modules = _imported(["token", "--install", INSTALL], env)
+    assert (result.returncode, result.stdout.strip()) == (0, "valid-access"), result.stderr[-2000:]
+    assert "oob_helper.stores.sqlite" in modules  # the import log does list what it loads
+    loaded = sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in NOT_NEEDED))
+    assert loaded == []
+
+
+def test_version_still_reads_the_package_metadata(env: dict[str, str]) -> None:
+    result, modules = _imported(["--version"], env)
+    assert result.returncode == 0
+    assert result.stdout.startswith("oob-helper ")
+    assert "importlib.metadata" in modules
