@@ -390,11 +390,31 @@ def report_error(exc: OobHelperError) -> int:
     return exit_code_for(exc)
 
 
+# Options whose value is pasted text that may begin with "-" (a code is URL-safe base64):
+# argparse would read "--code -abc" as two options, so the value is attached ("--code=-abc").
+_VALUE_FLAGS = ("--code", "--attempt")
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] in _VALUE_FLAGS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser().parse_args(_attach_values(sys.argv[1:] if argv is None else list(argv)))
         except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         with cli_signals.installed():

@@ -195,6 +195,23 @@ def test_connect_in_two_steps_with_code(mock_aweber: MockServer, env: dict[str, 
     assert "start" in again.stderr
 
 
+def test_a_code_that_begins_with_a_dash_is_taken_as_the_value_of_code(
+    mock_aweber: MockServer, env: dict[str, str]
+) -> None:
+    """Codes are URL-safe base64 and may begin with "-": argparse read ``--code -abc`` as an
+    option and the command failed with a usage error (a flaky CI failure: 1 code in 64)."""
+    start = json.loads(cli(env, "connect", "--install", "d.example", "--start", "--json").stdout)
+    dashed = cli(
+        env, "connect", "--install", "d.example", "--attempt", start["attempt"], "--code", "-notacode"
+    )
+    assert "expected one argument" not in dashed.stderr
+    assert dashed.returncode == 4, dashed.stderr  # it reached the provider, which refused the code
+    fresh = json.loads(cli(env, "connect", "--install", "d.example", "--start", "--json").stdout)
+    code = approve(mock_aweber, fresh["authorize_url"])
+    done = cli(env, "connect", "--install", "d.example", "--attempt", fresh["attempt"], "--code", code)
+    assert done.returncode == 0, done.stderr
+
+
 def test_connect_with_code_from_stdin_and_bad_pastes(mock_aweber: MockServer, env: dict[str, str]) -> None:
     start = json.loads(cli(env, "connect", "--install", "a.example", "--start", "--json").stdout)
     empty = cli(env, "connect", "--install", "a.example", "--attempt", start["attempt"], stdin="\n\n")

@@ -38,8 +38,9 @@ class Worker:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
+        with contextlib.suppress(ValueError, OSError):  # the stream was closed under us
+            for line in self.proc.stdout:
+                self.lines.put(line)
         self.lines.put(None)
 
     def send(self, message: dict[str, Any]) -> None:
@@ -73,6 +74,9 @@ class Worker:
         self._close()
 
     def _close(self) -> None:
+        # The process has ended, so its stdout reaches end of file and the reader stops: wait for
+        # it before closing the stream it reads (closing first raced it: "I/O on closed file").
+        self._reader.join(10)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
