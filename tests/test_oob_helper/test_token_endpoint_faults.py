@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hanging import Hanging
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from oob_helper.config import Settings
 from oob_helper.errors import (
@@ -159,17 +158,13 @@ def test_503_retry_after_then_success(httpserver: HTTPServer, helper: OAuthHelpe
 
 
 def test_timeout_gives_network_error_and_keeps_token(httpserver: HTTPServer, helper: OAuthHelper) -> None:
-    release = threading.Event()
-
-    def hang(request: Request) -> Response:
-        release.wait(10)
-        return Response("{}", content_type="application/json")
-
-    httpserver.expect_request("/oauth2/token").respond_with_handler(hang)
+    hang = Hanging()
+    httpserver.expect_request("/oauth2/token").respond_with_handler(hang.handler)
     before = helper.status(INSTALL)
     try:
         with pytest.raises(NetworkError, match="ReadTimeout"):
             helper.get_token(INSTALL)
     finally:
-        release.set()
+        hang.release.set()
+    hang.settle(sent=1)
     assert helper.status(INSTALL) == before

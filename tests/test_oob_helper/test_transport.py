@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from hanging import Hanging
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from oob_helper.errors import (
     InvalidClient,
@@ -195,37 +194,32 @@ def test_connection_refused_retried_then_network_error(transport: Transport, sle
 
 
 @pytest.fixture
-def hanging(httpserver: HTTPServer) -> Iterator[threading.Event]:
-    release = threading.Event()
-
-    def handler(request: Request) -> Response:
-        release.wait(10)
-        return Response("{}", content_type="application/json")
-
-    httpserver.expect_request("/oauth2/token").respond_with_handler(handler)
-    httpserver.expect_request("/oauth2/revoke").respond_with_handler(handler)
-    yield release
-    release.set()
+def hanging(httpserver: HTTPServer) -> Iterator[Hanging]:
+    hang = Hanging()
+    httpserver.expect_request("/oauth2/token").respond_with_handler(hang.handler)
+    httpserver.expect_request("/oauth2/revoke").respond_with_handler(hang.handler)
+    yield hang
+    hang.release.set()
 
 
 def test_lost_refresh_answer_not_resent(
-    hanging: threading.Event, httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
+    hanging: Hanging, httpserver: HTTPServer, provider: Provider, transport: Transport, sleeps: Sleeps
 ) -> None:
     # A rotating refresh token is spent by the first request; resending would only earn invalid_grant.
     with pytest.raises(NetworkError, match="not resent"):
         transport.token(refresh(provider), clock=lambda: NOW, provider=provider)
-    hanging.set()
+    hanging.settle(sent=1)
     assert sleeps == []
 
 
 def test_lost_revoke_answer_resent(
-    hanging: threading.Event, provider: Provider, transport: Transport, sleeps: Sleeps
+    hanging: Hanging, provider: Provider, transport: Transport, sleeps: Sleeps
 ) -> None:
     req = revoke_request(provider, client_id="c", client_secret=None, client_auth="none", token="RT")
     transport.attempts = 2
     with pytest.raises(NetworkError, match="ReadTimeout"):
         transport.revoke(req)
-    hanging.set()
+    hanging.settle(sent=2)
     assert sleeps == [0.5]
 
 
