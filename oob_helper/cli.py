@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from oob_helper import cli_commands, cli_signals
 from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, default_config_path, env_name, flag_name
+from oob_helper.durations import parse_duration
 from oob_helper.errors import (
     AttemptError,
     AuthorizationDenied,
@@ -31,6 +31,7 @@ from oob_helper.errors import (
     ReauthorizationRequired,
     StoreError,
 )
+from oob_helper.health import KEEPALIVE_MARGIN
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -54,6 +55,8 @@ _SETTING_HELP = {
     "client_auth": "token endpoint client authentication: basic, post or none",
     "redirect_uri": "urn:ietf:wg:oauth:2.0:oob (default) or a registered http(s) URL",
     "store": "token store URL: sqlite:///PATH, memory://, redis://..., postgresql://...",
+    "refresh_token_lifetime": "how long a refresh token lives unused, e.g. 180d; 0 = never "
+    "expires (default: the provider's rule)",
 }
 
 _DESCRIPTION = f"""\
@@ -87,6 +90,11 @@ Refresh tokens now. A progress bar is drawn on stderr only when stderr is a term
 summary line (refreshed, skipped, reauthorization required, failed) goes to stdout, and each
 install that was not refreshed is named on stderr. Exit 3 if a person must connect any of them
 (not connected, or reauthorization required), else 4 if any failed, else 0.
+
+--keepalive refreshes only the installs whose refresh token would otherwise lapse unused within
+--keepalive-margin (default 30d; the provider's idle lifetime, Constant Contact's 180 days, or
+OOB_HELPER_REFRESH_TOKEN_LIFETIME), and those whose age is unknown (older records); the summary
+adds "not due N" for the rest. Run `refresh --all --keepalive` daily from cron.
 """
 
 
@@ -203,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="only tokens expiring within DURATION (e.g. 90s, 10m, 2h, 1d, 1h30m)",
     )
     refresh.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="only installs whose refresh token would lapse unused within --keepalive-margin "
+        "(the provider's idle lifetime, e.g. Constant Contact's 180 days); run it daily from cron",
+    )
+    refresh.add_argument(
+        "--keepalive-margin",
+        metavar="DURATION",
+        type=_duration,
+        default=KEEPALIVE_MARGIN,
+        help="with --keepalive: refresh tokens lapsing within DURATION (default 30d)",
+    )
+    refresh.add_argument(
         "--concurrency",
         metavar="N",
         type=_concurrency,
@@ -257,26 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--from", dest="source", metavar="URL", required=True, help="the store to read")
     migrate.add_argument("--to", dest="target", metavar="URL", required=True, help="the store to write")
     return parser
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` or a bare number of seconds."""
-    cleaned = text.strip().lower().replace(" ", "")
-    pos = 0
-    total = 0.0
-    while pos < len(cleaned):
-        match = _DURATION_PART.match(cleaned, pos)
-        if match is None:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if not cleaned or pos != len(cleaned):
-        raise ValueError(text)
-    return total
 
 
 def _duration(text: str) -> float:

@@ -22,6 +22,7 @@ from oob_helper.cli_refresh import refresh_command
 from oob_helper.cli_signals import critical
 from oob_helper.config import SETTING_NAMES, Settings, default_config_path, load_settings
 from oob_helper.errors import ConfigurationError
+from oob_helper.health import Health
 from oob_helper.tokens import InstallRecord
 
 if TYPE_CHECKING:
@@ -256,10 +257,13 @@ def store_encrypted(store: Any) -> bool | None:
     return None if encrypted is None else bool(encrypted)
 
 
-def record_json(record: InstallRecord, now: float, *, encrypted: bool | None = None) -> dict[str, Any]:
+def record_json(
+    record: InstallRecord, now: float, *, encrypted: bool | None = None, health: Health | None = None
+) -> dict[str, Any]:
     """What ``status --json`` shows for one install (no secret)."""
     token = record.token
     expires_in = None if token is None else token.expires_in(now)
+    health = health or Health()
     return {
         "install": record.install,
         "state": record.state,
@@ -272,6 +276,13 @@ def record_json(record: InstallRecord, now: float, *, encrypted: bool | None = N
         "reason": record.reason,
         "state_changed_at": iso_time(record.state_changed_at),
         "encrypted": encrypted,
+        "problem": health.problem,
+        "problem_since": iso_time(health.since),
+        "problem_text": health.text,
+        "needs_person": health.needs_person,
+        "refresh_token_lapses_at": iso_time(health.lapses_at),
+        "refresh_token_issued_at": iso_time(record.refresh_token_issued_at),
+        "refresh_token_used_at": iso_time(record.refresh_token_used_at),
     }
 
 
@@ -304,35 +315,55 @@ def _expiry_text(record: InstallRecord, now: float) -> str:
 
 
 def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
-    now = time.time()
-    records = [helper.status(args.install)] if args.install else helper.installs()
+    # Observing (not only reading) tells the refresh-token warnings that came due, once each.
+    if args.install:
+        records = [helper.observe(args.install)]
+    else:
+        records = [helper.observe(r.install, r) for r in helper.installs()]
+    now = helper.clock()
+    healths = [helper.health(r) for r in records]
+    # 3 when a person must act (reconnect); a warning with time left to refresh is still 0.
+    code = EXIT_NEEDS_PERSON if any(h.needs_person for h in healths) else 0
     encrypted = store_encrypted(helper.store)
     if args.json:
-        rows = [record_json(r, now, encrypted=encrypted) for r in records]
+        pairs = zip(records, healths, strict=True)
+        rows = [record_json(r, now, encrypted=encrypted, health=h) for r, h in pairs]
         _print_json(rows[0] if args.install else rows)
-        return 0
+        return code
     words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
     at_rest = f"Tokens at rest: {words[encrypted]}."
     if not records:
         print(f"No installs yet: connect one with `{PROG} connect --install NAME`.")
         print(f"\n{at_rest}")  # said the same way as below a table: it is the store's setting
         return 0
-    table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "SCOPES")]
-    for r in records:
+    table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "PROBLEM", "SCOPES")]
+    for r, h in zip(records, healths, strict=True):
         state = r.state if r.state != "reauthorization_required" else f"{r.state}: {r.reason or '?'}"
         account = r.account_name or r.account_id or "-"
         if r.account_name and r.account_id:
             account = f"{r.account_name} ({r.account_id})"
         scopes = " ".join(r.token.scopes) if r.token and r.token.scopes else "-"
-        table.append(
-            (r.install, state, account, _expiry_text(r, now), iso_time(r.last_refresh_at) or "-", scopes)
-        )
+        last = iso_time(r.last_refresh_at) or "-"
+        table.append((r.install, state, account, _expiry_text(r, now), last, h.problem or "-", scopes))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
+    for r, h in zip(records, healths, strict=True):
+        if h.problem is not None:
+            print(f"\n{problem_line(r.install, h)}")
     print(f"\n{at_rest}")
-    return 0
+    return code
+
+
+EXIT_NEEDS_PERSON = 3
+
+
+def problem_line(install: str, health: Health) -> str:
+    """``problem: install 'x': refresh_token_expiring since ..., lapses ...: <what to do>``."""
+    when = f" since {iso_time(health.since)}" if health.since is not None else ""
+    lapses = f", refresh token lapses {iso_time(health.lapses_at)}" if health.lapses_at is not None else ""
+    return f"problem: install {install!r}: {health.problem}{when}{lapses}: {health.text}"
 
 
 def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:

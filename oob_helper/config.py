@@ -37,6 +37,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     refresh_leeway: float = 300.0  # refresh this many seconds before expires_at
     attempt_ttl: float = 600.0  # pending authorizations expire after this
+    # Seconds a refresh token lives unused; None = the provider's rule, 0 = never expires.
+    refresh_token_lifetime: float | None = None
 
     @property
     def is_public(self) -> bool:
@@ -47,6 +49,13 @@ class Settings:
     def effective_scopes(self) -> tuple[str, ...]:
         """The scopes to request."""
         return self.scopes or self.provider.default_scopes
+
+    @property
+    def effective_refresh_token_lifetime(self) -> float | None:
+        """How long a refresh token lives unused (seconds), or None when it never expires."""
+        if self.refresh_token_lifetime is None:
+            return self.provider.refresh_token_lifetime
+        return self.refresh_token_lifetime or None
 
     @property
     def effective_client_auth(self) -> ClientAuth:
@@ -75,6 +84,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "redirect_uri",
     "store",
     "secret_key",
+    "refresh_token_lifetime",
 )
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key"})
@@ -324,6 +334,11 @@ def load_settings(
             f"{sources['secret_key']} is too short to sign pages safely: use at least "
             f"{MIN_SECRET_KEY_LENGTH} random characters (or unset it to have one generated)"
         )
+    lifetime = (
+        _check_lifetime(values["refresh_token_lifetime"], sources["refresh_token_lifetime"])
+        if "refresh_token_lifetime" in values
+        else None
+    )
     return Settings(
         provider=provider,
         client_id=client_id,
@@ -333,7 +348,20 @@ def load_settings(
         client_auth=client_auth,
         store_url=store_url,
         secret_key=secret_key,
+        refresh_token_lifetime=lifetime,
     )
+
+
+def _check_lifetime(value: str, source: str) -> float:
+    from oob_helper.durations import parse_duration  # noqa: PLC0415 - only when it is set
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{source} must be a duration such as 180d, 90d or 12h (0 = never expires), got "
+            f"{value!r}: fix {_where('refresh_token_lifetime')}"
+        ) from None
 
 
 def missing_client_id(provider: Provider, why: str = "") -> ConfigurationError:

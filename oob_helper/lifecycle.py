@@ -32,6 +32,8 @@ EventKind = Literal[
     "refresh_failed",
     "reauthorization_required",
     "disconnected",
+    "refresh_token_expiring",
+    "refresh_overdue",
 ]
 EVENT_KINDS: tuple[EventKind, ...] = (
     "connected",
@@ -39,6 +41,8 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "refresh_failed",
     "reauthorization_required",
     "disconnected",
+    "refresh_token_expiring",
+    "refresh_overdue",
 )
 
 
@@ -57,6 +61,9 @@ class LifecycleEvent:
     # may succeed on its own (transient) or a person must act (permanent).
     error: str | None = None
     transient: bool | None = None
+    # refresh_token_expiring, refresh_overdue: when the refresh token lapses unless used
+    # (unix seconds; oob_helper/health.py).
+    lapses_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what notifiers send)."""
