@@ -122,10 +122,10 @@ def api_accepts(mock: MockServer, token: str) -> bool:
     return response.status_code == 200
 
 
-def status_json(env: dict[str, str], install: str | None = None) -> Any:
+def status_json(env: dict[str, str], install: str | None = None, *, code: int = 0) -> Any:
     args = ["status", "--json", *(["--install", install] if install else [])]
     result = cli(env, *args)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, result.stderr
     return json.loads(result.stdout)
 
 
@@ -302,8 +302,9 @@ def test_exit_3_after_the_provider_revokes(mock_aweber: MockServer, env: dict[st
     assert result.returncode == 3
     assert result.stdout.startswith("refreshed 0, skipped 0, reauthorization required 1, failed 0")
     assert "shop.example" in result.stderr
-    status = status_json(env, "shop.example")
+    status = status_json(env, "shop.example", code=3)  # a person must reconnect it
     assert status["state"] == "reauthorization_required"
+    assert status["problem"] == "reauthorization_required"
     assert status["reason"]
     token = cli(env, "token", "--install", "shop.example")
     assert token.returncode == 3
