@@ -360,9 +360,10 @@ class InstallRecords:
             except VersionConflict:
                 return self.store.get(install)  # changed under us (a lost lease): look next time
             self._set(install, stored)
-        lapses_at = refresh_token_lapses_at(stored, self.refresh_token_lifetime)
-        for kind in due:
-            self._emit(kind, stored, install, reason=PROBLEM_TEXT[kind], lapses_at=lapses_at)
+            # Told under the lock, as a refresh's event is: a transition that follows is told after.
+            lapses_at = refresh_token_lapses_at(stored, self.refresh_token_lifetime)
+            for kind in due:
+                self._emit(kind, stored, install, reason=PROBLEM_TEXT[kind], lapses_at=lapses_at)
         return stored
 
     # -- helpers -------------------------------------------------------------------------------

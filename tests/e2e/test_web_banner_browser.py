@@ -9,11 +9,13 @@ banner's screenshots land in ``test-artifacts/web-banner-*.png``; the README sho
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from secret_sweep import SecretSweep
 from test_web_browser import LiveHelper, connect_through_pages, shot, watch_console
 
 from mock_server.clock import Clock
@@ -55,8 +57,9 @@ def advance(live: LiveHelper, mock: MockServer, seconds: float) -> None:
 
 
 def test_the_banner_warns_before_the_refresh_token_lapses_and_its_button_fixes_it(
-    page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path
+    page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path, secret_sweep: SecretSweep
 ) -> None:
+    secret_sweep.watch_mock(mock_aweber)
     events: list[LifecycleEvent] = []
     live.helper.subscribe(events.append)
     console = watch_console(page)
@@ -77,6 +80,7 @@ def test_the_banner_warns_before_the_refresh_token_lapses_and_its_button_fixes_i
     expect(banner.locator(".banner-since")).to_have_text(format_time(connected_at + 166 * DAY))
     expect(banner.locator(".banner-breaks")).to_have_text(format_time(connected_at + 180 * DAY))
     shot(page, artifacts_dir, "banner-expiring")
+    secret_sweep.scan("the banner page", page.content())
     # The page view told the warnings once; a reload shows the banner and tells nothing again.
     page.reload()
     expect(banner).to_be_visible()
@@ -89,11 +93,13 @@ def test_the_banner_warns_before_the_refresh_token_lapses_and_its_button_fixes_i
     assert record.refresh_token_used_at == live.clock.now()
     assert live.helper.health(record).problem is None
     assert console == []
+    secret_sweep.scan("events", json.dumps([e.to_dict() for e in events]), repr(events))
 
 
 def test_the_banner_says_why_reauthorization_is_required_and_the_connect_form_fixes_it(
-    page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path
+    page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path, secret_sweep: SecretSweep
 ) -> None:
+    secret_sweep.watch_mock(mock_aweber)
     console = watch_console(page)
     site = live.url("site-a")
     install = f"site-a.localhost:{live.server.port}"
@@ -114,6 +120,7 @@ def test_the_banner_says_why_reauthorization_is_required_and_the_connect_form_fi
     expect(banner.get_by_role("button", name="Refresh now")).to_have_count(0)
     expect(page.get_by_label("Authorization code")).to_be_visible()  # the Connect form is there
     shot(page, artifacts_dir, "banner-reauthorization")
+    secret_sweep.scan("the banner page", page.content())
 
     banner.get_by_role("link", name="Connect again").click()
     assert page.url.endswith("#connect")

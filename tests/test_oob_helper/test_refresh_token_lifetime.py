@@ -160,34 +160,52 @@ def test_racing_observers_tell_the_warning_once(world: World) -> None:
     assert sorted(world.kinds()) == ["connected", "refresh_overdue", "refresh_token_expiring"]
 
 
-def test_an_observer_racing_a_refresh_never_warns_of_the_new_token(world: World) -> None:
-    # Either the warning is told for the old token and then the refresh clears it, or the
-    # refresh wins and nothing is due: never a warning stored over the new token's record.
+@pytest.mark.parametrize("other", ["refresh", "reconnect", "disconnect", "revoked"])
+def test_an_observer_racing_each_transition_never_warns_over_the_new_state(world: World, other: str) -> None:
+    # Either the warning is told for the old refresh token first and the other transition then
+    # clears or replaces the record, or the transition wins and nothing is due: never a warning
+    # marked over the new state, never one naming the new grant.
     first = world.helper()
-    connect(world.mock, first, INSTALL)
+    old_grant = connect(world.mock, first, INSTALL).grant_id
     world.advance(167 * DAY)
-    observer, refresher = world.helper(), world.helper()
+    if other == "revoked":
+        world.mock.revoke_tokens(client_id="demo-confidential")
+    observer, actor = world.helper(), world.helper()
     start = threading.Barrier(2)
 
     def observe() -> None:
         start.wait()
         observer.observe(INSTALL)
 
-    def refresh() -> None:
+    def act() -> None:
         start.wait()
-        assert refresher.refresh(INSTALL).result == "refreshed"
+        if other == "refresh":
+            assert actor.refresh(INSTALL).result == "refreshed"
+        elif other == "reconnect":
+            connect(world.mock, actor, INSTALL)
+        elif other == "disconnect":
+            actor.disconnect(INSTALL)
+        else:
+            assert actor.refresh(INSTALL).result == "reauthorization_required"
 
-    threads = [threading.Thread(target=observe), threading.Thread(target=refresh)]
+    threads = [threading.Thread(target=observe), threading.Thread(target=act)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    record = first.status(INSTALL)
-    assert (record.overdue_warned_at, record.expiring_warned_at) == (None, None)
-    assert first.health(record).problem is None
+    last = {"refresh": "refreshed", "reconnect": "connected", "disconnect": "disconnected"}
+    last["revoked"] = "reauthorization_required"
     kinds = world.kinds()
-    assert kinds[-1] == "refreshed"
     assert kinds in (
-        ["connected", "refreshed"],
-        ["connected", "refresh_overdue", "refresh_token_expiring", "refreshed"],
+        ["connected", last[other]],
+        ["connected", "refresh_overdue", "refresh_token_expiring", last[other]],
     )
+    assert all(e.grant_id == old_grant for e in world.events if e.kind.startswith("refresh_"))
+    record = first.status(INSTALL)
+    if other in ("refresh", "reconnect"):
+        assert (record.overdue_warned_at, record.expiring_warned_at) == (None, None)
+        assert first.health(record).problem is None
+    elif other == "disconnect":
+        assert record.state == "not_connected"
+    else:
+        assert first.health(record).problem == "reauthorization_required"
