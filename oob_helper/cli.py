@@ -192,7 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="first try the token on the API; on a 401 refresh once (catches early revocation)",
     )
 
-    status = command("status", "show each install's state, account, scopes and expiry")
+    status = command(
+        "status",
+        "show each install's state, account, scopes, expiry and problem",
+        "Show each install's state, account, scopes, access-token expiry and problem "
+        "(reauthorization_required, refresh_token_lapsed, refresh_token_expiring, refresh_overdue). "
+        "Exit 3 when a listed install needs a person (reauthorization required, or its refresh token "
+        "has lapsed: connect it again); an expiring or overdue refresh token is a warning (exit 0): "
+        "`refresh` fixes it.",
+    )
     _install_arg(status, required=False)
     status.add_argument(
         "--json",
@@ -220,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--keepalive-margin",
         metavar="DURATION",
         type=_duration,
-        default=KEEPALIVE_MARGIN,
-        help="with --keepalive: refresh tokens lapsing within DURATION (default 30d)",
+        default=None,
+        help="with --keepalive: refresh tokens lapsing within DURATION "
+        f"(default {KEEPALIVE_MARGIN // 86400:.0f}d)",
     )
     refresh.add_argument(
         "--concurrency",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from oob_helper.cli_signals import critical
 from oob_helper.config import Settings
 from oob_helper.errors import ConfigurationError, NotConnected, OobHelperError, ReauthorizationRequired
+from oob_helper.health import KEEPALIVE_MARGIN
 from oob_helper.progress import Progress
 from oob_helper.tokens import RefreshResult
 
@@ -83,7 +84,12 @@ def refresh_command(args: argparse.Namespace, helper: OAuthHelper, settings: Set
     """``refresh --install NAME`` or ``refresh --all``; returns the exit code."""
     started = time.monotonic()
     counts: Counter[str] = Counter()
-    plan = Plan(args.within, args.keepalive_margin if args.keepalive else None)
+    margin = args.keepalive_margin
+    if margin is not None and not args.keepalive:
+        raise ConfigurationError(
+            "--keepalive-margin applies only with --keepalive: add --keepalive, or drop it"
+        )
+    plan = Plan(args.within, (KEEPALIVE_MARGIN if margin is None else margin) if args.keepalive else None)
     if args.all:
         installs: list[str] = helper.store.list_installs()
         _refresh_all(helper, installs, plan, args.concurrency, counts)

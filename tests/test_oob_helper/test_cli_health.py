@@ -186,6 +186,9 @@ def test_keepalive_refreshes_exactly_the_installs_that_are_due(site: Site) -> No
     bad = site.cli("refresh", "--all", "--keepalive", "--keepalive-margin", "soon")
     assert bad.returncode == 2
     assert "'soon' is not a duration" in bad.stderr
+    alone = site.cli("refresh", "--all", "--keepalive-margin", "10d")
+    assert alone.returncode == 2
+    assert "--keepalive-margin applies only with --keepalive" in alone.stderr
 
 
 def test_a_lifetime_setting_of_0_means_never_due(site: Site) -> None:
