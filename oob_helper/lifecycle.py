@@ -57,6 +57,9 @@ class LifecycleEvent:
     # may succeed on its own (transient) or a person must act (permanent).
     error: str | None = None
     transient: bool | None = None
+    # refreshed, refresh_failed, and reauthorization_required found by a refresh: seconds from
+    # taking the install's lock to the outcome (the provider's answer and the store's writes).
+    duration: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what notifiers send)."""
