@@ -53,48 +53,56 @@ CLIENT_ID, CLIENT_SECRET = "bench-confidential", "bench-secret"
 REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 
 
-def _refresh_tokens(base: str, n: int, *, keep_old: bool) -> list[str]:
-    """Register the bench client, authorize it ``n`` times headlessly, return the refresh tokens.
+def _register(http: httpx.Client, *, keep_old: bool) -> None:
+    """Register the bench client.
 
     Without ``keep_old`` the old refresh token dies on each refresh, but a short grace window
-    lets a chain recover when wrk ends a segment with an answer in flight.
+    lets a chain recover when wrk ends a segment with an answer in flight and the next segment
+    follows at once (the memory phase). A longer window would keep every rotated token alive
+    for it and grow the mock's memory; the throughput phase replaces a dead chain instead.
     """
-    with httpx.Client(base_url=base, timeout=10) as http:
-        policy = {"keep_old_refresh_token": True} if keep_old else {"grace_seconds": 5}
-        body = {
+    policy = {"keep_old_refresh_token": True} if keep_old else {"grace_seconds": 5}
+    body = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [REDIRECT],
+        "name": "bench",
+        "refresh_policy": policy,
+    }
+    http.post("/_mock/clients", json=body).raise_for_status()
+
+
+def _authorize(http: httpx.Client, n: int) -> list[str]:
+    """Authorize the bench client ``n`` times headlessly; return the refresh tokens."""
+    tokens = []
+    for _ in range(n):
+        approve = {
             "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [REDIRECT],
-            "name": "bench",
-            "refresh_policy": policy,
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": "account.read",
+            "state": "bench",
+            "username": "demo",
         }
-        http.post("/_mock/clients", json=body).raise_for_status()
-        tokens = []
-        for _ in range(n):
-            approve = {
-                "client_id": CLIENT_ID,
-                "redirect_uri": REDIRECT,
-                "response_type": "code",
-                "scope": "account.read",
-                "state": "bench",
-                "username": "demo",
-            }
-            code = http.post("/_mock/approve", json=approve).raise_for_status().json()["code"]
-            token = (
-                http.post(
-                    "/oauth2/token",
-                    auth=(CLIENT_ID, CLIENT_SECRET),
-                    data={
-                        "grant_type": "authorization_code",
-                        "code": code,
-                        "redirect_uri": REDIRECT,
-                    },
-                )
-                .raise_for_status()
-                .json()
+        code = http.post("/_mock/approve", json=approve).raise_for_status().json()["code"]
+        token = (
+            http.post(
+                "/oauth2/token",
+                auth=(CLIENT_ID, CLIENT_SECRET),
+                data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT},
             )
-            tokens.append(token["refresh_token"])
-        return tokens
+            .raise_for_status()
+            .json()
+        )
+        tokens.append(token["refresh_token"])
+    return tokens
+
+
+def _refresh_tokens(base: str, n: int, *, keep_old: bool) -> list[str]:
+    """Register the bench client and return ``n`` refresh tokens, each its own grant."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        _register(http, keep_old=keep_old)
+        return _authorize(http, n)
 
 
 def _basic() -> str:
@@ -156,11 +164,16 @@ class _Load:
             cpu=1,
         )
         chains = [line.split() for line in result.output.splitlines() if line.startswith("chain ")]
+        # A chain stops at its first refusal (its token is dead): give it a new grant, so one
+        # lost answer costs one request, not every later round of that connection.
+        dead = [i for i, chain in enumerate(chains) if int(chain[2])]
         self.tokens = [chain[1] for chain in chains]
-        errors = sum(int(chain[2]) for chain in chains)
-        return WrkResult(
-            result.requests_per_second, result.requests, result.non_2xx + errors, result.socket_errors
-        )
+        if dead:
+            with httpx.Client(base_url=self.url, timeout=10) as http:
+                for i, token in zip(dead, _authorize(http, len(dead)), strict=True):
+                    self.tokens[i] = token
+        # wrk counts the refusal as non-2xx already.
+        return result
 
 
 def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[str, float]:
@@ -207,7 +220,8 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
     figures["bare_rps"] = median(rps["bare"])
     verdict = "meets" if figures["serve_ratio"] >= 0.90 else "misses"
     print(
-        f"  bare Starlette: {median(rps['bare']):,.0f} req/s; serve {verdict} the target >= 0.90; "
+        f"  bare Starlette: {median(rps['bare']):,.0f} req/s; serve {verdict} the target >= 0.90 "
+        f"({figures['serve_ratio']:.3f}); "
         f"errors {errors}; serve wrote {log_lines:,} log lines"
     )
     return figures

@@ -10,26 +10,15 @@ written encrypted with the first (plain records in the source are read as they a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, TextIO
 
 from oob_helper.errors import ConfigurationError, StoreError, VersionConflict
 from oob_helper.progress import Progress
+from oob_helper.stores._common import all_records
 from oob_helper.tokens import InstallRecord
 
 # Store-wide settings worth carrying over (the web helper's generated signing key).
 COPIED_SETTINGS = ("web_secret_key",)
-
-
-def _records(store: Any) -> Iterator[InstallRecord]:
-    iter_records = getattr(store, "iter_records", None)
-    if iter_records is not None:
-        yield from iter_records()
-        return
-    for install in store.list_installs():
-        record = store.get(install)
-        if record is not None:
-            yield record
 
 
 def _write(target: Any, record: InstallRecord) -> None:
@@ -73,7 +62,7 @@ def _copy(source: Any, target: Any, stream: TextIO) -> int:
     progress = Progress(len(installs), stream, enabled=stream.isatty())
     copied: list[InstallRecord] = []
     try:
-        for record in _records(source):
+        for record in all_records(source):
             _write(target, record)
             copied.append(record)
             progress.advance("copied")

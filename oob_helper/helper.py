@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oob_helper import protocol
-from oob_helper.auth import api_http_client, async_api_http_client
 from oob_helper.config import Settings
 from oob_helper.errors import (
     AttemptExpired,
@@ -270,11 +269,15 @@ class OAuthHelper:
     def client(self, install: str, **kwargs: Any) -> httpx.Client:
         """An httpx.Client for the provider's API whose auth keeps the install's token fresh."""
         kwargs.setdefault("base_url", self.provider.api_base)
+        from oob_helper.auth import api_http_client  # noqa: PLC0415 - httpx only when asked for
+
         return api_http_client(self.coordinator, install, **kwargs)
 
     def async_client(self, install: str, **kwargs: Any) -> httpx.AsyncClient:
         """The async twin of ``client``."""
         kwargs.setdefault("base_url", self.provider.api_base)
+        from oob_helper.auth import async_api_http_client  # noqa: PLC0415
+
         return async_api_http_client(self.coordinator, install, **kwargs)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -310,6 +313,8 @@ def api_client(install: str, *, environ: Mapping[str, str] | None = None, **kwar
     helper = OAuthHelper.from_env(environ)
     try:
         kwargs.setdefault("base_url", helper.provider.api_base)
+        from oob_helper.auth import api_http_client  # noqa: PLC0415
+
         return api_http_client(helper.coordinator, install, on_close=helper.close, **kwargs)
     except BaseException:
         helper.close()

@@ -61,6 +61,9 @@ class LifecycleEvent:
     # may succeed on its own (transient) or a person must act (permanent).
     error: str | None = None
     transient: bool | None = None
+    # refreshed, refresh_failed, and reauthorization_required found by a refresh: seconds from
+    # taking the install's lock to the outcome (the provider's answer and the store's writes).
+    duration: float | None = None
     # refresh_token_expiring, refresh_overdue: when the refresh token lapses unless used
     # (unix seconds; oob_helper/health.py).
     lapses_at: float | None = None

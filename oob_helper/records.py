@@ -69,6 +69,11 @@ class LockedInstall:
         self.install = install
         self.record = record
         self.lease = lease
+        self.locked_at = time.monotonic()  # a refresh's events report how long it took from here
+
+    def elapsed(self) -> float:
+        """Seconds since the lock was taken."""
+        return time.monotonic() - self.locked_at
 
     def __repr__(self) -> str:
         return f"LockedInstall(install={self.install!r}, version={getattr(self.record, 'version', None)})"
@@ -88,9 +93,10 @@ class LockedInstall:
         """
         return self._owner._write_refreshed(self, token)
 
-    def reauthorization_required(self, reason: str) -> NoReturn:
-        """Mark the install (keeping its record) and raise ReauthorizationRequired."""
-        self._owner._mark_reauthorization(self, reason)
+    def reauthorization_required(self, reason: str, *, error: str | None = None) -> NoReturn:
+        """Mark the install (keeping its record) and raise ReauthorizationRequired; ``error`` is
+        the provider's OAuth error code, when its answer was the cause."""
+        self._owner._mark_reauthorization(self, reason, error)
 
     def refresh_failed(self, exc: ProviderError | NetworkError) -> None:
         """Report a refresh that failed without an answer about the grant (the record stays)."""
@@ -102,6 +108,7 @@ class LockedInstall:
             reason=str(exc),
             error=code,
             transient=is_transient(exc),
+            duration=self.elapsed(),
         )
 
 
@@ -308,11 +315,11 @@ class InstallRecords:
                 current = self.store.get(install)
                 continue
             self._set(install, stored)
-            self._emit("refreshed", stored, install)
+            self._emit("refreshed", stored, install, duration=held.elapsed())
             return stored
         raise VersionConflict(f"install {install!r}: the record kept changing while a refresh was written")
 
-    def _mark_reauthorization(self, held: LockedInstall, reason: str) -> NoReturn:
+    def _mark_reauthorization(self, held: LockedInstall, reason: str, error: str | None) -> NoReturn:
         read = held.record
         assert read is not None
         marked = dataclasses.replace(
@@ -324,7 +331,14 @@ class InstallRecords:
         except VersionConflict:
             pass
         else:
-            self._emit("reauthorization_required", marked, held.install, reason=reason)
+            self._emit(
+                "reauthorization_required",
+                marked,
+                held.install,
+                reason=reason,
+                error=error,
+                duration=held.elapsed(),
+            )
         self._drop(held.install)
         raise ReauthorizationRequired(held.install, reason)
 
@@ -377,6 +391,7 @@ class InstallRecords:
         reason: str | None = None,
         error: str | None = None,
         transient: bool | None = None,
+        duration: float | None = None,
         lapses_at: float | None = None,
     ) -> None:
         if not self.events:
@@ -391,6 +406,7 @@ class InstallRecords:
                 reason=reason,
                 error=error,
                 transient=transient,
+                duration=duration,
                 lapses_at=lapses_at,
             )
         )

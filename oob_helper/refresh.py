@@ -196,7 +196,7 @@ class RefreshCoordinator:
         reason = f"the provider refused the refresh token ({exc.error})"
         if exc.error_description:
             reason += f": {exc.error_description}"
-        return held.reauthorization_required(reason)
+        return held.reauthorization_required(reason, error=exc.error)
 
     def _thread_lock(self, install: str) -> threading.Lock:
         with self._guard:

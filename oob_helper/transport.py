@@ -17,9 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from oob_helper.errors import InvalidToken, NetworkError, ProviderError
 from oob_helper.protocol import (
@@ -33,11 +32,29 @@ from oob_helper.protocol import (
 from oob_helper.providers import Provider
 from oob_helper.tokens import Token
 
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported by the methods that send, not with this module: ``oob-helper token`` with a
+# valid stored token sends nothing, and importing httpx would cost it more than everything else
+# it does (bench/bench_cli_startup.py).
+
 logger = logging.getLogger("oob_helper.transport")
 
-DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
-# Failures where the request certainly did not reach the server: always safe to resend.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+def default_timeout() -> httpx.Timeout:
+    """15 s per read, 5 s to connect."""
+    import httpx  # noqa: PLC0415 - lazy, see above
+
+    return httpx.Timeout(15.0, connect=5.0)
+
+
+def _not_sent(exc: Exception) -> bool:
+    """Whether the request certainly did not reach the server: always safe to resend."""
+    import httpx  # noqa: PLC0415 - lazy, see above
+
+    not_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+    return isinstance(exc, not_sent)
 
 
 def _host(url: str) -> str:
@@ -73,7 +90,7 @@ class Transport:
         max_backoff: float = 8.0,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self._owns_http = http is None
         self._http = http
@@ -98,6 +115,8 @@ class Transport:
         ``guard`` runs before every send and may raise to stop (a lock holder that lost its
         lease). Raises NetworkError when no answer came back.
         """
+        import httpx  # noqa: PLC0415 - lazy, see above
+
         host = _host(request.url)
         for attempt in range(self.attempts):
             last = attempt == self.attempts - 1
@@ -109,7 +128,7 @@ class Transport:
                 )
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
-                safe = request.retry_safe or isinstance(exc, _NOT_SENT)
+                safe = request.retry_safe or _not_sent(exc)
                 if last or not safe:
                     logger.warning("%s request to %s failed: %s", request.grant, host, kind)
                     hint = (
@@ -185,6 +204,8 @@ class Transport:
 
     def api_get(self, url: str, access_token: str) -> httpx.Response:
         """One GET on the provider's API with a bearer token (no retries)."""
+        import httpx  # noqa: PLC0415 - lazy, see above
+
         try:
             return self.http.get(
                 url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
@@ -216,7 +237,10 @@ class Transport:
         if self._http is None:
             with self._http_lock:
                 if self._http is None:
-                    self._http = httpx.Client(timeout=self._timeout)
+                    import httpx  # noqa: PLC0415 - lazy, see above
+
+                    timeout = self._timeout if self._timeout is not None else default_timeout()
+                    self._http = httpx.Client(timeout=timeout)
                     if self._closed:  # used after close(): fail as a closed client does
                         self._http.close()
         return self._http
@@ -228,4 +252,4 @@ class Transport:
             self._http.close()
 
 
-__all__ = ["DEFAULT_TIMEOUT", "Transport"]
+__all__ = ["Transport", "default_timeout"]

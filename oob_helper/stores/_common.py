@@ -20,6 +20,18 @@ from oob_helper.tokens import InstallRecord
 logger = logging.getLogger("oob_helper.stores")
 
 
+def all_records(store: object) -> Iterator[InstallRecord]:
+    """Every record of ``store``: read in pages where the backend can, else install by install."""
+    iter_records: Callable[[], Iterator[InstallRecord]] | None = getattr(store, "iter_records", None)
+    if iter_records is not None:
+        yield from iter_records()
+        return
+    for install in store.list_installs():  # type: ignore[attr-defined]
+        record = store.get(install)  # type: ignore[attr-defined]
+        if record is not None:
+            yield record
+
+
 def wait_for(
     try_acquire: Callable[[], bool], *, install: str, timeout: float, first_delay: float = 0.002
 ) -> float:

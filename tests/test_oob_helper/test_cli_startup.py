@@ -21,8 +21,8 @@ from oob_helper.tokens import InstallRecord, Token
 
 INSTALL = "cron.example"
 # Never needed to print a valid stored token: the web helper and its framework, the other
-# store drivers, an HTTP connection pool (nothing is sent), asyncio, the config parser (there is
-# no config file) and package metadata (only --version reads it).
+# store drivers, the HTTP client and its connection pool (nothing is sent), asyncio, the config
+# parser (there is no config file) and package metadata (only --version reads it).
 NOT_NEEDED = [
     "oob_helper.web",
     "starlette",
@@ -34,6 +34,7 @@ NOT_NEEDED = [
     "cryptography",
     "oob_helper.stores.redis",
     "oob_helper.stores.postgres",
+    "httpx",
     "httpcore",
     "anyio",
     "asyncio",

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from workers.common import MutableClock, Target, open_helper
+from workers.common import aweber_helper
 
 from mock_server.runner import MockServer
 from oob_helper.errors import ProviderError, ReauthorizationRequired
@@ -27,8 +27,7 @@ INSTALL = "events.example"
 
 @pytest.fixture
 def helper(mock_aweber: MockServer, tmp_path: Path) -> Iterator[OAuthHelper]:
-    target = Target(mock_aweber.url, "demo-confidential", "demo-secret", profile="aweber")
-    with open_helper(target, f"sqlite:///{tmp_path / 'tokens.db'}", MutableClock(mock_aweber.now())) as h:
+    with aweber_helper(mock_aweber, tmp_path / "tokens.db") as h:
         yield h
 
 

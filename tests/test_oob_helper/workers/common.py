@@ -68,6 +68,13 @@ def open_helper(target: Target, store_url: str, clock: MutableClock) -> OAuthHel
     return OAuthHelper(target.settings(store_url), store, clock=clock)
 
 
+def aweber_helper(mock: object, db_path: object) -> OAuthHelper:
+    """A helper on the AWeber profile against ``mock`` (its demo confidential client), a SQLite
+    store at ``db_path`` and a clock set to the mock's time."""
+    target = Target(mock.url, "demo-confidential", "demo-secret", profile="aweber")  # type: ignore[attr-defined]
+    return open_helper(target, f"sqlite:///{db_path}", MutableClock(mock.now()))  # type: ignore[attr-defined]
+
+
 def connect(control: object, helper: OAuthHelper, install: str) -> InstallRecord:
     """Authorize headlessly at the mock (``control.approve``) and complete it in the helper."""
     start = helper.start_authorization(install)
