@@ -41,3 +41,16 @@ def mock_app() -> Starlette:
 
     options = json.loads(os.environ.get("BENCH_MOCK_CONFIG", "{}"))
     return create_app(MockConfig(**options))
+
+
+def fleet_app() -> Starlette:
+    """The fleet page over the SQLite store named by ``BENCH_FLEET_STORE`` (loopback clients)."""
+    from oob_helper.config import Settings  # noqa: PLC0415
+    from oob_helper.helper import OAuthHelper  # noqa: PLC0415
+    from oob_helper.providers import AWEBER  # noqa: PLC0415
+    from oob_helper.stores import open_store  # noqa: PLC0415
+    from oob_helper.web.fleet import fleet_app as make  # noqa: PLC0415
+
+    url = os.environ["BENCH_FLEET_STORE"]
+    helper = OAuthHelper(Settings(provider=AWEBER, client_id="bench", store_url=url), open_store(url))
+    return make(helper)

@@ -20,13 +20,16 @@ from oob_helper.tokens import InstallRecord
 logger = logging.getLogger("oob_helper.stores")
 
 
-def all_records(store: object) -> Iterator[InstallRecord]:
-    """Every record of ``store``: read in pages where the backend can, else install by install."""
-    iter_records: Callable[[], Iterator[InstallRecord]] | None = getattr(store, "iter_records", None)
+def all_records(store: object, after: str = "") -> Iterator[InstallRecord]:
+    """Every record of ``store`` (of installs sorting after ``after``), ordered by install: read
+    in pages where the backend can, else install by install."""
+    iter_records: Callable[..., Iterator[InstallRecord]] | None = getattr(store, "iter_records", None)
     if iter_records is not None:
-        yield from iter_records()
+        yield from iter_records(after=after) if after else iter_records()
         return
-    for install in store.list_installs():  # type: ignore[attr-defined]
+    for install in sorted(store.list_installs(), key=lambda name: name.encode("utf-8")):  # type: ignore[attr-defined]
+        if install.encode("utf-8") <= after.encode("utf-8"):
+            continue
         record = store.get(install)  # type: ignore[attr-defined]
         if record is not None:
             yield record

@@ -109,8 +109,9 @@ class BulkTokenStore(TokenStore, Protocol):
         (the location never shows a password)."""
         ...
 
-    def iter_records(self) -> Iterator[InstallRecord]:
-        """Every record, ordered by install (byte order), read in pages."""
+    def iter_records(self, after: str = "") -> Iterator[InstallRecord]:
+        """Every record, ordered by install (byte order), read in pages; with ``after``, only
+        those of installs sorting after it (keyset paging)."""
         ...
 
     def import_record(self, record: InstallRecord) -> None:

@@ -86,9 +86,11 @@ class MemoryStore:
         with self._mutex:
             return sorted(self._records)
 
-    def iter_records(self) -> Iterator[InstallRecord]:
-        """Every record, ordered by install."""
+    def iter_records(self, after: str = "") -> Iterator[InstallRecord]:
+        """Every record (of an install sorting after ``after``), ordered by install."""
         for install in self.list_installs():
+            if install <= after:
+                continue
             record = self.get(install)
             if record is not None:
                 yield record

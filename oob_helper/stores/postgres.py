@@ -189,9 +189,8 @@ class PostgresStore:
         rows = self._all('SELECT install FROM oob_records ORDER BY install COLLATE "C"', ())
         return [row[0] for row in rows]
 
-    def iter_records(self) -> Iterator[InstallRecord]:
-        """Every record, ordered by install, read in pages."""
-        after = ""
+    def iter_records(self, after: str = "") -> Iterator[InstallRecord]:
+        """Every record (of an install sorting after ``after``), ordered by install, read in pages."""
         while True:
             rows = self._all(
                 'SELECT install, version, data FROM oob_records WHERE install COLLATE "C" > %s'

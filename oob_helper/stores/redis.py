@@ -176,9 +176,9 @@ class RedisStore:
             names = cast("list[bytes]", self._client.zrange(self._installs, 0, -1))
         return [_text(n) for n in names]
 
-    def iter_records(self) -> Iterator[InstallRecord]:
-        """Every record, ordered by install, read in pages."""
-        start: str | bytes = "-"
+    def iter_records(self, after: str = "") -> Iterator[InstallRecord]:
+        """Every record (of an install sorting after ``after``), ordered by install, read in pages."""
+        start: str | bytes = b"(" + after.encode("utf-8") if after else "-"
         while True:
             with self._errors():
                 names = cast(

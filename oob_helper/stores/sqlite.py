@@ -152,9 +152,8 @@ class SQLiteStore:
             rows = self._conn().execute("SELECT install FROM records ORDER BY install").fetchall()
         return [row[0] for row in rows]
 
-    def iter_records(self) -> Iterator[InstallRecord]:
-        """Every record, ordered by install, read in pages."""
-        after = ""
+    def iter_records(self, after: str = "") -> Iterator[InstallRecord]:
+        """Every record (of an install sorting after ``after``), ordered by install, read in pages."""
         while True:
             with self._errors():
                 rows = (

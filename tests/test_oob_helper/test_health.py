@@ -10,6 +10,7 @@ from oob_helper.config import load_settings
 from oob_helper.errors import ConfigurationError
 from oob_helper.health import (
     DAY,
+    PROBLEM_TEXT,
     health,
     keepalive_due,
     refresh_token_lapses_at,
@@ -141,3 +142,18 @@ def test_a_bad_lifetime_names_the_setting_and_the_fix() -> None:
     message = str(raised.value)
     assert "OOB_HELPER_REFRESH_TOKEN_LIFETIME" in message
     assert "180d" in message
+
+
+def test_the_fleet_view_shows_the_same_problems_and_the_lapse() -> None:
+    from oob_helper.fleet import FleetQuery, fleet_page, fleet_row  # noqa: PLC0415
+
+    expiring = replace(connected(), install="b.example")
+    fresh = replace(connected(issued=T0 + 169 * DAY), install="a.example")
+    now = T0 + 170 * DAY
+    row = fleet_row(expiring, now, CC)
+    assert row.problem == PROBLEM_TEXT["refresh_token_expiring"]
+    assert row.problem_since == T0 + 166 * DAY
+    assert row.refresh_token_lapses_at == T0 + 180 * DAY
+    assert fleet_row(expiring, now).problem is None  # no lifetime: no lapse to warn of
+    page = fleet_page([fresh, expiring], FleetQuery(problem="some"), now, lifetime=CC)
+    assert [r.install for r in page.rows] == ["b.example"]

@@ -174,6 +174,11 @@ def test_import_records_in_bulk_and_set_setting(store: TokenStore) -> None:
     assert store.import_records(iter(records)) == 1200  # type: ignore[attr-defined]
     assert list(store.iter_records()) == records  # type: ignore[attr-defined]
     assert store.list_installs() == [r.install for r in records]
+    # Keyset paging (the fleet view): strictly after the key, across the backend's own pages,
+    # and from a key that is not itself an install.
+    assert list(store.iter_records(after="site0499.example")) == records[500:]  # type: ignore[attr-defined]
+    assert list(store.iter_records(after="site0499.zzz")) == records[500:]  # type: ignore[attr-defined]
+    assert list(store.iter_records(after="site1199.example")) == []  # type: ignore[attr-defined]
     store.set_setting("web_secret_key", "one")  # type: ignore[attr-defined]
     store.set_setting("web_secret_key", "two")  # type: ignore[attr-defined]
     assert store.get_setting("web_secret_key") == "two"
