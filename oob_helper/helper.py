@@ -34,6 +34,7 @@ from oob_helper.errors import (
 )
 from oob_helper.grant import TokenGrant
 from oob_helper.lifecycle import Subscriber
+from oob_helper.notify import Notifier
 from oob_helper.pkce import generate_verifier
 from oob_helper.records import InstallRecords
 from oob_helper.refresh import RefreshCoordinator
@@ -99,6 +100,13 @@ class OAuthHelper:
         self.coordinator = RefreshCoordinator(
             store, self.grant, clock=self.clock, leeway=settings.refresh_leeway, records=self.records
         )
+        # The notifiers the settings name (webhook, email), told of every event off the refresh path.
+        self.notifier: Notifier | None = None
+        if settings.notify.enabled:
+            self.notifier = Notifier.from_settings(
+                settings.notify, store, clock=self.clock, service=self.provider.display_name
+            )
+            self.records.events.subscribe(self.notifier)
 
     @classmethod
     def from_env(
@@ -268,6 +276,8 @@ class OAuthHelper:
     def close(self) -> None:
         """Release the HTTP pool and the store (after pending async subscribers finish)."""
         self.records.events.close()
+        if self.notifier is not None:
+            self.notifier.close()
         if self._owns_transport:
             self.transport.close()
         self.store.close()
