@@ -9,9 +9,10 @@ The throttle: one notification per install, condition and channel until the cond
 changes, across every process and host sharing the store. The claim key names the occurrence
 (``notify:<channel>:<install>:<condition>:<grant>:<since>``): ``<grant>`` changes on a
 reconnect, ``<since>`` (the record's last successful refresh) changes when a refresh succeeds,
-so the next occurrence after either notifies again. A claim whose delivery failed is released,
-so the next process that sees the condition tries again. A condition that lasts longer than
-``REMIND_AFTER`` is announced again then.
+so the next occurrence after either notifies again; an event whose condition cleared before its
+turn in the queue (the record shows a reconnect or a later success) is dropped. A claim whose
+delivery failed is released, so the next process that sees the condition tries again. A
+condition that lasts longer than ``REMIND_AFTER`` is announced again then.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ logger = logging.getLogger("oob_helper.notify")
 
 REMIND_AFTER = 30 * 86400.0  # a throttle claim lasts this long (seconds, by the helper's clock)
 _STOP = object()
+# Conditions that are news, not trouble: each event is its own occurrence.
+_NEWS = frozenset({"connected", "refreshed", "disconnected"})
 
 
 def condition_of(event: LifecycleEvent) -> str:
@@ -140,23 +143,31 @@ class Notifier:
             finally:
                 self._queue.task_done()
 
-    def throttle_key(self, channel: str, event: LifecycleEvent) -> str:
-        """The store key that lets one process per deployment send this occurrence."""
-        since = "-"
-        if event.kind != "reauthorization_required":
-            # The occurrence lasts until a refresh succeeds: the last success names it.
-            record = self.store.get(event.install)
-            if record is not None and record.last_refresh_at is not None:
-                since = repr(record.last_refresh_at)
-        return f"notify:{channel}:{event.install}:{condition_of(event)}:{event.grant_id or '-'}:{since}"
+    def occurrence(self, event: LifecycleEvent) -> str | None:
+        """What names this occurrence of the event's condition in the throttle key, or None
+        when the condition already cleared (a reconnect or a successful refresh since)."""
+        if event.kind in _NEWS:
+            return f"{event.grant_id or '-'}:{event.at!r}"
+        record = self.store.get(event.install)
+        if record is None or record.grant_id != event.grant_id:
+            return None  # disconnected or connected again since: nothing left to tell
+        since = record.last_refresh_at
+        if event.kind != "reauthorization_required" and since is not None and since > event.at:
+            return None  # a refresh succeeded after it
+        # Until a refresh succeeds the last success stays the same: it names the occurrence.
+        return f"{event.grant_id or '-'}:{since!r}"
 
     def _notify(self, event: LifecycleEvent) -> None:
         condition = condition_of(event)
+        occurrence = self.occurrence(event)
+        if occurrence is None:
+            logger.debug("install %r: %s cleared before it was notified", event.install, condition)
+            return
         payload = event.to_dict()
         for channel in (self.webhook, self.email):
             if channel is None:
                 continue
-            key = self.throttle_key(channel.name, event)
+            key = f"notify:{channel.name}:{event.install}:{condition}:{occurrence}"
             now = self.clock()
             if not self._once.claim_once(key, expires_at=now + REMIND_AFTER, now=now):
                 logger.debug("install %r: %s already notified by %s", event.install, condition, channel.name)

@@ -127,11 +127,15 @@ def test_revoked_grant_notifies_once_by_webhook_and_email_across_8_processes(
             pool.broadcast({"now": clock.now})
             gate.open(PROCESSES * THREADS)
             answers = pool.gather(120)
-        assert all(a["drained"] for a in answers)
+            grant = helper.status(INSTALL).grant_id
+            # Every process now sees the same occurrence at once: the store's claim lets one send.
+            repeat = LifecycleEvent("reauthorization_required", INSTALL, clock.now, grant_id=grant)
+            pool.broadcast({"emit": repeat.to_dict()})
+            repeats = pool.gather(120)
+        assert all(a["drained"] for a in answers + repeats)
         errors = [r.get("error") for a in answers for r in a["results"]]
         assert errors == ["ReauthorizationRequired"] * (PROCESSES * THREADS)
         assert helper.status(INSTALL).state == "reauthorization_required"
-        grant = helper.status(INSTALL).grant_id
 
     (event,) = reauthorization_deliveries(receiver)
     assert receiver.refused == 0
@@ -157,7 +161,8 @@ def test_revoked_grant_notifies_once_by_webhook_and_email_across_8_processes(
 
     secret_sweep.scan("webhook bodies and headers", *[(d.body, d.headers) for d in receiver.deliveries])
     secret_sweep.scan("mails", *[m.as_string() for _, _, m in inbox.messages])
-    secret_sweep.scan("worker logs", *[a["log"] for a in answers])
+    secret_sweep.scan("worker logs", *[a["log"] for a in answers + repeats])
+    assert sum("already notified by webhook" in a["log"] for a in repeats) == PROCESSES
     secret_sweep.scan("settings", repr(helper.settings), repr(helper.notifier))
     assert any("notified by webhook" in a["log"] for a in answers)  # the logs were really scanned
     looked_for, scanned = secret_sweep.check()
@@ -229,6 +234,9 @@ def test_one_deployment_notifies_once_from_many_store_connections(
     mock_aweber: MockServer, store_url: str, receiver: WebhookReceiver
 ) -> None:
     """Eight notifiers on their own store connections see the same event at once: one delivery."""
+    target = Target(mock_aweber.url, "demo-confidential", "demo-secret", profile="aweber")
+    with open_helper(target, store_url, MutableClock(time.time())) as helper:
+        grant = connect(mock_aweber, helper, INSTALL).grant_id
     env = notify_env(receiver, None)
     settings = load_settings(overrides={}, environ=env, config_file=None, require_client_id=False).notify
     notifiers = [
@@ -237,7 +245,7 @@ def test_one_deployment_notifies_once_from_many_store_connections(
         )
         for _ in range(8)
     ]
-    event = LifecycleEvent("reauthorization_required", INSTALL, time.time(), grant_id="g1", reason="revoked")
+    event = LifecycleEvent("reauthorization_required", INSTALL, time.time(), grant_id=grant, reason="revoked")
     threads = [threading.Thread(target=n, args=(event,)) for n in notifiers]
     for t in threads:
         t.start()
@@ -418,3 +426,30 @@ def test_the_cli_and_an_embedding_app_notify_from_their_settings(
     # The CLI closed its helper on the way out, after delivering what was queued.
     assert [d.json["kind"] for d in receiver.deliveries] == ["reauthorization_required"]
     assert len(inbox.messages) == 1
+
+
+def test_an_event_whose_condition_cleared_before_its_turn_is_dropped(
+    mock_aweber: MockServer, store_url: str, receiver: WebhookReceiver
+) -> None:
+    """fail, succeed, (queue released), fail: one notification, for the failure still current."""
+    clock = MutableClock(mock_aweber.now())
+    invalid_client = {"error": "invalid_client"}
+    env = notify_env(receiver, None, OOB_HELPER_NOTIFY_EVENTS="connected refresh_failed")
+    with notifying_helper(mock_aweber, store_url, clock, env) as helper:
+        assert helper.notifier is not None
+        receiver.hold, receiver.held_for = threading.Event(), 30.0
+        connect(mock_aweber, helper, INSTALL)  # its notification holds the notifier's queue
+        deadline = time.monotonic() + 10
+        while receiver.requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the receiver holds it
+        mock_aweber.add_fault("/oauth2/token", status=401, body=invalid_client, count=1)
+        assert helper.refresh(INSTALL).result == "failed"  # queued behind the held one
+        clock.now += 10
+        assert helper.refresh(INSTALL).result == "refreshed"  # the failure cleared
+        receiver.hold.set()
+        assert helper.notifier.drain()
+        assert [d.json["kind"] for d in receiver.deliveries] == ["connected"]
+        mock_aweber.add_fault("/oauth2/token", status=401, body=invalid_client, count=1)
+        assert helper.refresh(INSTALL).result == "failed"
+        assert helper.notifier.drain()
+    assert [d.json["kind"] for d in receiver.deliveries] == ["connected", "refresh_failed"]

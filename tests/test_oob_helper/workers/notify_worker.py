@@ -4,7 +4,8 @@ ask for a token; then the worker waits for its notifications and answers.
 Started as ``python -m workers.notify_worker CONFIG_JSON`` (cwd: tests/test_oob_helper). The
 config's ``notify_env`` holds ``OOB_HELPER_NOTIFY_*`` variables, read by the real settings
 edge. ``{"now": T}`` runs a storm with the helper's clock at T and answers
-``{"results": [...], "log": "<every log line of the worker at DEBUG>"}``; ``{"quit": true}`` ends.
+``{"results": [...], "log": "<every log line of the worker at DEBUG>"}``; ``{"emit": EVENT}``
+hands the event's dict to the notifier and answers when it was handled; ``{"quit": true}`` ends.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from oob_helper.config import load_settings
 from oob_helper.helper import OAuthHelper
+from oob_helper.lifecycle import LifecycleEvent
 from oob_helper.stores import open_store
 from workers.common import MutableClock, Target, pass_gate
 
@@ -44,6 +46,10 @@ def main() -> int:
             command = json.loads(line)
             if command.get("quit"):
                 break
+            if "emit" in command:  # the same event seen again in this process: the throttle decides
+                helper.notifier(LifecycleEvent(**command["emit"]))
+                print(json.dumps({"drained": helper.notifier.drain(60), "log": log.getvalue()}), flush=True)
+                continue
             clock.now = float(command["now"])
             results: list[dict[str, Any]] = [{} for _ in range(config["threads"])]
 
