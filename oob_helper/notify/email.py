@@ -123,8 +123,12 @@ class EmailNotifier:
         timeout: float = 10.0,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.starttls = host, port, starttls
+        # Checks the server's certificate and name (the system's CAs unless given): a login
+        # after STARTTLS must not go to whoever sits between us and the mail server.
+        self.tls_context = tls_context
         self.mail_from, self.mail_to = mail_from, mail_to
         self._user, self._password = user, password
         self.service, self.page_url = service, page_url
@@ -150,7 +154,7 @@ class EmailNotifier:
             try:
                 with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                     if self.starttls:
-                        smtp.starttls(context=ssl.create_default_context())
+                        smtp.starttls(context=self.tls_context or ssl.create_default_context())
                     if self._user is not None and self._password is not None:
                         smtp.login(self._user, self._password)
                     smtp.send_message(message)

@@ -8,17 +8,21 @@ statuses first (a receiver that fails) or to hold requests (a slow one).
 
 from __future__ import annotations
 
+import datetime
 import email
 import email.policy
 import hashlib
 import hmac
+import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -135,13 +139,61 @@ def free_port() -> int:
         return port
 
 
+def tls_contexts(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A test CA and a certificate for 127.0.0.1: (the server's context, a client's that trusts it)."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oob-helper test CA")])
+    ca = (
+        x509.CertificateBuilder(issuer_name=ca_name, subject_name=ca_name, public_key=ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder(
+            issuer_name=ca_name,
+            subject_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]),
+            public_key=key.public_key(),
+        )
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (directory / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    client = ssl.create_default_context(cadata=ca.public_bytes(pem).decode())
+    return server, client
+
+
 @contextmanager
-def smtp_server(user: str | None = None, password: str | None = None) -> Iterator[Inbox]:
-    """An SMTP server on loopback (no TLS); with ``user``, mail needs that login."""
+def smtp_server(
+    user: str | None = None, password: str | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[Inbox]:
+    """An SMTP server on loopback; with ``user``, mail needs that login; with ``tls``, STARTTLS
+    is required first (and logins only after it)."""
     inbox = Inbox(user=user, password=password)
     options: dict[str, Any] = {}
     if user is not None:
-        options = {"auth_require_tls": False, "authenticator": inbox.authenticate}
+        options = {"auth_require_tls": tls is not None, "authenticator": inbox.authenticate}
+    if tls is not None:
+        options |= {"tls_context": tls, "require_starttls": True}
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **options)
     controller.start()
     inbox.port = controller.port

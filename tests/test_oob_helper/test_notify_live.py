@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from notify_receivers import Inbox, WebhookReceiver, free_port, smtp_server, webhook_receiver
+from notify_receivers import Inbox, WebhookReceiver, free_port, smtp_server, tls_contexts, webhook_receiver
 from secret_sweep import SecretSweep
 from workers.common import MutableClock, Target, connect, open_helper
 from workers.pool import Gate, Pool
@@ -453,3 +453,33 @@ def test_an_event_whose_condition_cleared_before_its_turn_is_dropped(
         assert helper.refresh(INSTALL).result == "failed"
         assert helper.notifier.drain()
     assert [d.json["kind"] for d in receiver.deliveries] == ["connected", "refresh_failed"]
+
+
+def test_mail_over_starttls_checks_the_certificate(
+    mock_aweber: MockServer, store_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """STARTTLS (the default) to a server whose certificate is trusted: delivered, login after
+    the upgrade; the same server with the system's CAs: refused, and the password never sent."""
+    server_tls, client_tls = tls_contexts(tmp_path)
+    with smtp_server(SMTP_USER, SMTP_PASSWORD, tls=server_tls) as inbox:
+        env = notify_env(None, inbox)
+        del env["OOB_HELPER_NOTIFY_SMTP_STARTTLS"]  # on by default
+        clock = MutableClock(mock_aweber.now())
+        with notifying_helper(mock_aweber, store_url, clock, env) as helper:
+            assert helper.notifier is not None
+            assert helper.notifier.email is not None
+            assert helper.notifier.email.starttls
+            connect(mock_aweber, helper, INSTALL)
+            mock_aweber.revoke_tokens()
+            assert helper.refresh(INSTALL).result == "reauthorization_required"
+            assert helper.notifier.drain()
+            assert inbox.messages == []  # the test CA is not among the system's
+            assert "the certificate of 127.0.0.1 is not trusted" in caplog.text
+            assert inbox.logins == []
+            helper.notifier.email.tls_context = client_tls
+            connect(mock_aweber, helper, INSTALL)
+            mock_aweber.revoke_tokens()
+            assert helper.refresh(INSTALL).result == "reauthorization_required"
+            assert helper.notifier.drain()
+        assert len(inbox.messages) == 1
+        assert inbox.logins == ["PLAIN"]  # the server allows a login only after STARTTLS
