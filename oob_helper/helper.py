@@ -34,7 +34,6 @@ from oob_helper.errors import (
 )
 from oob_helper.grant import TokenGrant
 from oob_helper.lifecycle import Subscriber
-from oob_helper.notify import Notifier
 from oob_helper.pkce import generate_verifier
 from oob_helper.records import InstallRecords
 from oob_helper.refresh import RefreshCoordinator
@@ -44,6 +43,8 @@ from oob_helper.transport import Transport
 
 if TYPE_CHECKING:
     import httpx
+
+    from oob_helper.notify.notifier import Notifier
 
 logger = logging.getLogger("oob_helper")
 
@@ -103,6 +104,8 @@ class OAuthHelper:
         # The notifiers the settings name (webhook, email), told of every event off the refresh path.
         self.notifier: Notifier | None = None
         if settings.notify.enabled:
+            from oob_helper.notify.notifier import Notifier  # noqa: PLC0415 - smtplib and ssl only when used
+
             self.notifier = Notifier.from_settings(
                 settings.notify, store, clock=self.clock, service=self.provider.display_name
             )

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from oob_helper.notify.delivery import Backoff, GiveUp, Retry, deliver
+
+if TYPE_CHECKING:
+    import ssl
 
 # condition -> (subject words, what happened, what to do)
 _WORDS: dict[str, tuple[str, str, str]] = {
@@ -149,6 +150,9 @@ class EmailNotifier:
             mail_to=self.mail_to,
             page_url=self.page_url,
         )
+
+        import smtplib  # noqa: PLC0415 - smtplib and ssl cost a CLI run that sends no mail
+        import ssl  # noqa: PLC0415
 
         def attempt() -> None:
             try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from oob_helper.errors import ConfigurationError
@@ -132,6 +131,8 @@ def _http_url(key: str, value: str, source: str, where: Where, *, show: bool) ->
 def _address(value: str, source: str) -> str:
     if re.search(r"[\r\n\x00]", value):
         raise ConfigurationError(f"{source}: an email address must be on one line: remove the line break")
+    from email.utils import parseaddr  # noqa: PLC0415 - only when mail is configured
+
     _, address = parseaddr(value)
     local, at, domain = address.rpartition("@")
     if not (local and at and domain) or re.search(r"\s", address):

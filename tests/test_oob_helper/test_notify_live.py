@@ -26,8 +26,8 @@ from mock_server.runner import MockServer
 from oob_helper.config import load_settings
 from oob_helper.helper import OAuthHelper
 from oob_helper.lifecycle import LifecycleEvent
-from oob_helper.notify import Notifier
 from oob_helper.notify.delivery import Backoff
+from oob_helper.notify.notifier import Notifier
 from oob_helper.stores import open_store
 
 INSTALL = "notify.example"
