@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,24 @@ from oob_helper.transport import Transport
 SIGNATURE_HEADER = "OOB-Helper-Signature"
 TIMESTAMP_HEADER = "OOB-Helper-Timestamp"
 DELIVERY_HEADER = "OOB-Helper-Delivery"
+
+
+class _HidePath(logging.Filter):
+    """Shows only ``scheme://host`` of the webhook URL in httpx's request log: hosted webhook
+    URLs often carry their credential in the path or query."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.origin = origin(url)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            str(a).startswith(self.origin + "/") or str(a).startswith(self.origin + "?") for a in record.args
+        ):
+            record.args = tuple(
+                self.origin + "/..." if str(a).startswith(self.origin) else a for a in record.args
+            )
+        return True
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -78,6 +97,8 @@ class WebhookNotifier:
         self.wall_clock = wall_clock
         self.sleep = sleep
         self.shown = origin(url)
+        self._hide = _HidePath(url)
+        logging.getLogger("httpx").addFilter(self._hide)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.shown!r})"
@@ -111,6 +132,7 @@ class WebhookNotifier:
 
     def close(self) -> None:
         """Release the HTTP pool (when this notifier made it)."""
+        logging.getLogger("httpx").removeFilter(self._hide)
         if self._owns_transport:
             self._transport.close()
 

@@ -34,6 +34,7 @@ INSTALL = "notify.example"
 SECRET = "whsec-" + "k3y" * 12  # the webhook signing secret of this run
 SMTP_USER, SMTP_PASSWORD = "mailer", "smtp-pa55word-of-the-run"
 PAGE = "https://admin.example/oob/{install}"
+PATH_TOKEN = "pathtok-" + "9" * 16
 AWEBER_ACCESS_TTL = 7200
 PROCESSES, THREADS = 8, 2
 FAST = Backoff(attempts=3, base=0.01, cap=0.05)
@@ -77,7 +78,8 @@ def notifying_helper(
 
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
-    with webhook_receiver(SECRET) as r:
+    # A path holding a token, as hosted webhook URLs often do: it must never be logged.
+    with webhook_receiver(SECRET, path=f"/hooks/{PATH_TOKEN}") as r:
         yield r
 
 
@@ -105,7 +107,7 @@ def test_revoked_grant_notifies_once_by_webhook_and_email_across_8_processes(
     secret_sweep: SecretSweep,
 ) -> None:
     secret_sweep.watch_mock(mock_aweber)
-    secret_sweep.add(SECRET, SMTP_PASSWORD, "demo-secret")
+    secret_sweep.add(SECRET, SMTP_PASSWORD, "demo-secret", PATH_TOKEN)
     clock = MutableClock(mock_aweber.now())
     env = notify_env(receiver, inbox)
     target = Target(mock_aweber.url, "demo-confidential", "demo-secret", profile="aweber")
@@ -261,6 +263,7 @@ def test_one_deployment_notifies_once_from_many_store_connections(
 def test_a_failing_receiver_gets_bounded_retries_and_the_refresh_completes(
     mock_aweber: MockServer, store_url: str, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     clock = MutableClock(mock_aweber.now())
     env = notify_env(receiver, None, OOB_HELPER_NOTIFY_EVENTS="refreshed")
     with notifying_helper(mock_aweber, store_url, clock, env) as helper:
@@ -285,6 +288,8 @@ def test_a_failing_receiver_gets_bounded_retries_and_the_refresh_completes(
         helper.notifier.drain()
     assert receiver.requests == FAST.attempts + 4
     assert "refused: the receiver answered 400" in caplog.text
+    assert "HTTP Request: POST http://127.0.0.1" in caplog.text  # httpx logs it, path hidden
+    assert PATH_TOKEN not in caplog.text
 
 
 def test_a_slow_receiver_never_slows_a_refresh(
