@@ -489,3 +489,38 @@ def test_mail_over_starttls_checks_the_certificate(
             assert helper.notifier.drain()
         assert len(inbox.messages) == 1
         assert inbox.logins == ["PLAIN"]  # the server allows a login only after STARTTLS
+
+
+def test_a_delivery_one_process_gave_up_is_sent_by_the_next_that_sees_it(
+    mock_aweber: MockServer, store_url: str, receiver: WebhookReceiver
+) -> None:
+    """claim, give up and release in one store connection; claim and deliver in another."""
+    target = Target(mock_aweber.url, "demo-confidential", "demo-secret", profile="aweber")
+    with open_helper(target, store_url, MutableClock(time.time())) as helper:
+        grant = connect(mock_aweber, helper, INSTALL).grant_id
+    settings = load_settings(
+        overrides={}, environ=notify_env(receiver, None), config_file=None, require_client_id=False
+    ).notify
+    event = LifecycleEvent("reauthorization_required", INSTALL, time.time(), grant_id=grant)
+    first, second = (
+        Notifier.from_settings(
+            settings, open_store(store_url), clock=time.time, service="AWeber", backoff=FAST
+        )
+        for _ in range(2)
+    )
+    try:
+        receiver.answers = [503] * FAST.attempts
+        first(event)
+        assert first.drain()
+        assert receiver.deliveries == []
+        second(event)
+        assert second.drain()
+        assert len(receiver.deliveries) == 1
+        first(event)  # delivered now: the first process stays quiet
+        assert first.drain()
+        assert len(receiver.deliveries) == 1
+        assert receiver.requests == FAST.attempts + 1
+    finally:
+        for n in (first, second):
+            n.close()
+            n.store.close()
