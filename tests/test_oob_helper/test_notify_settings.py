@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -286,3 +287,21 @@ def test_mail_says_what_happened_and_what_to_do() -> None:
         page_url="https://admin.example/p/{install}",
     )
     assert "Reconnect at https://admin.example/p/a%20b%2Fc" in odd.get_content()
+
+
+def test_the_readme_verification_snippet_accepts_a_signed_body_and_refuses_a_replay() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (snippet,) = [
+        b for b in readme.split("```python\n") if b.lstrip().startswith("import hashlib, hmac, time")
+    ]
+    namespace: dict[str, object] = {}
+    exec(snippet.split("```")[0], namespace)  # the README's own example, run as written
+    verified = namespace["verified"]
+    assert callable(verified)
+    body = b'{"kind":"reauthorization_required"}'
+    now = int(time.time())
+    fresh = {"oob-helper-timestamp": str(now), "oob-helper-signature": sign(SECRET, now, body)}
+    old = {"oob-helper-timestamp": str(now - 600), "oob-helper-signature": sign(SECRET, now - 600, body)}
+    assert verified(SECRET, fresh, body)
+    assert not verified(SECRET, fresh, body + b"x")
+    assert not verified(SECRET, old, body)  # a replay of a captured request
