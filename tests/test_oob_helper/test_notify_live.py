@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from notify_receivers import Inbox, WebhookReceiver, free_port, smtp_server, tls_contexts, webhook_receiver
 from secret_sweep import SecretSweep
+from stores.backends import CROSS_PROCESS, make_backend
 from workers.common import MutableClock, Target, connect, open_helper
 from workers.pool import Gate, Pool
 
@@ -232,10 +233,17 @@ def test_transient_failures_do_not_notify_by_default(
     assert [d.json["kind"] for d in receiver.deliveries] == ["reauthorization_required"]
 
 
+@pytest.mark.parametrize("backend", CROSS_PROCESS)
 def test_one_deployment_notifies_once_from_many_store_connections(
-    mock_aweber: MockServer, store_url: str, receiver: WebhookReceiver
+    mock_aweber: MockServer,
+    receiver: WebhookReceiver,
+    backend: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """Eight notifiers on their own store connections see the same event at once: one delivery."""
+    """Eight notifiers on their own connections to one store (each backend) see the same event
+    at once: one delivery."""
+    store_url = make_backend(backend, tmp_path, request).url
     target = Target(mock_aweber.url, "demo-confidential", "demo-secret", profile="aweber")
     with open_helper(target, store_url, MutableClock(time.time())) as helper:
         grant = connect(mock_aweber, helper, INSTALL).grant_id
