@@ -220,16 +220,18 @@ def test_secrets_never_appear_in_errors_reprs_or_describe() -> None:
     assert "smtp.example:587" in repr(helper.notifier)
 
 
-def test_a_bad_setting_is_one_line_and_exit_2_at_the_cli(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["status"], ["serve", "--port", "0"], ["refresh", "--all"]])
+def test_a_bad_setting_is_one_line_and_exit_2_at_the_cli(tmp_path: Path, command: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOB_HELPER_")}
     env |= {
         "OOB_HELPER_STORE": f"sqlite:///{tmp_path / 't.db'}",
+        "OOB_HELPER_CLIENT_ID": "c",
         "OOB_HELPER_NOTIFY_WEBHOOK_URL": "https://h.example/",
         "OOB_HELPER_NOTIFY_WEBHOOK_SECRET": "tiny-secret",
         "XDG_CONFIG_HOME": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "oob_helper", "status"],
+        [sys.executable, "-m", "oob_helper", *command],
         capture_output=True,
         text=True,
         env=env,
