@@ -396,6 +396,7 @@ def test_the_webhook_body_is_the_event_as_json(
         "reason": None,
         "error": None,
         "transient": None,
+        "duration": None,
     }
     logging.getLogger(__name__).debug("delivered %d", len(receiver.deliveries))
 
