@@ -31,6 +31,7 @@ from oob_helper.errors import (
     ReauthorizationRequired,
     StoreError,
 )
+from oob_helper.notify.settings import NOTIFY_HELP
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -54,6 +55,7 @@ _SETTING_HELP = {
     "client_auth": "token endpoint client authentication: basic, post or none",
     "redirect_uri": "urn:ietf:wg:oauth:2.0:oob (default) or a registered http(s) URL",
     "store": "token store URL: sqlite:///PATH, memory://, redis://..., postgresql://...",
+    **NOTIFY_HELP,
 }
 
 _DESCRIPTION = f"""\
