@@ -32,6 +32,7 @@ from oob_helper.errors import (
     StoreError,
 )
 from oob_helper.health import KEEPALIVE_MARGIN
+from oob_helper.notify.settings import NOTIFY_HELP
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -55,6 +56,7 @@ _SETTING_HELP = {
     "client_auth": "token endpoint client authentication: basic, post or none",
     "redirect_uri": "urn:ietf:wg:oauth:2.0:oob (default) or a registered http(s) URL",
     "store": "token store URL: sqlite:///PATH, memory://, redis://..., postgresql://...",
+    **NOTIFY_HELP,
     "refresh_token_lifetime": "how long a refresh token lives unused, e.g. 180d; 0 = never "
     "expires (default: the provider's rule)",
 }

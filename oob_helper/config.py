@@ -18,6 +18,13 @@ from typing import Any, get_args
 from urllib.parse import SplitResult, urlsplit
 
 from oob_helper.errors import ConfigurationError
+from oob_helper.notify.settings import (
+    NOTIFY_LIST_SETTINGS,
+    NOTIFY_SECRET_SETTINGS,
+    NOTIFY_SETTING_NAMES,
+    NotifySettings,
+    parse_notify,
+)
 from oob_helper.providers import OOB_REDIRECT_URI, PROVIDERS, ClientAuth, Provider
 from oob_helper.stores._common import redact_url
 
@@ -37,6 +44,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     refresh_leeway: float = 300.0  # refresh this many seconds before expires_at
     attempt_ttl: float = 600.0  # pending authorizations expire after this
+    # Lifecycle notifications (webhook, email); empty sends none (oob_helper/notify/).
+    notify: NotifySettings = field(default_factory=NotifySettings)
     # Seconds a refresh token lives unused; None = the provider's rule, 0 = never expires.
     refresh_token_lifetime: float | None = None
 
@@ -84,10 +93,11 @@ SETTING_NAMES: tuple[str, ...] = (
     "redirect_uri",
     "store",
     "secret_key",
+    *NOTIFY_SETTING_NAMES,
     "refresh_token_lifetime",
 )
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
-SECRET_SETTINGS = frozenset({"client_secret", "secret_key"})
+SECRET_SETTINGS = frozenset({"client_secret", "secret_key", *NOTIFY_SECRET_SETTINGS})
 CUSTOM_PROVIDER = "custom"
 MIN_SECRET_KEY_LENGTH = 16
 
@@ -130,14 +140,17 @@ def read_config_file(path: str) -> dict[str, str]:
             raise ConfigurationError(
                 f"config file {path}: unknown setting {key!r}: use one of {known} (lower case, no prefix)"
             )
-        if key == "scopes" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            values[key] = " ".join(value)
+        listed = key == "scopes" or key in NOTIFY_LIST_SETTINGS
+        if listed and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            values[key] = (" " if key == "scopes" else ", ").join(value)
         elif isinstance(value, str):
             values[key] = value
+        elif key in ("notify_smtp_port", "notify_smtp_starttls") and isinstance(value, int):
+            values[key] = str(value).lower()  # a TOML number or boolean (True -> "true")
         else:
             raise ConfigurationError(
                 f"config file {path}: {key} must be a string"
-                + (" or a list of strings" if key == "scopes" else "")
+                + (" or a list of strings" if listed else "")
                 + f", got a {type(value).__name__}: quote the value"
             )
     return values
@@ -348,6 +361,7 @@ def load_settings(
         client_auth=client_auth,
         store_url=store_url,
         secret_key=secret_key,
+        notify=parse_notify(values, sources, _where),
         refresh_token_lifetime=lifetime,
     )
 
@@ -399,4 +413,12 @@ def describe(settings: Settings) -> dict[str, Any]:
         "token_url": settings.provider.token_url,
         "api_base": settings.provider.api_base,
         "store": redact_url(settings.store_url or default_store_url()),
+        "notify": {
+            "webhook": settings.notify.webhook_host,
+            "smtp": f"{settings.notify.smtp_host}:{settings.notify.smtp_port}"
+            if settings.notify.smtp_host
+            else None,
+            "to": list(settings.notify.mail_to),
+            "conditions": list(settings.notify.conditions) if settings.notify.enabled else [],
+        },
     }

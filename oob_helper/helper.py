@@ -45,6 +45,8 @@ from oob_helper.transport import Transport
 if TYPE_CHECKING:
     import httpx
 
+    from oob_helper.notify.notifier import Notifier
+
 logger = logging.getLogger("oob_helper")
 
 _INSTALL_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
@@ -105,6 +107,15 @@ class OAuthHelper:
         self.coordinator = RefreshCoordinator(
             store, self.grant, clock=self.clock, leeway=settings.refresh_leeway, records=self.records
         )
+        # The notifiers the settings name (webhook, email), told of every event off the refresh path.
+        self.notifier: Notifier | None = None
+        if settings.notify.enabled:
+            from oob_helper.notify.notifier import Notifier  # noqa: PLC0415 - smtplib and ssl only when used
+
+            self.notifier = Notifier.from_settings(
+                settings.notify, store, clock=self.clock, service=self.provider.display_name
+            )
+            self.records.events.subscribe(self.notifier)
 
     @classmethod
     def from_env(
@@ -291,6 +302,8 @@ class OAuthHelper:
     def close(self) -> None:
         """Release the HTTP pool and the store (after pending async subscribers finish)."""
         self.records.events.close()
+        if self.notifier is not None:
+            self.notifier.close()
         if self._owns_transport:
             self.transport.close()
         self.store.close()

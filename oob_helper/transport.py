@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -215,6 +215,21 @@ class Transport:
                 f"could not get an answer from the API at {_host(url)} ({type(exc).__name__}): "
                 "check the network and the API base URL, then try again"
             ) from None
+
+    def post(
+        self, url: str, *, content: bytes, headers: Mapping[str, str], timeout: float
+    ) -> tuple[int, float | None]:
+        """One POST outside OAuth (the webhook notifier; no retries): its status and Retry-After.
+
+        Raises NetworkError naming only the host when no answer came back within ``timeout``.
+        """
+        import httpx  # noqa: PLC0415 - lazy, see above
+
+        try:
+            response = self.http.post(url, content=content, headers=dict(headers), timeout=timeout)
+        except httpx.TransportError as exc:
+            raise NetworkError(f"no answer from {_host(url)} ({type(exc).__name__})") from None
+        return response.status_code, _retry_after(response)
 
     def fetch_account(self, provider: Provider, access_token: str) -> Account:
         """The account the token belongs to; raises InvalidToken when the API refuses the token."""

@@ -6,18 +6,41 @@ import logging
 import math
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from itertools import islice
+from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from oob_helper.errors import LeaseLost, StoreError, VersionConflict
 from oob_helper.tokens import InstallRecord
 
 logger = logging.getLogger("oob_helper.stores")
+
+
+_MACHINE_ID: str | None = None
+
+
+def machine_id() -> str:
+    """This host's identity for store locations: systemd's machine id, else the host name.
+
+    A cloned virtual machine image keeps its machine id (regenerate it, as cloning guides
+    say); a container without one falls back to its host name.
+    """
+    global _MACHINE_ID  # noqa: PLW0603 - read once per process
+    if _MACHINE_ID is None:
+        found = ""
+        for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+            with suppress(OSError):
+                found = Path(path).read_text(encoding="ascii", errors="replace").strip()
+            if found:
+                break
+        _MACHINE_ID = found or "host:" + socket.gethostname()
+    return _MACHINE_ID
 
 
 def all_records(store: object, after: str = "") -> Iterator[InstallRecord]:

@@ -30,10 +30,15 @@ class MemoryStore:
         self._settings: dict[str, str] = {}
         self._leases: dict[str, tuple[str, float]] = {}  # install -> (holder, monotonic expiry)
         self._once: dict[str, float] = {}  # claimed key -> expires_at
+        self._identity = uuid.uuid4().hex
         verify_keys(self._codec, lambda: self._settings.get(KEY_CHECK_SETTING), self._write_setting)
 
     def __repr__(self) -> str:
         return f"MemoryStore(installs={len(self._records)}, encrypted={self._codec.encrypted})"
+
+    def location(self) -> str:
+        """This store object itself: a memory store is never copied, only its records are."""
+        return f"memory:{self._identity}"
 
     def describe(self) -> dict[str, Any]:
         """What the store is, for ``status``: backend name and whether tokens are encrypted."""

@@ -77,6 +77,7 @@ class PostgresStore:
             kwargs["connect_timeout"] = 5
         self._conninfo, self._kwargs = conninfo, kwargs
         self._queries: dict[str, str] = {}
+        self._location: str | None = None
         self._pool: ConnectionPool[Any] = ConnectionPool(
             conninfo,
             kwargs=kwargs,
@@ -96,6 +97,23 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"PostgresStore(url={self.url!r}, schema={self.schema!r}, encrypted={self._codec.encrypted})"
+
+    def location(self) -> str:
+        """Where this store lives: the server cluster's system identifier (kept across restarts,
+        failovers and pooler changes; a different server has its own), database and schema.
+        Where the role may not read it, the server's address and port stand in."""
+        if self._location is None:
+            try:
+                row = self._one("SELECT system_identifier::text FROM pg_control_system()", ())
+                server = f"system:{row[0]}" if row else ""
+            except StoreError:
+                server = ""
+            if not server:
+                row = self._one("SELECT host(inet_server_addr()) || ':' || inet_server_port()", ())
+                server = f"server:{row[0] if row else 'local'}"
+            (database,) = self._one("SELECT current_database()", ()) or ("?",)
+            self._location = f"postgresql:{server}/{database}/{self.schema}"
+        return self._location
 
     def describe(self) -> dict[str, Any]:
         """What the store is, for ``status``: backend name, whether tokens are encrypted, where."""

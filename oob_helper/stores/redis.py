@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import ConfigurationError, StoreError
@@ -103,6 +104,21 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"RedisStore(url={self.url!r}, prefix={self.prefix!r}, encrypted={self._codec.encrypted})"
+
+    def location(self) -> str:
+        """Where this store lives: the server (or Sentinel master name, or cluster seed nodes),
+        database and key prefix. Redis keeps no identity of its own that outlives a restart, so
+        reaching the same server by another name counts as a move (``adopt-store``)."""
+        target = self._target
+        if target.mode == "sentinel":
+            where = f"sentinel:{target.master}/{target.db}"
+        elif target.mode == "cluster":
+            where = "cluster:" + ",".join(sorted(f"{host}:{port}" for host, port in target.hosts))
+        else:
+            parts = urlsplit(target.url)
+            db = parts.path.strip("/") or str(target.db)
+            where = f"{parts.hostname or parts.path}:{parts.port or 6379}/{db}"
+        return f"redis:{where}#{self.prefix}"
 
     def describe(self) -> dict[str, Any]:
         """What the store is, for ``status``: backend name, whether tokens are encrypted, where."""

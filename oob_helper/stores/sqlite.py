@@ -28,7 +28,7 @@ from typing import Any
 from oob_helper.crypto import TokenCipher
 from oob_helper.errors import StoreError
 from oob_helper.stores._codec import KEY_CHECK_SETTING, Codec, attempt_key, verify_keys
-from oob_helper.stores._common import Lease, batched, conflict, leased_lock, with_version
+from oob_helper.stores._common import Lease, batched, conflict, leased_lock, machine_id, with_version
 from oob_helper.tokens import InstallRecord, PendingAttempt
 
 # Migration N (1-based) takes the schema from user_version N-1 to N. Append only.
@@ -79,6 +79,10 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={str(self.path)!r}, encrypted={self._codec.encrypted})"
+
+    def location(self) -> str:
+        """Where this store lives: the file's real path on this host (the clone guard compares it)."""
+        return f"sqlite:{os.path.realpath(self.path)}@{machine_id()}"
 
     def describe(self) -> dict[str, Any]:
         """What the store is, for ``status``: backend name, whether tokens are encrypted, where."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -443,6 +444,16 @@ def test_no_secret_in_repr_str_describe_or_errors(backend: Backend) -> None:
 
 def test_every_backend_offers_the_bulk_protocol(store: TokenStore) -> None:
     assert isinstance(store, BulkTokenStore)
+
+
+def test_location_names_where_the_store_lives_without_a_secret(backend: Backend) -> None:
+    """The clone guard's input: the same for every handle on one store, never a password."""
+    first, second = backend.open(), backend.open()
+    assert first.location() == second.location()  # type: ignore[attr-defined]
+    location = first.location()  # type: ignore[attr-defined]
+    assert location.split(":", 1)[0] in {"memory", "sqlite", "redis", "postgresql"}
+    password = urlsplit(backend.url).password
+    assert not password or password not in location
 
 
 # -- refresh-token age (issue 13) --------------------------------------------------------------

@@ -6,6 +6,7 @@ HTTP to the live mock.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -50,6 +51,13 @@ class Target:
             headers={"Authorization": f"Bearer {access_token}"},
         )
         return response.status_code == 200
+
+
+def pass_gate(port: int) -> None:
+    """Block until the test's ``Gate`` opens (a start line shared by every worker thread)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as gate:
+        if gate.recv(1) != b"g":
+            raise RuntimeError("the gate closed without opening")
 
 
 class MutableClock:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import threading
 from typing import Any
 
 import httpx
 
-from workers.common import MutableClock, Target, open_helper
+from workers.common import MutableClock, Target, open_helper, pass_gate
 
 
 def main() -> int:
@@ -43,9 +42,7 @@ def main() -> int:
 
             def ask(i: int, results: list[dict[str, Any]] = results) -> None:
                 try:
-                    with socket.create_connection(("127.0.0.1", gate_port), timeout=60) as gate:
-                        if gate.recv(1) != b"g":
-                            raise RuntimeError("the gate closed without opening")
+                    pass_gate(gate_port)
                     results[i] = {"token": helper.get_token(install).access_token}
                 except Exception as exc:
                     results[i] = {"error": f"{type(exc).__name__}: {exc}"}
