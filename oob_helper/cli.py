@@ -59,6 +59,9 @@ _SETTING_HELP = {
     **NOTIFY_HELP,
     "refresh_token_lifetime": "how long a refresh token lives unused, e.g. 180d; 0 = never "
     "expires (default: the provider's rule)",
+    "refresh_backoff_base": "after failed refreshes, the first wait of the shared back-off "
+    "(doubling, with jitter; default 30s; the first retry is immediate)",
+    "refresh_backoff_max": "the longest wait of the shared refresh back-off (default 1h)",
 }
 
 _DESCRIPTION = f"""\

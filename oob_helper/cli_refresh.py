@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 RESULT_ORDER = ("refreshed", "skipped", "reauthorization_required", "failed")
 NOT_DUE = "not_due"
+# Installs whose shared back-off held the refresh (nothing sent; oob_helper/backoff.py).
+BACKED_OFF = "backed_off"
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,19 @@ class Plan:
 
 
 def summary_line(counts: Mapping[str, int], total: int, elapsed: float, *, keepalive: bool = False) -> str:
-    """``refreshed 3, skipped 1, reauthorization required 0, failed 0 (4 installs in 0.2s)``;
-    with ``keepalive`` also ``not due N``: installs whose refresh token is not near its lapse."""
-    names = (*RESULT_ORDER, NOT_DUE) if keepalive else RESULT_ORDER
+    """``refreshed 3, skipped 1, reauthorization required 0, failed 0, backed off 0 (4 installs
+    in 0.2s)``; with ``keepalive`` also ``not due N`` (before ``backed off``): installs whose
+    refresh token is not near its lapse."""
+    names = (*RESULT_ORDER, NOT_DUE, BACKED_OFF) if keepalive else (*RESULT_ORDER, BACKED_OFF)
     parts = [f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in names]
     return f"{', '.join(parts)} ({total} install{'s' if total != 1 else ''} in {elapsed:.1f}s)"
 
 
-def _refresh_one(helper: OAuthHelper, install: str, plan: Plan) -> RefreshOutcome | None:
-    """One install's outcome; None when ``--keepalive`` found it not due (nothing sent)."""
+def _refresh_one(
+    helper: OAuthHelper, install: str, plan: Plan, *, override_backoff: bool = False
+) -> RefreshOutcome | None:
+    """One install's outcome; None when ``--keepalive`` found it not due (nothing sent).
+    ``override_backoff``: a person named this install, so its back-off does not hold it."""
     from oob_helper.helper import RefreshOutcome  # noqa: PLC0415
 
     within = plan.within
@@ -62,7 +68,7 @@ def _refresh_one(helper: OAuthHelper, install: str, plan: Plan) -> RefreshOutcom
                     helper.observe(install, record)  # tell a warning that came due anyway
                     return None
             within = None  # due: refresh now
-        return helper.refresh(install, force=within is None, within=within)
+        return helper.refresh(install, force=within is None, within=within, override_backoff=override_backoff)
     except ConfigurationError:
         raise  # the same for every install (e.g. no client id): stop and say it once, exit 2
     except OobHelperError as exc:
@@ -98,13 +104,14 @@ def refresh_command(args: argparse.Namespace, helper: OAuthHelper, settings: Set
         installs = [args.install]
         with critical():
             if plan.keepalive is None:
+                # A person named this install: its back-off does not hold the refresh.
                 outcome: RefreshOutcome | None = helper.refresh(
-                    args.install, force=args.within is None, within=args.within
+                    args.install, force=args.within is None, within=args.within, override_backoff=True
                 )
             elif helper.status(args.install).state == "not_connected":
                 raise NotConnected(args.install)
             else:
-                outcome = _refresh_one(helper, args.install, plan)
+                outcome = _refresh_one(helper, args.install, plan, override_backoff=True)
         counts[outcome.result if outcome is not None else NOT_DUE] += 1
         if outcome is not None and outcome.result not in ("refreshed", "skipped"):
             print(_outcome_text(outcome), file=sys.stderr)
@@ -180,6 +187,6 @@ def _refresh_exit_code(counts: Mapping[str, int]) -> int:
     # A person is needed (3) matters more than a retry later (4).
     if counts.get("reauthorization_required"):
         return 3
-    if counts.get("failed"):
+    if counts.get("failed") or counts.get(BACKED_OFF):
         return 4
     return 0

@@ -48,6 +48,10 @@ class Settings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     # Seconds a refresh token lives unused; None = the provider's rule, 0 = never expires.
     refresh_token_lifetime: float | None = None
+    # The shared refresh back-off after failures (oob_helper/backoff.py): the first retry is
+    # immediate, then base * 2^(n-2) with jitter, at most max.
+    refresh_backoff_base: float = 30.0
+    refresh_backoff_max: float = 3600.0
 
     @property
     def is_public(self) -> bool:
@@ -95,6 +99,8 @@ SETTING_NAMES: tuple[str, ...] = (
     "secret_key",
     *NOTIFY_SETTING_NAMES,
     "refresh_token_lifetime",
+    "refresh_backoff_base",
+    "refresh_backoff_max",
 )
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key", *NOTIFY_SECRET_SETTINGS})
@@ -352,6 +358,7 @@ def load_settings(
         if "refresh_token_lifetime" in values
         else None
     )
+    base, cap = _check_backoff(values, sources)
     return Settings(
         provider=provider,
         client_id=client_id,
@@ -363,7 +370,32 @@ def load_settings(
         secret_key=secret_key,
         notify=parse_notify(values, sources, _where),
         refresh_token_lifetime=lifetime,
+        refresh_backoff_base=base,
+        refresh_backoff_max=cap,
     )
+
+
+def _check_backoff(values: Mapping[str, str], sources: Mapping[str, str]) -> tuple[float, float]:
+    from oob_helper.durations import parse_duration  # noqa: PLC0415 - only when it is set
+
+    result = {"refresh_backoff_base": 30.0, "refresh_backoff_max": 3600.0}
+    for key in result:
+        if key not in values:
+            continue
+        try:
+            result[key] = parse_duration(values[key])
+        except ValueError:
+            raise ConfigurationError(
+                f"{sources[key]} must be a duration such as 30s, 5m or 1h, got {values[key]!r}: "
+                f"fix {_where(key)}"
+            ) from None
+    base, cap = result["refresh_backoff_base"], result["refresh_backoff_max"]
+    if base <= 0 or cap < base:
+        raise ConfigurationError(
+            f"the refresh back-off needs 0 < base <= max, got base {base:g}s and max {cap:g}s: "
+            f"fix {_where('refresh_backoff_base')} or {_where('refresh_backoff_max')}"
+        )
+    return base, cap
 
 
 def _check_lifetime(value: str, source: str) -> float:

@@ -14,6 +14,7 @@
     │   ├── InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient,
     │   │   UnsupportedGrantType, InvalidScope, AccessDenied, ServerError,
     │   │   TemporarilyUnavailable, InvalidToken   (one class per RFC 6749/6750 code)
+    │   │   └── RefreshBackedOff  no refresh sent: the install is backed off after failures
     │   └── MalformedResponse       the answer was not a usable token response
     ├── NetworkError                the provider could not be reached (exit 4)
     └── StoreError                  the token store failed
@@ -152,6 +153,39 @@ class TemporarilyUnavailable(ProviderError):
     """RFC 6749 ``temporarily_unavailable``, or a 503."""
 
     error_code = "temporarily_unavailable"
+
+
+class RefreshBackedOff(TemporarilyUnavailable):
+    """No refresh was sent: earlier refreshes of the install failed and the shared back-off
+    (``oob_helper.backoff``) allows the next attempt only at ``next_attempt_at`` (unix seconds),
+    or, when ``permanent``, only once a person reconnects or forces a refresh."""
+
+    def __init__(
+        self, install: str, *, next_attempt_at: float, permanent: bool, error: str, now: float
+    ) -> None:
+        if permanent:
+            message = (
+                f"install {install!r}: its last refresh failed for good ({error}), so no refresh is "
+                "tried until a person acts: fix the cause, then connect again or run "
+                f"`oob-helper refresh --install {install}`"
+            )
+        else:
+            message = (
+                f"install {install!r}: refreshes are failing ({error}); the next attempt is allowed "
+                f"in {max(0.0, next_attempt_at - now):.0f}s (at {_utc(next_attempt_at)})"
+            )
+        super().__init__(
+            message, error="temporarily_unavailable", retry_after=max(0.0, next_attempt_at - now)
+        )
+        self.install = install
+        self.next_attempt_at = None if permanent else next_attempt_at
+        self.permanent = permanent
+
+
+def _utc(at: float) -> str:
+    import time  # noqa: PLC0415 - only for this message
+
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
 class InvalidToken(ProviderError):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oob_helper import protocol
+from oob_helper.backoff import BackoffSchedule
 from oob_helper.config import Settings
 from oob_helper.errors import (
     AttemptExpired,
@@ -31,6 +32,7 @@ from oob_helper.errors import (
     NotConnected,
     ProviderError,
     ReauthorizationRequired,
+    RefreshBackedOff,
 )
 from oob_helper.grant import TokenGrant
 from oob_helper.health import KEEPALIVE_MARGIN, Health, keepalive_due
@@ -105,7 +107,12 @@ class OAuthHelper:
             refresh_token_lifetime=settings.effective_refresh_token_lifetime,
         )
         self.coordinator = RefreshCoordinator(
-            store, self.grant, clock=self.clock, leeway=settings.refresh_leeway, records=self.records
+            store,
+            self.grant,
+            clock=self.clock,
+            leeway=settings.refresh_leeway,
+            records=self.records,
+            backoff=BackoffSchedule(settings.refresh_backoff_base, settings.refresh_backoff_max),
         )
         # The notifiers the settings name (webhook, email), told of every event off the refresh path.
         self.notifier: Notifier | None = None
@@ -221,19 +228,29 @@ class OAuthHelper:
             raise NotConnected(install)
         return record.token
 
-    def refresh(self, install: str, *, force: bool = True, within: float | None = None) -> RefreshOutcome:
+    def refresh(
+        self, install: str, *, force: bool = True, within: float | None = None, override_backoff: bool = False
+    ) -> RefreshOutcome:
         """Refresh now (``force``), or only if expiring within ``within`` seconds.
 
+        While the install is backed off after failures nothing is sent ("backed_off"), unless
+        ``override_backoff`` (a person asked: ``refresh --install``, the page's "Refresh now").
         Provider and network failures come back as the outcome's ``error``; NotConnected is
         raised.
         """
         try:
-            result, _ = self.coordinator.refresh(install, force=force and within is None, within=within)
+            result, record = self.coordinator.refresh(
+                install, force=force and within is None, within=within, override_backoff=override_backoff
+            )
+        except RefreshBackedOff as exc:
+            return RefreshOutcome(install, "backed_off", str(exc))
         except ReauthorizationRequired as exc:
             return RefreshOutcome(install, "reauthorization_required", str(exc))
         except (ProviderError, NetworkError) as exc:
             logger.warning("install %r: refresh failed: %s", install, exc)
             return RefreshOutcome(install, "failed", str(exc))
+        if result == "backed_off":
+            return RefreshOutcome(install, result, self.coordinator.backoff_text(record))
         return RefreshOutcome(install, result)
 
     # -- records ---------------------------------------------------------------------------

@@ -67,6 +67,10 @@ class LifecycleEvent:
     # refresh_token_expiring, refresh_overdue: when the refresh token lapses unless used
     # (unix seconds; oob_helper/health.py).
     lapses_at: float | None = None
+    # refresh_failed: the failures in a row so far, and when the shared back-off next allows a
+    # refresh (unix seconds; None after a permanent failure: only a person's action does).
+    attempts: int | None = None
+    next_attempt_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what notifiers send)."""

@@ -98,8 +98,15 @@ class LockedInstall:
         the provider's OAuth error code, when its answer was the cause."""
         self._owner._mark_reauthorization(self, reason, error)
 
-    def refresh_failed(self, exc: ProviderError | NetworkError) -> None:
-        """Report a refresh that failed without an answer about the grant (the record stays)."""
+    def refresh_failed(
+        self,
+        exc: ProviderError | NetworkError,
+        *,
+        next_attempt_at: float | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        """Report a refresh that failed without an answer about the grant (the record stays);
+        ``next_attempt_at``/``attempts``: the shared back-off it leaves (oob_helper/backoff.py)."""
         code = exc.error if isinstance(exc, ProviderError) else "network"
         self._owner._emit(
             "refresh_failed",
@@ -109,6 +116,8 @@ class LockedInstall:
             error=code,
             transient=is_transient(exc),
             duration=self.elapsed(),
+            next_attempt_at=next_attempt_at,
+            attempts=attempts,
         )
 
 
@@ -393,6 +402,8 @@ class InstallRecords:
         transient: bool | None = None,
         duration: float | None = None,
         lapses_at: float | None = None,
+        next_attempt_at: float | None = None,
+        attempts: int | None = None,
     ) -> None:
         if not self.events:
             return  # the hot path pays nothing without subscribers
@@ -408,6 +419,8 @@ class InstallRecords:
                 transient=transient,
                 duration=duration,
                 lapses_at=lapses_at,
+                next_attempt_at=next_attempt_at,
+                attempts=attempts,
             )
         )
 

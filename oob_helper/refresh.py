@@ -13,6 +13,12 @@ Two locks, on purpose: a per-install ``threading.Lock`` queues the threads of th
 (so they wait cheaply and do not all poll the store's lock), and the store's lock serialises
 processes. A waiter that gets the lock re-reads the record and, finding a token a sibling just
 wrote, returns it without calling the provider.
+
+The shared back-off (``oob_helper.backoff``) is checked before the lock and again under it, so
+processes that all passed the first check while a sibling's refresh failed still send nothing:
+after a failure no refresh goes until its next allowed attempt, except one a person asked for
+(``override_backoff``). Meanwhile a still-valid access token keeps being handed out; an expired
+one raises RefreshBackedOff, with no request sent.
 """
 
 from __future__ import annotations
@@ -23,7 +29,17 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from oob_helper.errors import InvalidGrant, NetworkError, NotConnected, ProviderError, ReauthorizationRequired
+from oob_helper.backoff import Backoff, BackoffBook, BackoffSchedule
+from oob_helper.errors import (
+    InvalidGrant,
+    MalformedResponse,
+    NetworkError,
+    NotConnected,
+    ProviderError,
+    ReauthorizationRequired,
+    RefreshBackedOff,
+)
+from oob_helper.lifecycle import is_transient
 from oob_helper.records import InstallRecords, LockedInstall
 from oob_helper.stores.base import TokenStore
 from oob_helper.tokens import InstallRecord, RefreshResult, Token
@@ -57,6 +73,7 @@ class RefreshCoordinator:
         lease: float = 60.0,
         cache_ttl: float = 2.0,
         records: InstallRecords | None = None,
+        backoff: BackoffSchedule | None = None,
     ) -> None:
         self.grant = grant
         self.clock = clock
@@ -70,6 +87,7 @@ class RefreshCoordinator:
             lease=lease,
             cache_ttl=cache_ttl,
         )
+        self.backoff = BackoffBook(store, backoff)
         self._guard = threading.Lock()
         self._install_locks: dict[str, threading.Lock] = {}
 
@@ -128,9 +146,14 @@ class RefreshCoordinator:
         rejected_access_token: str | None = None,
         force: bool = False,
         within: float | None = None,
+        override_backoff: bool = False,
     ) -> tuple[RefreshResult, InstallRecord]:
         """Refresh if needed: ``force``; or the API rejected ``rejected_access_token`` (and it is
-        still the stored one); or expiring within ``within`` (default: the leeway)."""
+        still the stored one); or expiring within ``within`` (default: the leeway).
+
+        While the install is backed off (and not ``override_backoff``: a person asked) nothing
+        is sent: "backed_off" with the record when its access token still works, else
+        RefreshBackedOff."""
         window = self.leeway if within is None else within
         with self._thread_lock(install):
             # Threads queued behind a sibling's refresh usually find its token here, without
@@ -139,13 +162,39 @@ class RefreshCoordinator:
             if not self._needed(_usable_token(install, record), rejected_access_token, force, window):
                 assert record is not None  # _usable_token raised otherwise
                 return "skipped", record
+            assert record is not None
+            if not override_backoff and self._backed_off(record, rejected_access_token):
+                return "backed_off", record
             with self.records.locked(install) as held:
                 # Re-read under the lock: another process may have refreshed meanwhile.
                 token = _usable_token(install, held.record)
                 assert held.record is not None
                 if not self._needed(token, rejected_access_token, force, window):
                     return "skipped", held.record
+                # And the back-off again: a sibling's refresh may have failed while we waited.
+                if not override_backoff and self._backed_off(held.record, rejected_access_token):
+                    return "backed_off", held.record
                 return self._refresh_locked(held)
+
+    def backoff_text(self, record: InstallRecord) -> str | None:
+        """Why refreshes of ``record`` are held back now, in words (None: they are not)."""
+        backoff = self.backoff.get(record)
+        now = self.clock()
+        if backoff is None or not backoff.blocks(now):
+            return None
+        return str(_held_back(record.install, backoff, now))
+
+    def _backed_off(self, record: InstallRecord, rejected: str | None) -> bool:
+        """True when a back-off holds the refresh and the stored token still works; raises
+        RefreshBackedOff when it holds it and the token does not (expired, or the API refused it)."""
+        backoff = self.backoff.get(record)
+        now = self.clock()
+        if backoff is None or not backoff.blocks(now):
+            return False
+        assert record.token is not None
+        if rejected != record.token.access_token and not record.token.is_expiring(now, 0.0):
+            return True
+        raise _held_back(record.install, backoff, now)
 
     def _needed(self, token: Token, rejected: str | None, force: bool, window: float) -> bool:
         if force:
@@ -171,7 +220,17 @@ class RefreshCoordinator:
         except InvalidGrant as exc:
             return self._refused(held, record, exc)
         except (ProviderError, NetworkError) as exc:
-            held.refresh_failed(exc)
+            # A garbled answer (an HTML login page of a captive portal, cut-off JSON) says nothing
+            # about the client: back off, but do not stop until a person acts.
+            transient = is_transient(exc) or isinstance(exc, MalformedResponse)
+            code = exc.error if isinstance(exc, ProviderError) else "network"
+            # Still under the lock: the next process to get it sees this back-off.
+            backoff = self.backoff.failed(record, error=code, transient=transient, now=self.clock())
+            held.refresh_failed(
+                exc,
+                next_attempt_at=None if backoff.permanent else backoff.next_attempt_at,
+                attempts=backoff.failures,
+            )
             raise
         if new_token.refresh_token is None:
             # An answer without a refresh token leaves the stored one valid (RFC 6749 6).
@@ -204,6 +263,16 @@ class RefreshCoordinator:
             if lock is None:
                 lock = self._install_locks[install] = threading.Lock()
             return lock
+
+
+def _held_back(install: str, backoff: Backoff, now: float) -> RefreshBackedOff:
+    return RefreshBackedOff(
+        install,
+        next_attempt_at=backoff.next_attempt_at,
+        permanent=backoff.permanent,
+        error=backoff.error,
+        now=now,
+    )
 
 
 def _capped(window: float, token: Token) -> float:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 InstallState = Literal["connected", "reauthorization_required", "not_connected"]
-RefreshResult = Literal["refreshed", "skipped", "reauthorization_required", "failed"]
+# "backed_off": nothing was sent, the install's shared back-off holds refreshes (oob_helper/backoff.py).
+RefreshResult = Literal["refreshed", "skipped", "reauthorization_required", "failed", "backed_off"]
 
 
 @dataclass(frozen=True)

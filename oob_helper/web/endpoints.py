@@ -289,7 +289,10 @@ async def submit_code(visit: Visit) -> Response:
 @page(post=True)
 async def refresh(visit: Visit) -> Response:
     """Refresh the install's access token now."""
-    outcome = await _call(visit.web, visit.web.helper.refresh, visit.install, force=True)
+    # A person pressed "Refresh now": the install's back-off does not hold it.
+    outcome = await _call(
+        visit.web, visit.web.helper.refresh, visit.install, force=True, override_backoff=True
+    )
     if outcome.result in ("refreshed", "skipped", "reauthorization_required"):
         return _done(visit, outcome.result)
     raise PageError(

@@ -184,7 +184,10 @@ def test_read_paste_skips_blank_lines_and_refuses_nothing() -> None:
 
 def test_summary_line_names_every_result() -> None:
     line = cli_refresh.summary_line({"refreshed": 3, "failed": 1}, 4, 0.25)
-    assert line == "refreshed 3, skipped 0, reauthorization required 0, failed 1 (4 installs in 0.2s)"
+    assert (
+        line
+        == "refreshed 3, skipped 0, reauthorization required 0, failed 1, backed off 0 (4 installs in 0.2s)"
+    )
 
 
 def test_record_json_has_no_secret() -> None:

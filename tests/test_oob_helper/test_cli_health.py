@@ -161,7 +161,8 @@ def test_keepalive_refreshes_exactly_the_installs_that_are_due(site: Site) -> No
     result = site.cli("refresh", "--all", "--keepalive")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "refreshed 2, skipped 0, reauthorization required 0, failed 0, not due 2 (4 installs in "
+        "refreshed 2, skipped 0, reauthorization required 0, failed 0, not due 2, backed off 0 "
+        "(4 installs in "
     )
     assert site.refreshes(since) == 2
     with site.helper() as helper:

@@ -272,7 +272,7 @@ def test_refresh_all_over_200_installs(
     result = cli(env, "refresh", "--all", "--concurrency", "8")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "refreshed 200, skipped 0, reauthorization required 0, failed 0 (200 installs in "
+        "refreshed 200, skipped 0, reauthorization required 0, failed 0, backed off 0 (200 installs in "
     )
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
     token_calls = [e for e in mock_aweber.events() if e["id"] > mark and e["path"] == "/oauth2/token"]

@@ -204,11 +204,15 @@ def test_a_permanent_refresh_failure_notifies_again_only_after_a_refresh_succeed
         assert helper.notifier is not None
         connect(mock_aweber, helper, INSTALL)
         mock_aweber.add_fault("/oauth2/token", status=401, body=invalid_client, count=2)
-        assert [helper.refresh(INSTALL).result for _ in range(2)] == ["failed", "failed"]
+        # A permanent failure stops refreshes until a person acts (oob_helper/backoff.py): here
+        # a person retries, as `refresh --install` and the page's "Refresh now" do.
+        results = [helper.refresh(INSTALL, override_backoff=True).result for _ in range(2)]
+        assert results == ["failed", "failed"]
         helper.notifier.drain()
         assert len(receiver.deliveries) == 1
         clock.now += 10
-        assert helper.refresh(INSTALL).result == "refreshed"  # the condition cleared
+        assert helper.refresh(INSTALL).result == "backed_off"  # nothing sent on its own
+        assert helper.refresh(INSTALL, override_backoff=True).result == "refreshed"  # cleared
         mock_aweber.add_fault("/oauth2/token", status=401, body=invalid_client, count=1)
         assert helper.refresh(INSTALL).result == "failed"
         helper.notifier.drain()
@@ -398,6 +402,8 @@ def test_the_webhook_body_is_the_event_as_json(
         "transient": None,
         "duration": None,
         "lapses_at": None,  # set on refresh_token_expiring and refresh_overdue
+        "attempts": None,  # set on refresh_failed, as is next_attempt_at
+        "next_attempt_at": None,
     }
     logging.getLogger(__name__).debug("delivered %d", len(receiver.deliveries))
 
@@ -461,7 +467,8 @@ def test_an_event_whose_condition_cleared_before_its_turn_is_dropped(
         mock_aweber.add_fault("/oauth2/token", status=401, body=invalid_client, count=1)
         assert helper.refresh(INSTALL).result == "failed"  # queued behind the held one
         clock.now += 10
-        assert helper.refresh(INSTALL).result == "refreshed"  # the failure cleared
+        # A person retries (a permanent failure holds automatic refreshes).
+        assert helper.refresh(INSTALL, override_backoff=True).result == "refreshed"  # cleared
         receiver.hold.set()
         assert helper.notifier.drain()
         assert [d.json["kind"] for d in receiver.deliveries] == ["connected"]

@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores.backends import BACKENDS, CROSS_PROCESS, LEASED, Backend, Workers, make_backend
 
+from oob_helper.backoff import BackoffBook
 from oob_helper.errors import LeaseLost, StoreError, VersionConflict
 from oob_helper.stores import BulkTokenStore, TokenStore, open_store
 from oob_helper.tokens import InstallRecord, PendingAttempt, Token
@@ -247,6 +248,29 @@ def test_settings_are_set_once(store: TokenStore) -> None:
     assert store.set_setting_if_absent("secret_key", "first") == "first"
     assert store.set_setting_if_absent("secret_key", "second") == "first"
     assert store.get_setting("secret_key") == "first"
+
+
+def test_a_refresh_back_off_is_shared_by_every_connection_and_follows_its_record(backend: Backend) -> None:
+    """oob_helper/backoff.py keeps the back-off in the store's settings: another connection (for
+    the cross-process backends, what another worker or host sees) reads the same back-off, and a
+    write of the record (a refresh that succeeded, a reconnect) ends it without a clean-up write."""
+    first, second = backend.open(), backend.open()
+    stored = first.put(record("a.example"), expected_version=None)
+    book, other = BackoffBook(first), BackoffBook(second)
+    assert other.get(stored) is None
+    one = book.failed(stored, error="server_error", transient=True, now=100.0)
+    assert (one.failures, one.next_attempt_at, one.blocks(100.0)) == (1, 100.0, False)  # retry at once
+    two = other.failed(stored, error="server_error", transient=True, now=100.0)
+    assert two.failures == 2
+    assert 115.0 <= two.next_attempt_at <= 130.0  # base 30 s, jitter down to half
+    assert book.get(stored) == two
+    assert book.get(InstallRecord(install="b.example")) is None  # per install
+    newer = first.put(stored, expected_version=stored.version)
+    assert book.get(newer) is None
+    assert other.get(newer) is None
+    permanent = other.failed(newer, error="invalid_client", transient=False, now=200.0)
+    assert book.get(newer) == permanent
+    assert permanent.blocks(10**12)
 
 
 def test_setting_race_between_threads_keeps_one_value(backend: Backend) -> None:
