@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -325,6 +326,41 @@ def test_exit_4_when_the_token_endpoint_fails(mock_aweber: MockServer, env: dict
     mock_aweber.clear_faults()
     assert cli(env, "token", "--install", "shop.example").stdout == before  # stored token untouched
     assert status_json(env, "shop.example")["state"] == "connected"
+
+
+def test_refresh_all_reports_installs_held_by_the_back_off(
+    mock_aweber: MockServer, env: dict[str, str]
+) -> None:
+    """Real time runs in the CLI: a base of one hour keeps the back-off's wait far from it."""
+    env = {**env, "OOB_HELPER_REFRESH_BACKOFF_BASE": "1h", "OOB_HELPER_REFRESH_BACKOFF_MAX": "2h"}
+    assert connect_interactively(mock_aweber, env, "shop.example").returncode == 0
+    mock_aweber.add_fault("/oauth2/token", status=500, count=20)
+    since = _last_event_id(mock_aweber)
+    for _ in range(2):  # the first failure, and the retry the schedule lets through at once
+        result = cli(env, "refresh", "--all")
+        assert result.returncode == 4
+        assert result.stdout.startswith(
+            "refreshed 0, skipped 0, reauthorization required 0, failed 1, backed off 0"
+        )
+    held = cli(env, "refresh", "--all")
+    assert held.returncode == 4
+    assert held.stdout.startswith(
+        "refreshed 0, skipped 0, reauthorization required 0, failed 0, backed off 1"
+    )
+    wait = re.search(r"next attempt is allowed in (\d+)s", held.stderr)
+    assert wait is not None, held.stderr
+    assert 1790 <= int(wait.group(1)) <= 3600
+    assert "shop.example" in held.stderr
+    token_posts = [e for e in mock_aweber.events(since) if e["path"] == "/oauth2/token"]
+    assert len(token_posts) == 2  # the held run sent nothing
+    mock_aweber.clear_faults()
+    # A person names the install: the back-off does not hold it.
+    forced = cli(env, "refresh", "--install", "shop.example")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.startswith(
+        "refreshed 1, skipped 0, reauthorization required 0, failed 0, backed off 0"
+    )
+    assert cli(env, "refresh", "--all").stdout.startswith("refreshed 1,")  # and it is lifted
 
 
 def test_exit_4_when_the_provider_is_unreachable(mock_aweber: MockServer, env: dict[str, str]) -> None:

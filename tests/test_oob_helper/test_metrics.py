@@ -77,7 +77,9 @@ def test_refresh_outcomes_latency_and_installs(
     mock_aweber.add_fault("/oauth2/token", status=400, count=1, body={"error": "made_up_code_7f3a"})
     assert helper.refresh(INSTALL, force=True).result == "failed"
     mock_aweber.revoke_tokens(client_id="demo-confidential")
-    assert helper.refresh(INSTALL, force=True).result == "reauthorization_required"
+    # The permanent failure holds refreshes until a person acts (oob_helper/backoff.py): one does.
+    assert helper.refresh(INSTALL, force=True).result == "backed_off"
+    assert helper.refresh(INSTALL, force=True, override_backoff=True).result == "reauthorization_required"
 
     assert counts(reader) == {
         ("refreshed", "none"): 2,
