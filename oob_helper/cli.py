@@ -59,6 +59,7 @@ _SETTING_HELP = {
     **NOTIFY_HELP,
     "refresh_token_lifetime": "how long a refresh token lives unused, e.g. 180d; 0 = never "
     "expires (default: the provider's rule)",
+    "metrics": "otel: record refreshes and installs through OpenTelemetry (the otel extra); default off",
 }
 
 _DESCRIPTION = f"""\

@@ -48,6 +48,8 @@ class Settings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     # Seconds a refresh token lives unused; None = the provider's rule, 0 = never expires.
     refresh_token_lifetime: float | None = None
+    # "otel": record refreshes and installs through OpenTelemetry (oob_helper/metrics.py).
+    metrics: str = "off"
 
     @property
     def is_public(self) -> bool:
@@ -95,6 +97,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "secret_key",
     *NOTIFY_SETTING_NAMES,
     "refresh_token_lifetime",
+    "metrics",
 )
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key", *NOTIFY_SECRET_SETTINGS})
@@ -352,6 +355,12 @@ def load_settings(
         if "refresh_token_lifetime" in values
         else None
     )
+    metrics = values.get("metrics", "off").strip().lower() or "off"
+    if metrics not in ("off", "otel"):
+        raise ConfigurationError(
+            f"{sources['metrics']} must be otel or off, got {values['metrics'][:40]!r}: "
+            f"fix {_where('metrics')}"
+        )
     return Settings(
         provider=provider,
         client_id=client_id,
@@ -363,6 +372,7 @@ def load_settings(
         secret_key=secret_key,
         notify=parse_notify(values, sources, _where),
         refresh_token_lifetime=lifetime,
+        metrics=metrics,
     )
 
 
