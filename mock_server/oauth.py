@@ -44,7 +44,7 @@ COOKIE = "mock_authz"
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FIELDS = 200  # parameters in a query or form: far more than any OAuth request needs
 _WANTED_HEADERS = frozenset({b"authorization", b"content-type", b"content-length"})
-_COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class _BodyTooLarge(Exception):
@@ -335,7 +335,7 @@ def _login_page(
 ) -> Response:
     state = _state(request)
     cookie = request.cookies.get(COOKIE, "")
-    if not _COOKIE_VALUE.match(cookie):
+    if not _COOKIE_VALUE.fullmatch(cookie):
         cookie = secrets.token_urlsafe(32)
     nonce = state.begin_login(areq, _binding(cookie))
     words = scope_words(state.config.profile)
