@@ -1,9 +1,9 @@
 """The one middleware in front of every route: faults, the request log, security headers.
 
-Each concern lives in its own module (``faults``, ``events``, ``security``) and has its own
-middleware class there for composing by hand; the app stacks them as this single layer because
-each extra ASGI layer and ``send`` wrapper cost the token endpoint about a tenth of its
-throughput against a bare Starlette endpoint (``bench/bench_token_endpoint.py``).
+Each concern lives in its own modules (the pure ``faults`` and ``events`` models with their ASGI
+sides ``faults_asgi`` and ``events_asgi``, and ``security``); the app stacks them as this single
+layer because each extra ASGI layer and ``send`` wrapper cost the token endpoint about a tenth of
+its throughput against a bare Starlette endpoint (``bench/bench_token_endpoint.py``).
 
 Order, as the separate middlewares had it: the log sees what a fault did; a fault acts before
 the handler; security headers go on every response, the control plane's included.
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.events import record_request
-from mock_server.faults import run_with_fault
+from mock_server.events_asgi import record_request
+from mock_server.faults_asgi import run_with_fault
 from mock_server.security import secure
 
 if TYPE_CHECKING:
