@@ -34,6 +34,7 @@ PURE = [
     "mock_server.faults",
     "mock_server.grants",
     "mock_server.mailings",
+    "mock_server.origins",
     "mock_server.policy",
     "mock_server.purchases",
     "mock_server.ratelimit",
