@@ -1,4 +1,4 @@
-"""The one middleware in front of every route: faults, the request log, security headers.
+"""The one middleware in front of every route: the Host check, faults, the request log, headers.
 
 Each concern lives in its own modules (the pure ``faults`` and ``events`` models with their ASGI
 sides ``faults_asgi`` and ``events_asgi``, and ``security``); the app stacks them as this single
