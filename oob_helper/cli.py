@@ -62,6 +62,7 @@ _SETTING_HELP = {
     "refresh_backoff_base": "after failed refreshes, the first wait of the shared back-off "
     "(doubling, with jitter; default 30s; the first retry is immediate)",
     "refresh_backoff_max": "the longest wait of the shared refresh back-off (default 1h)",
+    "metrics": "otel: record refreshes and installs through OpenTelemetry (the otel extra); default off",
 }
 
 _DESCRIPTION = f"""\
@@ -212,6 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="JSON on stdout: one object with --install, else a list of objects",
     )
+    # The fleet page's filters (oob_helper/fleet.py), for a store of many installs.
+    status.add_argument(
+        "--state",
+        choices=("all", "connected", "reauthorization_required"),
+        help="only installs in this state",
+    )
+    status.add_argument(
+        "--problem",
+        choices=("any", "some", "none"),
+        help="only installs with a problem (some) or without one (none)",
+    )
+    status.add_argument("--search", metavar="TEXT", help="only installs whose name contains TEXT (any case)")
+    status.add_argument(
+        "--after", metavar="INSTALL", help="start after this install (keyset paging: the last one you saw)"
+    )
+    status.add_argument("--limit", metavar="N", help="at most N installs (1-500; with --after for paging)")
 
     refresh = command("refresh", "refresh tokens now", _REFRESH_HELP)
     target = refresh.add_mutually_exclusive_group(required=True)

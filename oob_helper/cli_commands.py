@@ -314,12 +314,49 @@ def _expiry_text(record: InstallRecord, now: float) -> str:
     return f"{when} (in {human_delta(left)})" if left >= 0 else f"{when} (expired {human_delta(left)} ago)"
 
 
+def _listed(args: argparse.Namespace, helper: OAuthHelper) -> list[InstallRecord]:
+    """Every install, or those the fleet filters (``--state``, ``--problem``, ``--search``,
+    ``--after``, ``--limit``) select, in install order."""
+    given = {
+        key: value
+        for key, value in (
+            ("state", args.state),
+            ("problem", args.problem),
+            ("q", args.search),
+            ("after", args.after),
+            ("limit", args.limit),
+        )
+        if value is not None
+    }
+    if not given:
+        return helper.installs()
+    from itertools import islice  # noqa: PLC0415 - only with filters
+
+    from oob_helper.fleet import BadQuery, FleetQuery, select  # noqa: PLC0415
+    from oob_helper.stores._common import all_records  # noqa: PLC0415
+
+    try:
+        query = FleetQuery.parse(given, default_limit=0)
+    except BadQuery as exc:
+        raise ConfigurationError(f"status: {exc}") from None
+    lifetime = helper.records.refresh_token_lifetime
+    chosen = select(all_records(helper.store, query.after), query, helper.clock(), lifetime=lifetime)
+    return list(islice(chosen, query.limit or None))
+
+
 def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
     # Observing (not only reading) tells the refresh-token warnings that came due, once each.
+    filters = ("state", "problem", "search", "after", "limit")
+    filtered = any(getattr(args, name) is not None for name in filters)
+    if args.install and filtered:
+        raise ConfigurationError(
+            "status: --install shows one install, the filters (--state, --problem, --search, "
+            "--after, --limit) choose among many: use one or the other"
+        )
     if args.install:
         records = [helper.observe(args.install)]
     else:
-        records = [helper.observe(r.install, r) for r in helper.installs()]
+        records = [helper.observe(r.install, r) for r in _listed(args, helper)]
     now = helper.clock()
     healths = [helper.health(r) for r in records]
     # 3 when a person must act (reconnect); a warning with time left to refresh is still 0.
@@ -332,6 +369,13 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
         return code
     words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
     at_rest = f"Tokens at rest: {words[encrypted]}."
+    filtered = any(
+        getattr(args, name) is not None for name in ("state", "problem", "search", "after", "limit")
+    )
+    if not records and filtered:
+        print("No install matches these filters.")
+        print(f"\n{at_rest}")
+        return 0
     if not records:
         print(f"No installs yet: connect one with `{PROG} connect --install NAME`.")
         print(f"\n{at_rest}")  # said the same way as below a table: it is the store's setting

@@ -52,6 +52,8 @@ class Settings:
     # immediate, then base * 2^(n-2) with jitter, at most max.
     refresh_backoff_base: float = 30.0
     refresh_backoff_max: float = 3600.0
+    # "otel": record refreshes and installs through OpenTelemetry (oob_helper/metrics.py).
+    metrics: str = "off"
 
     @property
     def is_public(self) -> bool:
@@ -101,6 +103,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "refresh_token_lifetime",
     "refresh_backoff_base",
     "refresh_backoff_max",
+    "metrics",
 )
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key", *NOTIFY_SECRET_SETTINGS})
@@ -359,6 +362,12 @@ def load_settings(
         else None
     )
     base, cap = _check_backoff(values, sources)
+    metrics = values.get("metrics", "off").strip().lower() or "off"
+    if metrics not in ("off", "otel"):
+        raise ConfigurationError(
+            f"{sources['metrics']} must be otel or off, got {values['metrics'][:40]!r}: "
+            f"fix {_where('metrics')}"
+        )
     return Settings(
         provider=provider,
         client_id=client_id,
@@ -372,6 +381,7 @@ def load_settings(
         refresh_token_lifetime=lifetime,
         refresh_backoff_base=base,
         refresh_backoff_max=cap,
+        metrics=metrics,
     )
 
 

@@ -12,7 +12,7 @@ few bounded steps, never one unbounded scan).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from oob_helper.health import PROBLEM_TEXT, health, refresh_token_lapses_at
@@ -163,6 +163,17 @@ def _matches(row: FleetRow, query: FleetQuery, needle: str) -> bool:
     return not needle or needle in row.install.casefold()
 
 
+def select(
+    records: Iterable[InstallRecord], query: FleetQuery, now: float, *, lifetime: float | None = None
+) -> Iterator[InstallRecord]:
+    """The records that match ``query``'s state, problem and search, after ``query.after``, in
+    order, without a page limit (``oob-helper status`` with the fleet's filters)."""
+    needle = query.search.casefold()
+    for record in records:
+        if record.install > query.after and _matches(fleet_row(record, now, lifetime), query, needle):
+            yield record
+
+
 def fleet_page(
     records: Iterable[InstallRecord],
     query: FleetQuery,
@@ -200,4 +211,5 @@ __all__ = [
     "fleet_page",
     "fleet_row",
     "problem_of",
+    "select",
 ]

@@ -123,6 +123,11 @@ class OAuthHelper:
                 settings.notify, store, clock=self.clock, service=self.provider.display_name
             )
             self.records.events.subscribe(self.notifier)
+        if settings.metrics == "otel":
+            from oob_helper.metrics import instrument, require_opentelemetry  # noqa: PLC0415
+
+            require_opentelemetry()
+            instrument(self)
 
     @classmethod
     def from_env(
