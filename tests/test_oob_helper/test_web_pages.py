@@ -106,3 +106,24 @@ def test_favicon(web: Web) -> None:
         assert icon.status_code == 200, path
         assert icon.headers["content-type"] == "image/vnd.microsoft.icon"
         assert icon.content.startswith(b"\x00\x00\x01\x00")  # an ICO header
+
+
+def test_refresh_now_is_a_person_acting_so_the_back_off_does_not_hold_it(
+    web: Web, mock_aweber: MockServer
+) -> None:
+    """After a permanent failure automatic refreshes are held (oob_helper/backoff.py); the
+    page's "Refresh now" is a person's request for this install, so it is sent."""
+    connect(web, mock_aweber, web.a)
+    install = web.a.host
+    mock_aweber.add_fault("/oauth2/token", status=401, body={"error": "invalid_client"}, count=1)
+    form = web.a.form()
+    failed = no_follow(web.a, "/refresh", {"csrf_token": form.csrf})
+    assert failed.status_code == 502
+    assert "invalid_client" in failed.text
+    assert web.helper.refresh(install).result == "backed_off"  # as `refresh --all` would
+    since = max(int(e["id"]) for e in mock_aweber.events())
+    form = web.a.form()
+    refreshed = no_follow(web.a, "/refresh", {"csrf_token": form.csrf})
+    assert (refreshed.status_code, refreshed.headers["location"]) == (303, "/")
+    assert "The access token was refreshed." in web.a.get("/").text
+    assert [e["path"] for e in mock_aweber.events(since) if e["method"] == "POST"].count("/oauth2/token") == 1
