@@ -15,7 +15,10 @@ from workers.common import MutableClock, Target, connect, open_helper
 
 from mock_server import MockServer
 from oob_helper import LifecycleEvent, OAuthHelper, RefreshBackedOff
-from oob_helper.errors import InvalidClient, ServerError
+from oob_helper.backoff import BackoffBook, BackoffSchedule
+from oob_helper.config import load_settings
+from oob_helper.errors import ConfigurationError, InvalidClient, ServerError
+from oob_helper.tokens import InstallRecord
 
 INSTALL = "backoff.example"
 TOKEN_PATH = "/oauth2/token"
@@ -175,3 +178,66 @@ def test_a_reconnect_ends_a_permanent_back_off(
     since = last_event_id(mock)
     assert first.get_token(INSTALL).access_token == second.get_token(INSTALL).access_token
     assert token_requests(mock, since) == 1  # refreshed freely again, once
+
+
+# -- the schedule, the settings and a store without shared settings (no server needed) -------
+
+
+def test_the_schedule_starts_at_once_doubles_with_jitter_and_is_capped() -> None:
+    schedule = BackoffSchedule(base=30.0, max=3600.0)
+    assert [schedule.delay(n, 0.0) for n in (0, 1)] == [0.0, 0.0]
+    assert [schedule.delay(n, 1.0) for n in (2, 3, 4, 5)] == [30.0, 60.0, 120.0, 240.0]
+    assert [schedule.delay(n, 0.0) for n in (2, 3, 4, 5)] == [15.0, 30.0, 60.0, 120.0]
+    assert schedule.delay(40, 1.0) == 3600.0
+    assert schedule.delay(10_000, 0.0) == 1800.0  # no overflow far out
+    # 0, 0, 15, 45, 105, 225, 465: the seventh attempt is the last within 600 s
+    assert schedule.most_attempts(600) == 7
+    assert schedule.most_attempts(464) == 6
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, (30.0, 3600.0)),
+        ({"OOB_HELPER_REFRESH_BACKOFF_BASE": "1m", "OOB_HELPER_REFRESH_BACKOFF_MAX": "2h"}, (60.0, 7200.0)),
+    ],
+)
+def test_the_back_off_settings(environ: dict[str, str], expected: tuple[float, float]) -> None:
+    settings = load_settings(overrides={}, environ=environ, config_file=None, require_client_id=False)
+    assert (settings.refresh_backoff_base, settings.refresh_backoff_max) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "needle"),
+    [
+        ({"OOB_HELPER_REFRESH_BACKOFF_BASE": "soon"}, "OOB_HELPER_REFRESH_BACKOFF_BASE must be a duration"),
+        ({"OOB_HELPER_REFRESH_BACKOFF_BASE": "0"}, "needs 0 < base <= max"),
+        (
+            {"OOB_HELPER_REFRESH_BACKOFF_BASE": "2h", "OOB_HELPER_REFRESH_BACKOFF_MAX": "1h"},
+            "base 7200s and max 3600s",
+        ),
+    ],
+)
+def test_a_bad_back_off_setting_names_it_and_the_fix(environ: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(overrides={}, environ=environ, config_file=None, require_client_id=False)
+    assert needle in str(raised.value)
+    assert "--refresh-backoff-" in str(raised.value)
+
+
+class SettinglessStore:
+    """A third-party store that predates shared settings (only ``get_setting``)."""
+
+    def get_setting(self, name: str) -> str | None:
+        return None
+
+
+def test_a_store_without_set_setting_backs_off_in_this_process() -> None:
+    book = BackoffBook(SettinglessStore())
+    record = InstallRecord(install="x.example", grant_id="g", version=3)
+    assert book.get(record) is None
+    book.failed(record, error="server_error", transient=True, now=10.0)
+    held = book.failed(record, error="server_error", transient=True, now=10.0)
+    assert book.get(record) == held
+    assert held.blocks(10.0)
+    assert BackoffBook(SettinglessStore()).get(record) is None  # another process knows nothing
