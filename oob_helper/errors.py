@@ -183,9 +183,10 @@ class RefreshBackedOff(TemporarilyUnavailable):
 
 
 def _utc(at: float) -> str:
-    import time  # noqa: PLC0415 - only for this message
+    # datetime, not time: formatting a given moment reads no clock (errors stays a pure module).
+    import datetime as dt  # noqa: PLC0415 - only for this message
 
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class InvalidToken(ProviderError):
