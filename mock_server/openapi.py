@@ -151,7 +151,8 @@ def _auth_paths(prefix: str) -> dict[str, Schema]:
     }
 
 
-_FILTERS = _obj({"client_id": _TEXT, "username": _TEXT, "access_token": _TEXT})
+_FILTERS = {"client_id": _TEXT, "username": _TEXT, "access_token": _TEXT, "grant": _TEXT}
+_SECONDS = {"type": "number", "minimum": 0}
 _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
     ("/_mock/clock", "get", None, "200", _obj({"now": {"type": "number"}, "frozen": {"type": "boolean"}})),
     (
@@ -207,8 +208,36 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
         "200",
         _obj({"code": _TEXT, "redirect": {"type": "string", "nullable": True}}),
     ),
-    ("/_mock/tokens/expire", "post", _FILTERS, "200", _obj({"expired": {"type": "integer"}})),
-    ("/_mock/tokens/revoke", "post", _FILTERS, "200", _obj({"revoked": {"type": "integer"}})),
+    (
+        "/_mock/tokens/expire",
+        "post",
+        _obj({**_FILTERS, "in_seconds": _SECONDS}),
+        "200",
+        _obj({"expired": {"type": "integer"}}),
+    ),
+    (
+        "/_mock/tokens/revoke",
+        "post",
+        _obj({**_FILTERS, "refresh_token": _TEXT}),
+        "200",
+        _obj({"revoked": {"type": "integer"}}),
+    ),
+    (
+        "/_mock/tokens/lifetime",
+        "post",
+        _obj(
+            {
+                "client_id": _TEXT,
+                "username": _TEXT,
+                "refresh_token": _TEXT,
+                "grant": _TEXT,
+                "seconds": _SECONDS,
+            },
+            ("seconds",),
+        ),
+        "200",
+        _obj({"updated": {"type": "integer"}}),
+    ),
     (
         "/_mock/faults",
         "post",

@@ -151,6 +151,7 @@ def _control(control_token: str | None) -> list[BaseRoute]:
         ("POST", "/approve", c.approve),
         ("POST", "/tokens/expire", c.expire_tokens),
         ("POST", "/tokens/revoke", c.revoke_tokens),
+        ("POST", "/tokens/lifetime", c.set_refresh_lifetime),
         ("POST", "/faults", c.add_fault),
         ("GET", "/faults", c.list_faults),
         ("DELETE", "/faults", c.clear_faults),
