@@ -232,9 +232,9 @@ class ControlClient:
         result: list[dict[str, Any]] = self._call("GET", path)
         return result
 
-    def refusals(self, **filters: str | float) -> list[dict[str, Any]]:
+    def refusals(self, since: int = 0, **filters: str | float) -> list[dict[str, Any]]:
         """The events with a verdict (every refusal), matching ``events``' filters."""
-        return self._events(0, {**filters, "result": "refused"})
+        return self._events(since, {**filters, "result": "refused"})
 
     # Assertions for tests: each failure message carries the verdicts that explain it.
     def assert_refreshes(self, client_id: str, n: int) -> None:
@@ -256,12 +256,10 @@ class ControlClient:
     def assert_refresh_token_stored(self, client_id: str | None = None) -> None:
         """Assert the client (every client if None) always refreshed with its newest refresh
         token: none of its refreshes was refused for an old, rotated or unknown one."""
-        filters = {"client_id": client_id} if client_id else {}
-        stale = [
-            e
-            for e in self.refusals(grant_type="refresh_token", **filters)
-            if e["verdict"]["reason"] in _STALE_REASONS
-        ]
+        filters: dict[str, str | float] = {"result": "refused", "grant_type": "refresh_token"}
+        if client_id:
+            filters["client_id"] = client_id
+        stale = [e for e in self._events(0, filters) if e["verdict"]["reason"] in _STALE_REASONS]
         if stale:
             who = f"client {client_id!r}" if client_id else "a client"
             raise AssertionError(
