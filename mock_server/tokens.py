@@ -27,6 +27,7 @@ from mock_server.policy import MAX_KEPT_REFRESH_TOKENS, MAX_REMEMBERED_ROTATIONS
 from mock_server.verdicts import Verdict
 
 MAX_ENDED = 10_000  # ended tokens whose verdict is remembered
+_Expiry = tuple[str, float, float | None]  # what expired, when, when QA set it (None: its lifetime)
 
 
 def redact(value: str) -> str:
@@ -123,21 +124,28 @@ class TokenBook:
         self._code_heap: list[tuple[float, str]] = []
         self._access_heap: list[tuple[float, str]] = []
         self._refresh_heap: list[tuple[float, str]] = []
-        self.ended: OrderedDict[str, Verdict] = OrderedDict()  # token value -> why it ended
+        # token value -> why it ended: a Verdict, or (what, expires_at, QA's time or None) for
+        # an expiry, made a Verdict only when asked (purging runs on the benchmarked refresh).
+        self.ended: OrderedDict[str, Verdict | _Expiry] = OrderedDict()
         self.qa_expiry: dict[str, float] = {}  # token value -> when QA set its expiry
 
-    def _end(self, value: str, verdict: Verdict) -> None:
-        self.ended[value] = verdict
-        self.ended.move_to_end(value)
-        while len(self.ended) > MAX_ENDED:
-            self.ended.popitem(last=False)
+    def _end(self, value: str, why: Verdict | _Expiry) -> None:
+        ended = self.ended
+        ended[value] = why  # a value ends once, so it goes last without move_to_end
+        if len(ended) > MAX_ENDED:
+            ended.popitem(last=False)
 
-    def _expired(self, what: str, value: str, expires_at: float) -> Verdict:
-        return verdicts.expired(what, expires_at, self.qa_expiry.pop(value, None))
+    def _expired(self, what: str, value: str, expires_at: float) -> _Expiry:
+        return (what, expires_at, self.qa_expiry.pop(value, None) if self.qa_expiry else None)
 
     def why_ended(self, value: str, what: str) -> Verdict:
         """The verdict for a token or code that is no longer live."""
-        return self.ended.get(value) or verdicts.unknown(what)
+        why = self.ended.get(value)
+        if why is None:
+            return verdicts.unknown(what)
+        if isinstance(why, Verdict):
+            return why
+        return verdicts.expired(*why)
 
     # -- codes ---------------------------------------------------------------------------------
     def add_code(self, code: Code) -> None:
@@ -273,12 +281,13 @@ class TokenBook:
                 self._end(value, verdict)
         return count
 
-    def drop_access(self, value: str, verdict: Verdict | None = None) -> bool:
+    def drop_access(self, value: str, verdict: Verdict | _Expiry | None = None) -> bool:
         """Revoke one access token (remembering ``verdict`` for it)."""
         token = self.access.pop(value, None)
         if token is None:
             return False
-        self.qa_expiry.pop(value, None)
+        if self.qa_expiry:
+            self.qa_expiry.pop(value, None)
         if verdict is not None:
             self._end(value, verdict)
         family = self.families.get(token.family_id)
@@ -321,7 +330,7 @@ class TokenBook:
             code = self.codes.get(value)
             if code is not None and code.expires_at <= now:
                 del self.codes[value]
-                self._end(value, verdicts.expired("the authorization code", code.expires_at, None))
+                self._end(value, ("the authorization code", code.expires_at, None))
         heap = self._access_heap
         while heap and heap[0][0] <= now:
             _, value = heapq.heappop(heap)
