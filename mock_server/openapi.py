@@ -153,6 +153,23 @@ def _auth_paths(prefix: str) -> dict[str, Schema]:
 
 _FILTERS = {"client_id": _TEXT, "username": _TEXT, "access_token": _TEXT, "grant": _TEXT}
 _SECONDS = {"type": "number", "minimum": 0}
+_EVENT_PARAMETERS = [
+    {"name": "since", "in": "query", "description": "events with a larger id", "schema": {"type": "integer"}},
+    *(
+        {"name": name, "in": "query", "description": what, "schema": _TEXT}
+        for name, what in (
+            ("client_id", "that client's requests"),
+            ("grant_type", "authorization_code, refresh_token or revoke"),
+            ("result", "ok, an error code, or refused (every event with a verdict)"),
+            ("reason", "the verdict's reason"),
+            ("path", "one request path"),
+        )
+    ),
+    *(
+        {"name": name, "in": "query", "description": what, "schema": {"type": "number"}}
+        for name, what in (("from", "time >= this (mock clock)"), ("until", "time < this (mock clock)"))
+    ),
+]
 _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
     ("/_mock/clock", "get", None, "200", _obj({"now": {"type": "number"}, "frozen": {"type": "boolean"}})),
     (
@@ -340,6 +357,8 @@ def _control_paths() -> dict[str, Schema]:
             operation["responses"]["415"] = json_response(
                 "A body sent without Content-Type: application/json", ref("ControlError")
             )
+        if path == "/_mock/events":
+            operation["parameters"] = _EVENT_PARAMETERS
         names = re.findall(r"\{(\w+)\}", path)
         if names:
             operation["parameters"] = [
