@@ -23,12 +23,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mock_server.events import select
 from mock_server.faults import FaultSpecError
 from mock_server.origins import cross_site
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
 _FILTERS = ("client_id", "username", "access_token", "grant")
+_REVOKE_FILTERS = (*_FILTERS, "refresh_token")
+_LIFETIME_FILTERS = ("client_id", "username", "refresh_token", "grant")
+# GET /_mock/events query parameters: the string filters, then the mock-time bounds.
+_EVENT_TEXT_FILTERS = ("client_id", "grant_type", "result", "reason", "path")
+_EVENT_TIME_FILTERS = {"from": "start", "until": "end"}
 
 
 class BadRequest(Exception):
@@ -189,27 +195,52 @@ async def approve(request: Request) -> Response:
 # --- tokens ------------------------------------------------------------------------------------
 
 
-async def _filters(request: Request) -> dict[str, str]:
-    data = await _body(request, optional=True)
-    _only(data, _FILTERS)
+def _filters(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
     filters: dict[str, str] = {}
-    for name in _FILTERS:
+    for name in names:
         value = _string(data, name, required=False)
         if value is not None:
             filters[name] = value
     return filters
 
 
+def _seconds(data: dict[str, Any], name: str, *, default: float | None = None) -> float:
+    if data.get(name) is None:
+        if default is None:
+            raise BadRequest(f"{name!r} is required: a number of seconds, 0 or more")
+        return default
+    seconds = _number(data, name)
+    if seconds < 0:
+        raise BadRequest(f"{name!r} must be 0 or more seconds")
+    return seconds
+
+
 async def expire_tokens(request: Request) -> Response:
-    """Expire the access tokens matching the filters (all when none)."""
-    filters = await _filters(request)
-    return JSONResponse({"expired": _state(request).expire_tokens(**filters)})
+    """Expire the access tokens matching the filters (all when none) now, or ``in_seconds``
+    from now."""
+    data = await _body(request, optional=True)
+    _only(data, (*_FILTERS, "in_seconds"))
+    filters = _filters(data, _FILTERS)
+    in_seconds = _seconds(data, "in_seconds", default=0.0)
+    return JSONResponse({"expired": _state(request).expire_tokens(**filters, in_seconds=in_seconds)})
+
+
+async def set_refresh_lifetime(request: Request) -> Response:
+    """Give the live refresh tokens matching the filters ``seconds`` left to live."""
+    data = await _body(request)
+    _only(data, (*_LIFETIME_FILTERS, "seconds"))
+    filters = _filters(data, _LIFETIME_FILTERS)
+    if not filters:
+        raise BadRequest("name the refresh token: give 'refresh_token', 'grant', 'client_id' or 'username'")
+    seconds = _seconds(data, "seconds")
+    return JSONResponse({"updated": _state(request).set_refresh_lifetime(seconds, **filters)})
 
 
 async def revoke_tokens(request: Request) -> Response:
     """Revoke the access and refresh tokens matching the filters (all when none)."""
-    filters = await _filters(request)
-    return JSONResponse({"revoked": _state(request).revoke_tokens(**filters)})
+    data = await _body(request, optional=True)
+    _only(data, _REVOKE_FILTERS)
+    return JSONResponse({"revoked": _state(request).revoke_tokens(**_filters(data, _REVOKE_FILTERS))})
 
 
 # --- faults, events, state, reset --------------------------------------------------------------
@@ -237,11 +268,38 @@ async def clear_faults(request: Request) -> Response:
 
 
 async def events(request: Request) -> Response:
-    """The request log, newest last; ``?since=<id>`` gives only newer events."""
-    since_text = request.query_params.get("since", "0")
+    """The request log, newest last; ``?since=<id>`` gives only newer events, and
+    ``client_id``, ``grant_type``, ``result`` (``refused``: any refusal), ``reason``, ``path``,
+    ``from`` and ``until`` (mock time) select."""
+    query = request.query_params
+    allowed = ("since", *_EVENT_TEXT_FILTERS, *_EVENT_TIME_FILTERS)
+    for name in query:
+        if name not in allowed:
+            raise BadRequest(f"unknown parameter {name[:40]!r}; allowed: {', '.join(allowed)}")
+        if len(query.getlist(name)) > 1:
+            raise BadRequest(f"parameter {name!r} was given more than once")
+    since_text = query.get("since", "0")
     if not since_text.isdigit():
         raise BadRequest("'since' must be an event id (a non-negative integer)")
-    return JSONResponse(_state(request).events.list(since=int(since_text)))
+    selected: dict[str, Any] = {}
+    for name in _EVENT_TEXT_FILTERS:
+        if name in query:
+            if not query[name]:
+                raise BadRequest(f"{name!r} must not be empty")
+            selected[name] = query[name]
+    for name, keyword in _EVENT_TIME_FILTERS.items():
+        if name in query:
+            try:
+                bound = float(query[name])
+            except ValueError:
+                bound = math.nan
+            if not math.isfinite(bound):
+                raise BadRequest(
+                    f"{name!r} must be a time in unix seconds on the mock's clock, e.g. {name}=1700000000.5"
+                )
+            selected[keyword] = bound
+    found = _state(request).events.list(since=int(since_text))
+    return JSONResponse(select(found, **selected) if selected else found)
 
 
 async def state(request: Request) -> Response:

@@ -54,6 +54,8 @@ NOTICES = {
     "frozen": "The clock is frozen.",
     "running": "The clock runs again.",
     "expired": "The grant's access tokens expired.",
+    "expiring": "The grant's access tokens will expire in the seconds given.",
+    "lifetime": "The grant's refresh token has the seconds given to live.",
     "revoked": "The grant's tokens were revoked.",
     "reset": "The mock is back in its start state.",
     "faults": "Every fault was disarmed.",
@@ -297,10 +299,33 @@ def freeze(state: Any, form: FormData) -> str:
     return "frozen" if frozen else "running"
 
 
+def _seconds(form: FormData, name: str, label: str) -> float:
+    text = _field(form, name, label)
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise FormError(f"{label} must be a number, not {text[:40]!r}.") from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_ADVANCE:
+        raise FormError(f"{label} must be a number between 0 and {MAX_ADVANCE}.")
+    return seconds
+
+
 def expire(state: Any, form: FormData) -> str:
-    """Expire one grant's access tokens."""
-    state.expire_tokens(grant=_field(form, "grant", "The grant"))
-    return "expired"
+    """Expire one grant's access tokens now, or in the form's seconds."""
+    grant = _field(form, "grant", "The grant")
+    given = form.get("in_seconds")
+    in_seconds = (
+        _seconds(form, "in_seconds", "In seconds") if isinstance(given, str) and given.strip() else 0.0
+    )
+    state.expire_tokens(grant=grant, in_seconds=in_seconds)
+    return "expiring" if in_seconds else "expired"
+
+
+def refresh_lifetime(state: Any, form: FormData) -> str:
+    """Give one grant's refresh token the form's seconds to live."""
+    grant = _field(form, "grant", "The grant")
+    state.set_refresh_lifetime(_seconds(form, "seconds", "Refresh lifetime seconds"), grant=grant)
+    return "lifetime"
 
 
 def revoke(state: Any, form: FormData) -> str:

@@ -7,6 +7,8 @@ description.
 
 from __future__ import annotations
 
+from mock_server.verdicts import Verdict, plain
+
 
 class OAuthError(Exception):
     """An OAuth 2 error: RFC 6749 ``error`` code, description and HTTP status."""
@@ -44,11 +46,19 @@ class TokenError(OAuthError):
     """A token or revocation endpoint error (RFC 6749 section 5.2).
 
     ``basic_challenge`` asks the handler for ``WWW-Authenticate: Basic`` (a 401 after the
-    client tried HTTP Basic, RFC 6749 section 5.2 ``invalid_client``).
+    client tried HTTP Basic, RFC 6749 section 5.2 ``invalid_client``). ``verdict`` explains
+    the refusal in the event log (never on the wire); without one, the error is the reason.
     """
 
     def __init__(
-        self, error: str, description: str, status: int = 400, *, basic_challenge: bool = False
+        self,
+        error: str,
+        description: str,
+        status: int = 400,
+        *,
+        basic_challenge: bool = False,
+        verdict: Verdict | None = None,
     ) -> None:
         super().__init__(error, description, status)
         self.basic_challenge = basic_challenge
+        self.verdict = verdict or plain(error, description)

@@ -106,6 +106,41 @@ class EventLog:
             self._events.clear()
 
 
+REFUSED = "refused"  # the ``result`` filter value that selects every event with a verdict
+
+
+def select(
+    events: list[dict[str, Any]],
+    *,
+    client_id: str | None = None,
+    grant_type: str | None = None,
+    result: str | None = None,
+    reason: str | None = None,
+    path: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> list[dict[str, Any]]:
+    """The events matching every filter given: fields equal, ``result="refused"`` any refusal,
+    ``reason`` the verdict's, ``start <= time < end`` on the mock's clock."""
+
+    def matches(event: dict[str, Any]) -> bool:
+        verdict = event.get("verdict")
+        return (
+            (client_id is None or event.get("client_id") == client_id)
+            and (grant_type is None or event.get("grant_type") == grant_type)
+            and (
+                result is None
+                or (verdict is not None if result == REFUSED else event.get("result") == result)
+            )
+            and (reason is None or (verdict is not None and verdict.get("reason") == reason))
+            and (path is None or event.get("path") == path)
+            and (start is None or event["time"] >= start)
+            and (end is None or event["time"] < end)
+        )
+
+    return [event for event in events if matches(event)]
+
+
 def _shape(raw: RawRequest) -> dict[str, Any]:
     """The event dict of a recorded request, with every secret-looking value redacted."""
     when, method, path, raw_query, status, elapsed, annotation = raw

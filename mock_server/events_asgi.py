@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mock_server.state import MockState
 
 
-def annotate(request: Request, **fields: Any) -> None:
+def annotate(request: Request, /, **fields: Any) -> None:
     """Add fields (``grant_type``, ``client_id``, ``result``, ...) to this request's log event."""
     request.scope.setdefault("mock_event", {}).update(fields)
 

@@ -263,37 +263,61 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 async def token(request: Request, state: MockState) -> Response:
-    """POST /oauth2/token: authorization_code and refresh_token grants."""
+    """POST /oauth2/token: authorization_code and refresh_token grants.
+
+    Its event carries the request's number (``request``) and, for a refusal, the verdict.
+    """
     grant_type = client_id = None
+    number = state.next_request_number()
     try:
         params, creds = await _parse_client_request(request, state)
         grant_type, client_id = params.get("grant_type"), creds.client_id
-        answer = state.token_request(params, creds)
+        answer = state.token_request(params, creds, number)
     except _BodyTooLarge:
-        events_asgi.annotate(request, result="invalid_request")
+        _refused(request, number, None, None, _too_large_error(state))
         return _too_large(state.config.max_body_bytes)
     except TokenError as exc:
-        events_asgi.annotate(request, grant_type=grant_type, client_id=client_id, result=exc.error)
+        _refused(request, number, grant_type, client_id, exc)
         return _token_error(exc)
-    events_asgi.annotate(request, grant_type=grant_type, client_id=client_id, result="ok")
+    events_asgi.annotate(request, grant_type=grant_type, client_id=client_id, result="ok", request=number)
     return _TokenJSON(answer)
+
+
+def _too_large_error(state: MockState) -> TokenError:
+    return TokenError(
+        "invalid_request", f"the request body is larger than {state.config.max_body_bytes} bytes"
+    )
+
+
+def _refused(
+    request: Request, number: int, grant_type: str | None, client_id: str | None, exc: TokenError
+) -> None:
+    events_asgi.annotate(
+        request,
+        grant_type=grant_type,
+        client_id=client_id,
+        result=exc.error,
+        request=number,
+        verdict=exc.verdict.as_dict(),
+    )
 
 
 async def revoke(request: Request) -> Response:
     """POST /oauth2/revoke (RFC 7009)."""
     state = _state(request)
     client_id = None
+    number = state.next_request_number()
     try:
         params, creds = await _parse_client_request(request, state)
         client_id = creds.client_id
-        state.revoke_request(params, creds)
+        state.revoke_request(params, creds, number)
     except _BodyTooLarge:
-        events_asgi.annotate(request, grant_type="revoke", result="invalid_request")
+        _refused(request, number, "revoke", None, _too_large_error(state))
         return _too_large(state.config.max_body_bytes)
     except TokenError as exc:
-        events_asgi.annotate(request, grant_type="revoke", client_id=client_id, result=exc.error)
+        _refused(request, number, "revoke", client_id, exc)
         return _token_error(exc)
-    events_asgi.annotate(request, grant_type="revoke", client_id=client_id, result="ok")
+    events_asgi.annotate(request, grant_type="revoke", client_id=client_id, result="ok", request=number)
     return Response(status_code=200, headers=NO_STORE)
 
 

@@ -151,7 +151,25 @@ def _auth_paths(prefix: str) -> dict[str, Schema]:
     }
 
 
-_FILTERS = _obj({"client_id": _TEXT, "username": _TEXT, "access_token": _TEXT})
+_FILTERS = {"client_id": _TEXT, "username": _TEXT, "access_token": _TEXT, "grant": _TEXT}
+_SECONDS = {"type": "number", "minimum": 0}
+_EVENT_PARAMETERS = [
+    {"name": "since", "in": "query", "description": "events with a larger id", "schema": {"type": "integer"}},
+    *(
+        {"name": name, "in": "query", "description": what, "schema": _TEXT}
+        for name, what in (
+            ("client_id", "that client's requests"),
+            ("grant_type", "authorization_code, refresh_token or revoke"),
+            ("result", "ok, an error code, or refused (every event with a verdict)"),
+            ("reason", "the verdict's reason"),
+            ("path", "one request path"),
+        )
+    ),
+    *(
+        {"name": name, "in": "query", "description": what, "schema": {"type": "number"}}
+        for name, what in (("from", "time >= this (mock clock)"), ("until", "time < this (mock clock)"))
+    ),
+]
 _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
     ("/_mock/clock", "get", None, "200", _obj({"now": {"type": "number"}, "frozen": {"type": "boolean"}})),
     (
@@ -207,8 +225,36 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
         "200",
         _obj({"code": _TEXT, "redirect": {"type": "string", "nullable": True}}),
     ),
-    ("/_mock/tokens/expire", "post", _FILTERS, "200", _obj({"expired": {"type": "integer"}})),
-    ("/_mock/tokens/revoke", "post", _FILTERS, "200", _obj({"revoked": {"type": "integer"}})),
+    (
+        "/_mock/tokens/expire",
+        "post",
+        _obj({**_FILTERS, "in_seconds": _SECONDS}),
+        "200",
+        _obj({"expired": {"type": "integer"}}),
+    ),
+    (
+        "/_mock/tokens/revoke",
+        "post",
+        _obj({**_FILTERS, "refresh_token": _TEXT}),
+        "200",
+        _obj({"revoked": {"type": "integer"}}),
+    ),
+    (
+        "/_mock/tokens/lifetime",
+        "post",
+        _obj(
+            {
+                "client_id": _TEXT,
+                "username": _TEXT,
+                "refresh_token": _TEXT,
+                "grant": _TEXT,
+                "seconds": _SECONDS,
+            },
+            ("seconds",),
+        ),
+        "200",
+        _obj({"updated": {"type": "integer"}}),
+    ),
     (
         "/_mock/faults",
         "post",
@@ -311,6 +357,8 @@ def _control_paths() -> dict[str, Schema]:
             operation["responses"]["415"] = json_response(
                 "A body sent without Content-Type: application/json", ref("ControlError")
             )
+        if path == "/_mock/events":
+            operation["parameters"] = _EVENT_PARAMETERS
         names = re.findall(r"\{(\w+)\}", path)
         if names:
             operation["parameters"] = [

@@ -16,16 +16,49 @@ import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server import verdicts
 from mock_server.config import MockConfig
 
 if TYPE_CHECKING:
     from mock_server.state import MockState
+
+
+_REUSE_REASONS = frozenset(
+    {verdicts.CODE_REUSED, verdicts.REFRESH_TOKEN_REUSED, verdicts.REFRESH_TOKEN_ROTATED}
+)
+_STALE_REASONS = frozenset({verdicts.REFRESH_TOKEN_REUSED, verdicts.REFRESH_TOKEN_ROTATED, verdicts.UNKNOWN})
+
+
+def _explained(events: list[dict[str, Any]]) -> str:
+    """The refusals' verdicts, one line each: what, why, and the cause."""
+    lines = []
+    for event in events:
+        verdict = event["verdict"]
+        cause = verdict.get("cause")
+        because = f" (cause: {_cause_text(cause)})" if cause else ""
+        what = event.get("grant_type") or event["path"]
+        lines.append(
+            f"\n  event {event['id']} (request {event.get('request', '-')}): {what} refused, "
+            f"{verdict['reason']}: {verdict['summary']}{because}"
+        )
+    return "".join(lines)
+
+
+def _cause_text(cause: Mapping[str, Any]) -> str:
+    parts = [f"by {cause['by']}"] if "by" in cause else []
+    if "request" in cause:
+        parts.append(f"request {cause['request']}")
+    if "at" in cause:
+        parts.append(f"at {cause['at']:.3f}")
+    parts.extend(f"{k} {v}" for k, v in cause.items() if k not in ("by", "request", "at"))
+    return ", ".join(parts)
 
 
 class MockServerError(RuntimeError):
@@ -128,13 +161,26 @@ class ControlClient:
         result: dict[str, Any] = self._call("POST", "approve", {**params, "username": username})
         return result
 
-    def expire_tokens(self, **filters: str) -> int:
-        """Expire access tokens matching ``client_id``/``username``/``access_token`` (all if none)."""
-        return int(self._call("POST", "tokens/expire", filters)["expired"])
+    def expire_tokens(self, *, in_seconds: float | None = None, **filters: str) -> int:
+        """Expire access tokens matching ``client_id``/``username``/``access_token``/``grant``
+        (all if none) now, or ``in_seconds`` from now; how many."""
+        body: dict[str, Any] = dict(filters)
+        if in_seconds is not None:
+            body["in_seconds"] = in_seconds
+        return int(self._call("POST", "tokens/expire", body)["expired"])
 
     def revoke_tokens(self, **filters: str) -> int:
-        """Revoke access and refresh tokens matching the filters."""
+        """Revoke access and refresh tokens matching the filters (``refresh_token`` too)."""
         return int(self._call("POST", "tokens/revoke", filters)["revoked"])
+
+    def revoke_grant(self, grant: str) -> int:
+        """Revoke one grant (its id is in ``state()["tokens"]``); how many tokens died."""
+        return self.revoke_tokens(grant=grant)
+
+    def set_refresh_lifetime(self, seconds: float, **filters: str) -> int:
+        """Give the refresh tokens matching ``refresh_token``/``grant``/``client_id``/``username``
+        ``seconds`` left to live (0: expire now); how many."""
+        return int(self._call("POST", "tokens/lifetime", {**filters, "seconds": seconds})["updated"])
 
     def add_fault(
         self,
@@ -172,11 +218,54 @@ class ControlClient:
         result: list[dict[str, Any]] = self._call("GET", "faults")
         return result
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        """The request log, newest last; only events with an id above ``since`` when given."""
-        path = f"events?since={int(since)}" if since else "events"
+    def events(self, since: int = 0, **filters: str | float) -> list[dict[str, Any]]:
+        """The request log, newest last; only events with an id above ``since`` when given, and
+        matching ``client_id``, ``grant_type``, ``result`` (``"refused"``), ``reason``,
+        ``path``, ``from_``/``until`` (mock time) when given."""
+        return self._events(since, filters)
+
+    def _events(self, since: int, filters: Mapping[str, str | float]) -> list[dict[str, Any]]:
+        params: dict[str, str] = {"since": str(int(since))} if since else {}
+        for name, value in filters.items():
+            params[name.rstrip("_")] = str(value)
+        path = f"events?{urlencode(params)}" if params else "events"
         result: list[dict[str, Any]] = self._call("GET", path)
         return result
+
+    def refusals(self, since: int = 0, **filters: str | float) -> list[dict[str, Any]]:
+        """The events with a verdict (every refusal), matching ``events``' filters."""
+        return self._events(since, {**filters, "result": "refused"})
+
+    # Assertions for tests: each failure message carries the verdicts that explain it.
+    def assert_refreshes(self, client_id: str, n: int) -> None:
+        """Assert ``client_id`` made exactly ``n`` successful refreshes (refused ones named)."""
+        tried = self.events(client_id=client_id, grant_type="refresh_token")
+        done = [e for e in tried if e.get("result") == "ok"]
+        if len(done) != n:
+            raise AssertionError(
+                f"client {client_id!r} made {len(done)} successful refresh(es), expected {n}"
+                + _explained([e for e in tried if e.get("verdict")])
+            )
+
+    def assert_no_token_reuse(self) -> None:
+        """Assert no client sent a used code or a rotated refresh token again."""
+        reused = [e for e in self.refusals() if e["verdict"]["reason"] in _REUSE_REASONS]
+        if reused:
+            raise AssertionError("a used code or rotated refresh token was sent again" + _explained(reused))
+
+    def assert_refresh_token_stored(self, client_id: str | None = None) -> None:
+        """Assert the client (every client if None) always refreshed with its newest refresh
+        token: none of its refreshes was refused for an old, rotated or unknown one."""
+        filters: dict[str, str | float] = {"result": "refused", "grant_type": "refresh_token"}
+        if client_id:
+            filters["client_id"] = client_id
+        stale = [e for e in self._events(0, filters) if e["verdict"]["reason"] in _STALE_REASONS]
+        if stale:
+            who = f"client {client_id!r}" if client_id else "a client"
+            raise AssertionError(
+                f"{who} refreshed with a refresh token it should have replaced: did it store the "
+                "newest one?" + _explained(stale)
+            )
 
     def state(self) -> dict[str, Any]:
         """Clients, users, live codes and tokens (values redacted)."""

@@ -12,6 +12,7 @@ control plane may call in from other threads.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from mock_server import authorize, grants
+from mock_server import authorize, grants, verdicts
 from mock_server.authorize import AuthorizeRequest
 from mock_server.clients import Client, User, make_client
 from mock_server.clock import Clock
@@ -33,6 +34,7 @@ from mock_server.grants import ClientCredentials
 from mock_server.policy import PROFILE_POLICIES, apply_overrides
 from mock_server.ratelimit import RateLimiter
 from mock_server.tokens import Code, Family, TokenBook
+from mock_server.verdicts import Verdict
 from mock_server.webhooks import Webhooks
 
 __all__ = [
@@ -49,11 +51,12 @@ MAX_PENDING_LOGINS = 10_000
 
 
 class InvalidToken(Exception):
-    """A bearer token that is missing, unknown, expired or revoked."""
+    """A bearer token that is missing, unknown, expired or revoked; ``verdict`` says why."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, verdict: Verdict | None = None) -> None:
         super().__init__(description)
         self.description = description
+        self.verdict = verdict or verdicts.unknown("the access token")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,14 @@ class MockState:
         self.clients: dict[str, Client] = {}
         self.users: dict[str, User] = {}
         self._pending: OrderedDict[str, _PendingLogin] = OrderedDict()
+        # Token and revoke requests are numbered (across resets, like event ids): a verdict
+        # names the request that used a code or rotated a token by its number.
+        self._request_numbers = itertools.count(1)
         self._load_start()
+
+    def next_request_number(self) -> int:
+        """A new token-endpoint request number (the ``request`` field of its event)."""
+        return next(self._request_numbers)
 
     def _load_start(self) -> None:
         for spec in self.config.clients if self.config.clients is not None else DEMO_CLIENTS:
@@ -174,9 +184,15 @@ class MockState:
         with self.lock:
             token = self.tokens.access.get(access_token)
             if token is None:
-                raise InvalidToken("Invalid Token: the access token is unknown or was revoked")
+                raise InvalidToken(
+                    "Invalid Token: the access token is unknown or was revoked",
+                    self.tokens.why_ended(access_token, "the access token"),
+                )
             if self.clock.now() >= token.expires_at:
-                raise InvalidToken("access token expired: refresh it with the refresh token")
+                raise InvalidToken(
+                    "access token expired: refresh it with the refresh token",
+                    self.tokens.access_verdict(token),
+                )
             family = self.tokens.families[token.family_id]
             return AccessGrant(family.client_id, family.username, family.account_id, token.scopes)
 
@@ -276,8 +292,10 @@ class MockState:
         with self.lock:
             return grants.authenticate_client(self.clients, creds)
 
-    def token_request(self, params: Mapping[str, str], creds: ClientCredentials) -> dict[str, Any]:
-        """POST /oauth2/token: the JSON answer, or TokenError."""
+    def token_request(
+        self, params: Mapping[str, str], creds: ClientCredentials, request: int | None = None
+    ) -> dict[str, Any]:
+        """POST /oauth2/token: the JSON answer, or TokenError. ``request``: its number."""
         with self.lock:
             client = grants.authenticate_client(self.clients, creds)
             grant_type = params.get("grant_type")
@@ -286,15 +304,17 @@ class MockState:
             if not grant_type:
                 raise TokenError("invalid_request", "grant_type is missing")
             if grant_type == "authorization_code":
-                return grants.exchange_code(self.tokens, self.config, client, params, now)
+                return grants.exchange_code(self.tokens, self.config, client, params, now, request=request)
             if grant_type == "refresh_token":
-                return grants.refresh(self.tokens, self.config, client, params, now)
+                return grants.refresh(self.tokens, self.config, client, params, now, request=request)
             raise TokenError(
                 "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
             )
 
     # -- revocation ----------------------------------------------------------------------------
-    def revoke_request(self, params: Mapping[str, str], creds: ClientCredentials) -> None:
+    def revoke_request(
+        self, params: Mapping[str, str], creds: ClientCredentials, request: int | None = None
+    ) -> None:
         """POST /oauth2/revoke (RFC 7009): unknown tokens succeed quietly; TokenError otherwise."""
         with self.lock:
             client = self.authenticate_client(creds)
@@ -308,11 +328,20 @@ class MockState:
             if family is None:
                 return
             if family.client_id != client.client_id:
-                raise TokenError("invalid_request", "the token was not issued to this client")
+                raise TokenError(
+                    "invalid_request",
+                    "the token was not issued to this client",
+                    verdict=Verdict(
+                        verdicts.WRONG_CLIENT,
+                        f"the token was issued to client {family.client_id!r}; nothing was revoked",
+                        {"issued_to": family.client_id},
+                    ),
+                )
+            verdict = verdicts.revoked(verdicts.BY_CLIENT_REVOKE, self.clock.now(), request)
             if access is not None:
-                tokens.drop_access(value)
+                tokens.drop_access(value, verdict)
             else:  # RFC 7009 2.1: revoking a refresh token ends the grant's access tokens too
-                tokens.drop_family(family.id)
+                tokens.drop_family(family.id, verdict)
 
     # -- control plane -------------------------------------------------------------------------
     def _families(self, client_id: str | None, username: str | None, grant: str | None) -> list[Family]:
@@ -331,8 +360,12 @@ class MockState:
         username: str | None = None,
         access_token: str | None = None,
         grant: str | None = None,
+        in_seconds: float = 0.0,
     ) -> int:
-        """Make matching live access tokens expire now (filters AND-ed; none = all)."""
+        """Make matching live access tokens expire now, or ``in_seconds`` from now (filters
+        AND-ed; none = all). Their later refusals have the verdict "expired by QA"."""
+        if in_seconds < 0:
+            raise ValueError("in_seconds must be 0 or more")
         with self.lock:
             now = self.clock.now()
             count = 0
@@ -341,7 +374,32 @@ class MockState:
                     if access_token is not None and value != access_token:
                         continue
                     if self.tokens.access[value].expires_at > now:
-                        self.tokens.expire_access(value, now)
+                        self.tokens.expire_access(value, now, in_seconds)
+                        count += 1
+            return count
+
+    def set_refresh_lifetime(
+        self,
+        seconds: float,
+        *,
+        client_id: str | None = None,
+        username: str | None = None,
+        refresh_token: str | None = None,
+        grant: str | None = None,
+    ) -> int:
+        """Give matching live refresh tokens ``seconds`` to live (0: expire now); how many.
+
+        Their later refusals have the verdict "expired by QA".
+        """
+        if seconds < 0:
+            raise ValueError("seconds must be 0 or more")
+        with self.lock:
+            now = self.clock.now()
+            count = 0
+            for family in self._families(client_id, username, grant):
+                for value in list(family.refresh):
+                    if refresh_token is None or value == refresh_token:
+                        self.tokens.set_refresh_lifetime(family, value, now, seconds)
                         count += 1
             return count
 
@@ -351,14 +409,21 @@ class MockState:
         client_id: str | None = None,
         username: str | None = None,
         access_token: str | None = None,
+        refresh_token: str | None = None,
         grant: str | None = None,
     ) -> int:
-        """Revoke matching grants' access and refresh tokens; returns how many tokens died."""
+        """Revoke matching grants' access and refresh tokens; returns how many tokens died.
+
+        Their later refusals have the verdict "revoked by QA".
+        """
         with self.lock:
             families = self._families(client_id, username, grant)
             if access_token is not None:
                 families = [f for f in families if access_token in f.access]
-            return sum(self.tokens.drop_family(f.id) for f in families)
+            if refresh_token is not None:
+                families = [f for f in families if refresh_token in f.refresh]
+            verdict = verdicts.revoked(verdicts.BY_QA, self.clock.now())
+            return sum(self.tokens.drop_family(f.id, verdict) for f in families)
 
     def purge(self) -> None:
         """Forget expired codes and tokens now (also done on every issue)."""

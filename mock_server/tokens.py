@@ -4,6 +4,10 @@ A *family* is everything issued from one authorization code: its access tokens, 
 refresh token(s) and the last rotated ones (for reuse detection and the grace window).
 Revoking a family forgets it wholesale; expired records are purged through min-heaps, so
 memory follows the number of live tokens, not the number ever issued.
+
+What ended a token is remembered, bounded (``MAX_ENDED`` values, oldest forgotten first), as a
+``Verdict`` keyed by the token's value: a later use of it is refused with that verdict (expired
+by its lifetime or by QA, revoked by QA, by the client, by reuse detection or a code replay).
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from mock_server import entropy
+from mock_server import entropy, verdicts
 from mock_server.policy import MAX_KEPT_REFRESH_TOKENS, MAX_REMEMBERED_ROTATIONS, RefreshPolicy
+from mock_server.verdicts import Verdict
+
+MAX_ENDED = 10_000  # ended tokens whose verdict is remembered
+_Expiry = tuple[str, float, float | None]  # what expired, when, when QA set it (None: its lifetime)
 
 
 def redact(value: str) -> str:
@@ -46,6 +54,8 @@ class Code:
     expires_at: float
     used: bool = False
     family_id: str | None = None
+    used_at: float | None = None
+    used_request: int | None = None  # the request number of the exchange that used it
 
 
 @dataclass(slots=True)
@@ -67,6 +77,7 @@ class Rotation:
     refresh_token: str = field(repr=False)
     access_expires_at: float
     scopes: frozenset[str]
+    request: int | None = None  # the request number of the refresh that rotated it
 
 
 @dataclass(slots=True)
@@ -113,6 +124,28 @@ class TokenBook:
         self._code_heap: list[tuple[float, str]] = []
         self._access_heap: list[tuple[float, str]] = []
         self._refresh_heap: list[tuple[float, str]] = []
+        # token value -> why it ended: a Verdict, or (what, expires_at, QA's time or None) for
+        # an expiry, made a Verdict only when asked (purging runs on the benchmarked refresh).
+        self.ended: OrderedDict[str, Verdict | _Expiry] = OrderedDict()
+        self.qa_expiry: dict[str, float] = {}  # token value -> when QA set its expiry
+
+    def _end(self, value: str, why: Verdict | _Expiry) -> None:
+        ended = self.ended
+        ended[value] = why  # a value ends once, so it goes last without move_to_end
+        if len(ended) > MAX_ENDED:
+            ended.popitem(last=False)
+
+    def _expired(self, what: str, value: str, expires_at: float) -> _Expiry:
+        return (what, expires_at, self.qa_expiry.pop(value, None) if self.qa_expiry else None)
+
+    def why_ended(self, value: str, what: str) -> Verdict:
+        """The verdict for a token or code that is no longer live."""
+        why = self.ended.get(value)
+        if why is None:
+            return verdicts.unknown(what)
+        if isinstance(why, Verdict):
+            return why
+        return verdicts.expired(*why)
 
     # -- codes ---------------------------------------------------------------------------------
     def add_code(self, code: Code) -> None:
@@ -162,6 +195,7 @@ class TokenBook:
         while len(family.refresh) > MAX_KEPT_REFRESH_TOKENS:
             old, _ = family.refresh.popitem(last=False)
             self.refresh.pop(old, None)
+            self.qa_expiry.pop(old, None)
         return value
 
     def new_family(
@@ -184,12 +218,20 @@ class TokenBook:
         return family, Issued(access.value, refresh, access.expires_at, scopes)
 
     def refresh_family(
-        self, family: Family, used: str, *, now: float, access_ttl: int, scopes: frozenset[str]
+        self,
+        family: Family,
+        used: str,
+        *,
+        now: float,
+        access_ttl: int,
+        scopes: frozenset[str],
+        request: int | None = None,
     ) -> Issued:
         """Exchange the live refresh token ``used`` following the family's policy."""
         policy = family.policy
         access = self._new_access(family, now, access_ttl, scopes)
         if not policy.rotate:
+            self.qa_expiry.pop(used, None)  # its life restarts: QA's setting is spent
             ttl = policy.refresh_token_ttl
             expires_at = None if ttl is None else now + ttl  # a long-lived token's life restarts on use
             family.refresh[used] = expires_at
@@ -204,7 +246,7 @@ class TokenBook:
         del family.refresh[used]
         self.refresh.pop(used, None)
         new = self._new_refresh(family, now)
-        family.rotated[used] = Rotation(now, access.value, new, access.expires_at, scopes)
+        family.rotated[used] = Rotation(now, access.value, new, access.expires_at, scopes, request)
         self.rotated[used] = family.id
         while len(family.rotated) > MAX_REMEMBERED_ROTATIONS:
             old, _ = family.rotated.popitem(last=False)
@@ -212,27 +254,42 @@ class TokenBook:
         return Issued(access.value, new, access.expires_at, scopes)
 
     # -- ending --------------------------------------------------------------------------------
-    def drop_family(self, family_id: str) -> int:
-        """Revoke every token of a family; returns how many live access/refresh tokens died."""
+    def drop_family(self, family_id: str, verdict: Verdict | None = None) -> int:
+        """Revoke every token of a family; returns how many live access/refresh tokens died.
+
+        ``verdict`` (why) is remembered for each of its tokens, the rotated ones included.
+        """
         family = self.families.pop(family_id, None)
         if family is None:
             return 0
         count = 0
         for value in family.access:
+            self.qa_expiry.pop(value, None)
             if self.access.pop(value, None) is not None:
                 count += 1
+                if verdict is not None:
+                    self._end(value, verdict)
         for value in family.refresh:
+            self.qa_expiry.pop(value, None)
             if self.refresh.pop(value, None) is not None:
                 count += 1
+                if verdict is not None:
+                    self._end(value, verdict)
         for value in family.rotated:
             self.rotated.pop(value, None)
+            if verdict is not None:
+                self._end(value, verdict)
         return count
 
-    def drop_access(self, value: str) -> bool:
-        """Revoke one access token."""
+    def drop_access(self, value: str, verdict: Verdict | _Expiry | None = None) -> bool:
+        """Revoke one access token (remembering ``verdict`` for it)."""
         token = self.access.pop(value, None)
         if token is None:
             return False
+        if self.qa_expiry:
+            self.qa_expiry.pop(value, None)
+        if verdict is not None:
+            self._end(value, verdict)
         family = self.families.get(token.family_id)
         if family is not None:
             family.access.discard(value)
@@ -243,11 +300,27 @@ class TokenBook:
         if not family.access and not family.refresh:
             self.drop_family(family.id)
 
-    def expire_access(self, value: str, now: float) -> None:
-        """Make a live access token expire now."""
+    def expire_access(self, value: str, now: float, in_seconds: float = 0.0) -> None:
+        """Make a live access token expire ``in_seconds`` from now (QA's doing)."""
         token = self.access[value]
-        token.expires_at = now
-        heapq.heappush(self._access_heap, (now, value))
+        token.expires_at = now + in_seconds
+        self.qa_expiry[value] = now
+        heapq.heappush(self._access_heap, (token.expires_at, value))
+
+    def set_refresh_lifetime(self, family: Family, value: str, now: float, seconds: float) -> None:
+        """Make a live refresh token of ``family`` expire ``seconds`` from now (QA's doing)."""
+        expires_at = now + seconds
+        family.refresh[value] = expires_at
+        self.qa_expiry[value] = now
+        heapq.heappush(self._refresh_heap, (expires_at, value))
+
+    def access_verdict(self, token: AccessToken) -> Verdict:
+        """Why a live but expired access token is refused."""
+        return verdicts.expired("the access token", token.expires_at, self.qa_expiry.get(token.value))
+
+    def refresh_verdict(self, value: str, expires_at: float) -> Verdict:
+        """Why a live but expired refresh token is refused."""
+        return verdicts.expired("the refresh token", expires_at, self.qa_expiry.get(value))
 
     def purge(self, now: float) -> None:
         """Forget expired codes, access tokens and refresh tokens (and grants left empty)."""
@@ -257,12 +330,13 @@ class TokenBook:
             code = self.codes.get(value)
             if code is not None and code.expires_at <= now:
                 del self.codes[value]
+                self._end(value, ("the authorization code", code.expires_at, None))
         heap = self._access_heap
         while heap and heap[0][0] <= now:
             _, value = heapq.heappop(heap)
             token = self.access.get(value)
             if token is not None and token.expires_at <= now:
-                self.drop_access(value)
+                self.drop_access(value, self._expired("the access token", value, token.expires_at))
         heap = self._refresh_heap
         while heap and heap[0][0] <= now:
             _, value = heapq.heappop(heap)
@@ -274,6 +348,7 @@ class TokenBook:
             if expires_at is not None and expires_at <= now:
                 del family.refresh[value]
                 del self.refresh[value]
+                self._end(value, self._expired("the refresh token", value, expires_at))
                 self._maybe_drop(family)
 
     def live_view(self, now: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -328,4 +403,5 @@ class TokenBook:
             "rotated": len(self.rotated),
             "families": len(self.families),
             "heaps": len(self._code_heap) + len(self._access_heap) + len(self._refresh_heap),
+            "ended": len(self.ended),
         }

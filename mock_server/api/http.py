@@ -28,11 +28,13 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from mock_server import events_asgi, verdicts
 from mock_server.api.model import BadRequest
 from mock_server.api.views import Links
 from mock_server.config import MockConfig
 from mock_server.ratelimit import RateLimited
 from mock_server.state import AccessGrant, InvalidToken, MockState
+from mock_server.verdicts import Verdict
 
 MAX_BODY_BYTES = 64 * 1024
 _DOCS = {
@@ -247,14 +249,24 @@ async def begin(
     body = await read_body(request, max_body) if request.method not in ("GET", "HEAD") else Body()
     token = bearer_token(request, body)
     if token is None:
+        _refused(request, None, "invalid_token", verdicts.plain("invalid_token", "no access token was sent"))
         raise TokenError("The access token is missing.")
     try:
         grant = state.authenticate(token)
     except InvalidToken as exc:
+        _refused(request, None, "invalid_token", exc.verdict)
         raise TokenError(exc.description) from None
     try:
         state.rate_limiter.hit(grant.account_id, cost)
-    except RateLimited:
+    except RateLimited as exc:
+        limit = state.config.rate_limit_per_minute
+        verdict = Verdict(
+            verdicts.RATE_LIMITED,
+            f"account {grant.account_id} went over {limit} requests a minute: "
+            f"locked out until {exc.until:.3f}",
+            {"account_id": grant.account_id, "limit_per_minute": limit, "until": exc.until},
+        )
+        _refused(request, grant.client_id, "rate_limited", verdict)
         raise ApiError(403, "ForbiddenError", "Rate Limit Error") from None
     if account_param is not None:
         raw = str(request.path_params[account_param])
@@ -263,6 +275,12 @@ async def begin(
     needed = (scope,) if isinstance(scope, str) else scope or ()
     for name in needed:
         if not _SCOPE_ALIASES.get(name, {name}) & grant.scopes:
+            verdict = Verdict(
+                verdicts.SCOPE_NOT_GRANTED,
+                f"the access token does not grant the {name!r} scope",
+                {"needed": name, "granted": sorted(grant.scopes)},
+            )
+            _refused(request, grant.client_id, "insufficient_scope", verdict)
             raise ApiError(
                 403,
                 "ForbiddenError",
@@ -273,6 +291,10 @@ async def begin(
     if body.error is not None:
         raise body.error
     return Call(request, state, grant, body, Links(str(request.base_url)))
+
+
+def _refused(request: Request, client_id: str | None, result: str, verdict: Verdict) -> None:
+    events_asgi.annotate(request, client_id=client_id, result=result, verdict=verdict.as_dict())
 
 
 def show_total(call: Call, total: int) -> Response | None:

@@ -30,6 +30,7 @@ CONTROL_PATHS = {
     "/_mock/approve",
     "/_mock/tokens/expire",
     "/_mock/tokens/revoke",
+    "/_mock/tokens/lifetime",
     "/_mock/faults",
     "/_mock/events",
     "/_mock/state",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mock_server import tokens as tokens_module
 from mock_server.authorize import s256
 from mock_server.clock import Clock
 from mock_server.config import ClientSpec, MockConfig, UserSpec, load_config
@@ -373,3 +374,21 @@ def test_load_config_json_and_toml(tmp_path: Path) -> None:
     js.write_text("{nope")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_config(js)
+
+
+def test_remembered_verdicts_are_bounded_oldest_forgotten_first() -> None:
+    state = make_state(MockConfig(access_token_ttl=60))
+    first = connect(state, scope="account.read")
+    state.revoke_tokens(access_token=first["access_token"])
+    for _ in range(tokens_module.MAX_ENDED // 2 + 10):  # each revocation ends two tokens
+        state.revoke_tokens(access_token=connect(state, scope="account.read")["access_token"])
+    assert len(state.tokens.ended) == tokens_module.MAX_ENDED
+    # The first grant's verdict was forgotten: its token is now simply unknown.
+    with pytest.raises(TokenError) as refused:
+        refresh(state, first["refresh_token"])
+    assert refused.value.verdict.reason == "unknown"
+    last = connect(state, scope="account.read")
+    state.revoke_tokens(access_token=last["access_token"])
+    with pytest.raises(TokenError) as refused:
+        refresh(state, last["refresh_token"])
+    assert refused.value.verdict.reason == "revoked"
