@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from oob_helper.helper import OAuthHelper
 
 PROG = "oob-helper"
+EXIT_NEEDS_PERSON = 3  # as cli.EXIT_REAUTHORIZE (cli imports this module, so not the other way)
 MAX_PASTE = 8192  # the facade refuses anything over 2 KB with its own message
 
 
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         "status": _status,
         "refresh": refresh_command,
         "disconnect": _disconnect,
+        "adopt-store": _adopt_store,
+        "move-install": _move_install,
     }
     with open_helper(settings) as helper:
         return commands[args.command](args, helper, settings)
@@ -256,8 +259,11 @@ def store_encrypted(store: Any) -> bool | None:
     return None if encrypted is None else bool(encrypted)
 
 
-def record_json(record: InstallRecord, now: float, *, encrypted: bool | None = None) -> dict[str, Any]:
-    """What ``status --json`` shows for one install (no secret)."""
+def record_json(
+    record: InstallRecord, now: float, *, encrypted: bool | None = None, copied: bool = False
+) -> dict[str, Any]:
+    """What ``status --json`` shows for one install (no secret); ``copied``: the record was made
+    in a store that lives elsewhere (the clone guard refuses it: SiteMismatch)."""
     token = record.token
     expires_in = None if token is None else token.expires_in(now)
     return {
@@ -272,6 +278,8 @@ def record_json(record: InstallRecord, now: float, *, encrypted: bool | None = N
         "reason": record.reason,
         "state_changed_at": iso_time(record.state_changed_at),
         "encrypted": encrypted,
+        "store_location": record.store_location,
+        "site_mismatch": copied,
     }
 
 
@@ -307,10 +315,13 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
     now = time.time()
     records = [helper.status(args.install)] if args.install else helper.installs()
     encrypted = store_encrypted(helper.store)
+    copies = {r.install for r in records if helper.is_copy(r)}
+    # A copied store's installs need a person (adopt-store or connect): exit 3, as for reauthorization.
+    code = EXIT_NEEDS_PERSON if copies else 0
     if args.json:
-        rows = [record_json(r, now, encrypted=encrypted) for r in records]
+        rows = [record_json(r, now, encrypted=encrypted, copied=r.install in copies) for r in records]
         _print_json(rows[0] if args.install else rows)
-        return 0
+        return code
     words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
     at_rest = f"Tokens at rest: {words[encrypted]}."
     if not records:
@@ -320,6 +331,8 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
     table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "SCOPES")]
     for r in records:
         state = r.state if r.state != "reauthorization_required" else f"{r.state}: {r.reason or '?'}"
+        if r.install in copies:
+            state = f"site_mismatch: connected in {r.store_location}"
         account = r.account_name or r.account_id or "-"
         if r.account_name and r.account_id:
             account = f"{r.account_name} ({r.account_id})"
@@ -332,13 +345,44 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
     print(f"\n{at_rest}")
-    return 0
+    if copies:
+        print(
+            f"\nThis store is at {helper.records.location}, but {len(copies)} install(s) were connected "
+            "in a store elsewhere: it looks like a copy, so they are not refreshed here. If the "
+            f"original is retired, run `{PROG} adopt-store`; if this is a copy, connect each anew "
+            f"with `{PROG} connect --install NAME`."
+        )
+    return code
 
 
 def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
     with critical():
-        helper.disconnect(args.install, force=args.force)
+        record = helper.disconnect(args.install, force=args.force)
+    if helper.is_copy(record):
+        print(
+            f"Forgot install {args.install!r} here only: it was connected in the store at "
+            f"{record.store_location}, so its grant (the original's) was NOT revoked at the provider."
+        )
+        return 0
     print(f"Disconnected install {args.install!r}: revoked at the provider and forgotten.")
+    return 0
+
+
+def _adopt_store(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    with critical():
+        adopted = helper.adopt_store()
+    plural = "s" if adopted != 1 else ""
+    print(
+        f"adopted {adopted} install{plural}: their connections now belong to this store at "
+        f"{helper.records.location}, and refresh here"
+    )
+    return 0
+
+
+def _move_install(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    with critical():
+        record = helper.move_install(args.old, args.new)
+    print(f"Moved install {args.old!r} to {record.install!r}: same connection ({account_label(record)}).")
     return 0
 
 
@@ -374,10 +418,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _migrate_store(args: argparse.Namespace) -> int:
     from oob_helper.cli_migrate import migrate_store  # noqa: PLC0415
 
-    copied = migrate_store(args.source, args.target, progress_stream=sys.stderr)
+    copied, location = migrate_store(args.source, args.target, progress_stream=sys.stderr)
     plural = "s" if copied != 1 else ""
     if args.source.strip() == args.target.strip():
         print(f"rewrote {copied} install{plural} in place")
+    elif location is not None:
+        print(
+            f"migrated {copied} install{plural}, each stamped with the target's location {location} "
+            "(a deliberate move: the clone guard lets the target refresh them)"
+        )
     else:
         print(f"migrated {copied} install{plural}")
     return 0

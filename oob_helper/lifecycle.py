@@ -32,6 +32,7 @@ EventKind = Literal[
     "refresh_failed",
     "reauthorization_required",
     "disconnected",
+    "clone_detected",
 ]
 EVENT_KINDS: tuple[EventKind, ...] = (
     "connected",
@@ -39,6 +40,7 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "refresh_failed",
     "reauthorization_required",
     "disconnected",
+    "clone_detected",
 )
 
 

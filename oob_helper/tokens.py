@@ -71,6 +71,10 @@ class InstallRecord:
     # Names the authorization this record's tokens come from; a new one per completed connect,
     # so a refresh never writes one grant's pair over another's (oob_helper/records.py).
     grant_id: str | None = None
+    # Where the connection was made (``TokenStore.location()``): a store that finds its records
+    # made somewhere else is a copy and refuses to refresh them (SiteMismatch). None: made
+    # before the clone guard existed, "not known yet", stamped by the record owner's next write.
+    store_location: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (contains secrets: only for stores)."""
@@ -93,6 +97,7 @@ class InstallRecord:
             last_refresh_at=data.get("last_refresh_at"),
             version=int(data.get("version") or 0),
             grant_id=None if data.get("grant_id") is None else str(data["grant_id"]),
+            store_location=None if data.get("store_location") is None else str(data["store_location"]),
         )
 
 
