@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from mock_server import routes, webhook_delivery
 from mock_server.config import MockConfig
 from mock_server.edge import EdgeMiddleware
+from mock_server.origins import HostCheck
 from mock_server.state import MockState
 
 
@@ -24,13 +25,15 @@ def create_app(
     """Build the mock server app.
 
     ``control_token`` protects ``/_mock/`` with a bearer token; ``enable_control=False`` removes
-    the whole prefix, as ``mock-aweber serve --no-control`` does.
+    the whole prefix, as ``mock-aweber serve --no-control`` does. Requests whose Host the mock
+    does not serve (loopback names, the listening address, ``config.allowed_hosts``) get 421.
     """
     if state is None:
         state = MockState(config)
     table = routes.table(state, control_token, enable_control=enable_control)
-    # One layer for faults, the request log and security headers (see mock_server/edge.py).
-    middleware = [Middleware(EdgeMiddleware, direct=routes.direct(table), state=state)]
+    # One layer for the Host check, faults, the request log and security headers (mock_server/edge.py).
+    hosts = HostCheck(state.config.allowed_hosts)
+    middleware = [Middleware(EdgeMiddleware, direct=routes.direct(table), state=state, hosts=hosts)]
     # The lifespan runs the webhook delivery worker (mock_server/webhook_delivery.py).
     app = Starlette(routes=table, middleware=middleware, lifespan=webhook_delivery.lifespan)
     app.state.mock = state

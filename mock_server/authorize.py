@@ -19,8 +19,9 @@ from mock_server.clients import Client, scope_words
 from mock_server.config import OOB_REDIRECT_URI
 from mock_server.errors import AuthorizeError
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-_S256_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+# fullmatch, always: "$" also matches before a final newline.
+_S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_STATE_LENGTH = 2048
 AUTHORIZE_PARAMETERS = (
     "response_type",
@@ -73,7 +74,7 @@ def s256(verifier: str) -> str:
 
 def verifier_problem(verifier: str) -> str | None:
     """Why a code_verifier is malformed (RFC 7636 section 4.1), or None."""
-    if _VERIFIER.match(verifier):
+    if _VERIFIER.fullmatch(verifier):
         return None
     return "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9 and - . _ ~ (RFC 7636)"
 
@@ -151,7 +152,7 @@ def validate(
                 "invalid_request",
                 "code_challenge_method must be S256; plain (the default when it is omitted) is refused",
             )
-        if not _S256_CHALLENGE.match(challenge):
+        if not _S256_CHALLENGE.fullmatch(challenge):
             raise fail(
                 "invalid_request",
                 "code_challenge must be base64url(SHA-256(code_verifier)) without padding: 43 characters",

@@ -1,7 +1,8 @@
 """``mock-aweber`` (and ``python -m mock_server``): run the mock from the command line.
 
 ``mock-aweber serve [--host 127.0.0.1] [--port 8081] [--profile aweber|constantcontact]
-[--config FILE] [--access-token-ttl SECONDS] [--control-token TOKEN | --no-control]``
+[--config FILE] [--access-token-ttl SECONDS] [--allowed-host NAME ...]
+[--control-token TOKEN | --no-control]``
 
 On start it prints the base URL, the endpoint URLs, the API base, the dashboard URL and the
 demo credentials, then serves with uvicorn (uvloop and httptools when installed) until Ctrl-C
@@ -12,6 +13,9 @@ The control token may also come from the ``MOCK_AWEBER_CONTROL_TOKEN`` environme
 (kept out of the process list). When the host is not a loopback address and neither a token nor
 ``--no-control`` is given, a random token is generated and printed: the control plane can reset
 the server and mint codes, so it is never left open to the network.
+
+Requests whose Host header names neither a loopback name, the address a connection came in on,
+nor an ``--allowed-host`` entry get 421 (DNS rebinding; see ``mock_server.origins``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any, TextIO
 
 from mock_server.config import MockConfig, load_config
 from mock_server.events import RequestLogFormatter, flush_request_log
+from mock_server.origins import check_allowed_host
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -94,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="access token lifetime (default: the profile's, 7200 for aweber)",
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also serve this Host: NAME, NAME:PORT, *.SUFFIX, or * for any (repeatable; loopback "
+        "names and the listening address are always served)",
+    )
     control = serve.add_mutually_exclusive_group()
     control.add_argument(
         "--control-token",
@@ -132,6 +145,12 @@ def load(args: argparse.Namespace) -> MockConfig:
         changes["profile"] = args.profile
     if args.access_token_ttl:
         changes["access_token_ttl"] = args.access_token_ttl
+    if args.allowed_host:
+        try:
+            extra = tuple(check_allowed_host(h) for h in args.allowed_host)
+        except ValueError as exc:
+            raise UsageError(f"--allowed-host: {exc}") from None
+        changes["allowed_hosts"] = (*config.allowed_hosts, *extra)
     return dataclasses.replace(config, **changes) if changes else config
 
 
@@ -169,6 +188,8 @@ def banner(
             f"  CC API base:     {base}/v3",
         ]
     lines.append(f"  OpenAPI:         {base}/openapi.json")
+    if config.allowed_hosts:
+        lines.append(f"  also serves:     {', '.join(config.allowed_hosts)} (Host names besides loopback)")
     if not control:
         lines.append("  dashboard:       disabled (--no-control)")
     else:

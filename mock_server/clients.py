@@ -36,7 +36,7 @@ CONSTANT_CONTACT_SCOPES: dict[str, str] = {
     "offline_access": "Stay connected when you are not using the application",
 }
 
-_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,200}")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -134,7 +134,7 @@ def make_client(
     refresh_policy: Mapping[str, object] | str | None,
 ) -> Client:
     """Validate a registration; ValueError with a message naming the bad field."""
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         raise ValueError("client_id must be 1-200 printable characters without spaces")
     if client_secret is not None and (not isinstance(client_secret, str) or not client_secret):
         raise ValueError("client_secret must be a non-empty string, or null for a public client")

@@ -15,6 +15,7 @@ or TOML file (``mock-aweber serve --config FILE``)::
     rate_limit_per_minute = 120
     rate_limit_lockout = 60
     data_seed = 0                       # seeds the opens and clicks of sent broadcasts
+    allowed_hosts = ["aweber-mock"]     # Host names served besides loopback (mock_server/origins.py)
 
     [refresh_policy]                    # options in mock_server/policy.py
     keep_old_refresh_token = false
@@ -56,6 +57,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from mock_server.origins import check_allowed_host
 from mock_server.policy import PROFILE_POLICIES, apply_overrides
 
 Profile = Literal["aweber", "constantcontact"]
@@ -104,6 +106,8 @@ class MockConfig:
     max_body_bytes: int = 64 * 1024
     data_seed: int = 0  # seeds the opens and clicks of sent broadcasts (mock_server.mailings)
     demo: Mapping[str, object] | None = field(default=None, hash=False)  # mock_server.demo_config
+    # Host names served besides loopback and the listening address (mock_server.origins).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def effective_access_token_ttl(self) -> int:
@@ -221,6 +225,13 @@ def config_from_mapping(data: Mapping[str, object]) -> MockConfig:
                 raise ValueError("authorize_errors must be 'redirect' or 'page'")
         elif key == "refresh_policy":
             apply_overrides(PROFILE_POLICIES["aweber"], value)  # type: ignore[arg-type]
+        elif key == "allowed_hosts":
+            if not isinstance(value, list | tuple) or not all(isinstance(h, str) for h in value):
+                raise ValueError('allowed_hosts must be a list of host names, e.g. ["aweber-mock:8081"]')
+            try:
+                value = tuple(check_allowed_host(h) for h in value)  # noqa: PLW2901
+            except ValueError as exc:
+                raise ValueError(f"allowed_hosts: {exc}") from None
         elif key == "clients":
             if not isinstance(value, list):
                 raise ValueError("clients must be a list of client tables/objects")

@@ -3,9 +3,13 @@
 Every answer is JSON; a body that cannot be used gets 400 with
 ``{"error": "invalid_request", "error_description": <what is wrong and how to fix it>}``.
 
-When a control token is set, every JSON call needs ``Authorization: Bearer <token>`` (compared
-in constant time; 401 otherwise). The dashboard (``control_dashboard``) also accepts a session
-cookie set by its login form, since a browser cannot send the header.
+No web page can drive these calls (``mock_server.origins``): a browser request from another
+origin (``Origin`` not the mock's own, or ``Sec-Fetch-Site`` cross-site or same-site) gets 403,
+and a body sent without ``Content-Type: application/json`` gets 415, so neither a form nor a
+``no-cors`` fetch gets through, and a JSON fetch from a page needs a CORS preflight the mock
+never grants. When a control token is set, every JSON call needs ``Authorization: Bearer
+<token>`` (compared in constant time; 401 otherwise). The dashboard (``control_dashboard``)
+also accepts a session cookie set by its login form, since a browser cannot send the header.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mock_server.faults import FaultSpecError
+from mock_server.origins import cross_site
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
@@ -277,12 +282,43 @@ def unauthorized() -> JSONResponse:
     return response
 
 
+def foreign_browser(request: Request) -> str | None:
+    """Why this is a cross-origin browser request (to refuse), or None."""
+    headers = request.headers
+    return cross_site(headers.get("origin"), headers.get("sec-fetch-site"), headers.get("host"))
+
+
+def _not_json(request: Request) -> str | None:
+    headers = request.headers
+    if headers.get("content-length", "0").strip() in ("", "0") and "transfer-encoding" not in headers:
+        return None  # no body: nothing to parse
+    media = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media == "application/json":
+        return None
+    return (
+        f"control calls take JSON: send the body with 'Content-Type: application/json' "
+        f"(this request sent {media[:60] or 'no Content-Type'!r})"
+    )
+
+
 def guarded(endpoint: Endpoint, control_token: str | None) -> Endpoint:
-    """``endpoint`` behind the control token, with its BadRequest answered as a 400."""
+    """``endpoint`` behind the browser checks and the control token, with its BadRequest
+    answered as a 400."""
 
     async def checked(request: Request) -> Response:
+        foreign = foreign_browser(request)
+        if foreign is not None:
+            return _error(
+                403,
+                "forbidden",
+                f"{foreign}: web pages cannot drive the control API; call it from a script or a "
+                "test (curl, httpx, the MockServer handle), or use the dashboard at /_mock/",
+            )
         if not bearer_ok(request, control_token):
             return unauthorized()
+        problem = _not_json(request)
+        if problem is not None:
+            return _error(415, "unsupported_media_type", problem)
         try:
             return await endpoint(request)
         except BadRequest as exc:

@@ -4,6 +4,11 @@ Pages are Jinja2 templates (autoescaped) with no script at all; the one inline s
 allowed by its SHA-256 hash in the Content-Security-Policy. Every form carries a CSRF token
 bound to a per-browser cookie, and every POST answers with a 303 back to the dashboard.
 
+Every POST from another origin (``Origin`` not the mock's own, or ``Sec-Fetch-Site`` cross-site
+or same-site) is refused with 403 before anything else, on top of the CSRF token; the pages use
+``Referrer-Policy: same-origin`` so that the browser sends their own origin with their forms
+(under ``no-referrer`` it sends ``Origin: null``).
+
 With a control token set, a browser proves it knows the token once, by the login form
 (``POST /_mock/login``) or by opening ``/_mock/?token=<control token>`` (which redirects to
 ``/_mock/`` so the token leaves the address bar); either sets an HttpOnly, SameSite=Strict
@@ -27,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mock_server import dashboard_webhooks
+from mock_server.control import foreign_browser
 from mock_server.webhook_records import WebhookError
 
 _ENV = jinja2.Environment(
@@ -148,6 +154,13 @@ class Dashboard:
     def _problem(self, request: Request, message: str, status: int = 400) -> HTMLResponse:
         return self._page(request, "dashboard_error.html", status, message=message)
 
+    def _foreign(self, request: Request) -> HTMLResponse | None:
+        foreign = foreign_browser(request)
+        if foreign is None:
+            return None
+        message = f"Refused {foreign}: only the dashboard's own pages can use its forms."
+        return self._problem(request, message, 403)
+
     # -- endpoints ----------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
         """GET /_mock/: the dashboard (or the login form)."""
@@ -202,6 +215,8 @@ class Dashboard:
 
     async def login(self, request: Request) -> Response:
         """POST /_mock/login: trade the control token for a session cookie."""
+        if (refused := self._foreign(request)) is not None:
+            return refused
         form = await request.form()
         if not self._check_csrf(request, form):
             return self._login(request, 403, "The form expired; please try again.")
@@ -214,6 +229,8 @@ class Dashboard:
 
     async def logout(self, request: Request) -> Response:
         """POST /_mock/logout: forget the session cookie."""
+        if (refused := self._foreign(request)) is not None:
+            return refused
         form = await request.form()
         if not self._check_csrf(request, form):
             return self._problem(request, "The form expired; go back to the dashboard and try again.", 403)
@@ -225,6 +242,8 @@ class Dashboard:
         """A POST endpoint: check the session and CSRF, run ``handler``, go back with a notice."""
 
         async def endpoint(request: Request) -> Response:
+            if (refused := self._foreign(request)) is not None:
+                return refused
             if not self.authorized(request):
                 return self._login(request)
             form = await request.form()
@@ -246,7 +265,8 @@ def _secure(response: Response) -> None:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Not no-referrer: under it a browser sends "Origin: null" with the page's own forms.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
 
 

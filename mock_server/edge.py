@@ -1,12 +1,14 @@
-"""The one middleware in front of every route: faults, the request log, security headers.
+"""The one middleware in front of every route: the Host check, faults, the request log, headers.
 
-Each concern lives in its own module (``faults``, ``events``, ``security``) and has its own
-middleware class there for composing by hand; the app stacks them as this single layer because
-each extra ASGI layer and ``send`` wrapper cost the token endpoint about a tenth of its
-throughput against a bare Starlette endpoint (``bench/bench_token_endpoint.py``).
+Each concern lives in its own modules (the pure ``faults`` and ``events`` models with their ASGI
+sides ``faults_asgi`` and ``events_asgi``, and ``security``); the app stacks them as this single
+layer because each extra ASGI layer and ``send`` wrapper cost the token endpoint about a tenth of
+its throughput against a bare Starlette endpoint (``bench/bench_token_endpoint.py``).
 
 Order, as the separate middlewares had it: the log sees what a fault did; a fault acts before
-the handler; security headers go on every response, the control plane's included.
+the handler; security headers go on every response, the control plane's included. Before all
+of it, a request whose Host the mock does not serve is refused with 421 on every path, neither
+logged nor faulted (DNS rebinding; see ``mock_server.origins``).
 
 ``direct`` maps exact (method, path) pairs to plain ASGI handlers that the layer calls itself,
 skipping the router's linear match and Starlette's per-request exception layer: the token
@@ -18,6 +20,7 @@ page, never a traceback) still stands in front of them.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -25,8 +28,9 @@ from typing import TYPE_CHECKING
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.events import record_request
-from mock_server.faults import run_with_fault
+from mock_server.events_asgi import record_request
+from mock_server.faults_asgi import run_with_fault
+from mock_server.origins import HostCheck
 from mock_server.security import secure
 
 if TYPE_CHECKING:
@@ -38,6 +42,30 @@ def _is_control(path: str) -> bool:
     return path == "/_mock" or path.startswith("/_mock/") or path == "/favicon.ico"
 
 
+def _host(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return bytes(value)
+    return None
+
+
+async def _misdirected(host: bytes | None, send: Send) -> None:
+    """421 for a Host the mock does not serve, saying how to serve it."""
+    if host is None:
+        description = "the request has no Host header: send the mock's host and port, e.g. 127.0.0.1:8081"
+    else:
+        shown = host.decode("latin-1")[:100]
+        description = (
+            f"this mock does not serve the host {shown!r}: use localhost, 127.0.0.1 or the address "
+            "it listens on, with its port, or add the name with --allowed-host (allowed_hosts in "
+            "the config file)"
+        )
+    body = json.dumps({"error": "misdirected_request", "error_description": description}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 421, "headers": secure(headers, auth_path=False)})
+    await send({"type": "http.response.body", "body": body})
+
+
 class EdgeMiddleware:
     """Faults, then the handler, with one ``send`` wrapper adding headers and logging."""
 
@@ -46,15 +74,22 @@ class EdgeMiddleware:
         app: ASGIApp,
         direct: Mapping[tuple[str, str], ASGIApp] | None = None,
         state: MockState | None = None,
+        hosts: HostCheck | None = None,
     ) -> None:
         self.app = app
         self.direct = dict(direct or {})
         self.state = state  # None: looked up per request in app.state.mock
+        self.hosts = hosts  # None: every Host is served (an app composed by hand)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.hosts is not None:
+            host = _host(scope)
+            if not self.hosts.allows(host, scope.get("server"), scope.get("scheme", "http")):
+                await _misdirected(host, send)
+                return
         path: str = scope.get("path", "")
         auth_path = path.startswith("/oauth2/")
         if _is_control(path):  # never logged, never faulted; headers still apply

@@ -2,8 +2,9 @@
 
 One event per request on the imitated paths (never for ``/_mock/`` itself) goes into
 ``MockState.events``, and one line to the ``mock_server.requests`` logger: the app does this in
-its single edge layer (``mock_server.edge``). Handlers add what only they know (grant type,
-client, result) with :func:`annotate`.
+its single edge layer (``mock_server.edge``), which builds each record from the ASGI scope with
+``mock_server.events_asgi``; handlers add what only they know (grant type, client, result) with
+``events_asgi.annotate``. This module is the pure part: no HTTP types.
 
 The log lines cost the request almost nothing: at INFO the request path only queues the raw
 request tuple it keeps anyway; a background thread shapes and redacts the queued requests
@@ -27,9 +28,6 @@ import time
 from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlencode
-
-from starlette.requests import Request
-from starlette.types import Scope
 
 logger = logging.getLogger("mock_server.requests")
 
@@ -61,22 +59,17 @@ def redact_query(query: str) -> str:
     )
 
 
-def annotate(request: Request, **fields: Any) -> None:
-    """Add fields (``grant_type``, ``client_id``, ``result``, ...) to this request's log event."""
-    request.scope.setdefault("mock_event", {}).update(fields)
-
-
 # What the edge keeps per request: (time, method, path, raw query, status, duration in
 # seconds, the handler's annotation dict or None). It becomes an event dict, redacted, only when
 # someone reads the log: the token endpoint is benchmarked, readers are rare.
-_Raw = tuple[float, str, str, bytes, int | None, float, dict[str, Any] | None]
+RawRequest = tuple[float, str, str, bytes, int | None, float, dict[str, Any] | None]
 
 
 class EventLog:
     """The recent request log, bounded (oldest dropped first), newest last; thread-safe."""
 
     def __init__(self, *, maxlen: int = 1000) -> None:
-        self._events: deque[tuple[int, dict[str, Any] | _Raw]] = deque(maxlen=maxlen)
+        self._events: deque[tuple[int, dict[str, Any] | RawRequest]] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
         self._next_id = 1
 
@@ -88,7 +81,7 @@ class EventLog:
             self._events.append((event_id, dict(event)))
         return {"id": event_id, **event}
 
-    def record_request(self, raw: _Raw) -> None:
+    def record_request(self, raw: RawRequest) -> None:
         """Append a request as the edge saw it; it is redacted and shaped when read."""
         with self._lock:
             self._events.append((self._next_id, raw))
@@ -113,7 +106,7 @@ class EventLog:
             self._events.clear()
 
 
-def _shape(raw: _Raw) -> dict[str, Any]:
+def _shape(raw: RawRequest) -> dict[str, Any]:
     """The event dict of a recorded request, with every secret-looking value redacted."""
     when, method, path, raw_query, status, elapsed, annotation = raw
     fields = _clean_fields(annotation) if annotation else {}
@@ -137,26 +130,9 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: (REDACTED if is_secret_name(k) else v) for k, v in fields.items()}
 
 
-def record_request(scope: Scope, status: int | None, elapsed: float, state: Any = None) -> None:
-    """Put one request into the state's event log and, when shown, the request logger.
-
-    ``state`` is the MockState when the caller has it already; otherwise it is looked up.
-    """
-    if state is None:
-        state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
-    raw: _Raw = (
-        state.clock.now() if state is not None else time.time(),
-        scope.get("method", ""),
-        scope.get("path", ""),
-        scope.get("query_string", b""),
-        status,
-        elapsed,
-        scope.get("mock_event"),
-    )
-    if state is not None:
-        state.events.record_request(raw)
-    if logger.isEnabledFor(logging.INFO):
-        _LINES.add(raw)
+def queue_line(raw: RawRequest) -> None:
+    """Queue the request's log line (the caller checked that INFO is shown)."""
+    _LINES.add(raw)
 
 
 def flush_request_log() -> None:
@@ -164,7 +140,7 @@ def flush_request_log() -> None:
     _LINES.flush()
 
 
-def _line(raw: _Raw) -> str:
+def _line(raw: RawRequest) -> str:
     event = _shape(raw)
     extras = " ".join(f"{k}={v}" for k, v in event.items() if k not in _LINE_FIELDS and v is not None)
     target = event["path"] + (f"?{event['query']}" if event["query"] else "")
@@ -182,13 +158,13 @@ class _LineWriter:
     LIMIT = 100_000  # queued lines kept at most; beyond, the oldest are dropped and counted
 
     def __init__(self) -> None:
-        self._pending: deque[_Raw] = deque()
+        self._pending: deque[RawRequest] = deque()
         self._write_lock = threading.Lock()  # one batch at a time, in order
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._dropped = 0
 
-    def add(self, raw: _Raw) -> None:
+    def add(self, raw: RawRequest) -> None:
         if len(self._pending) >= self.LIMIT:
             self._pending.popleft()
             self._dropped += 1

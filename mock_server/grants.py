@@ -4,7 +4,8 @@ Called by ``MockState`` with its lock held. Client credentials may come by HTTP 
 body or in the query string (providers.md A4 conflict 3); public clients send ``client_id`` and
 no secret (a blank Basic password is accepted, A7). A wrong, expired or reused code answers
 ``config.bad_code_error`` (AWeber's ``invalid_request`` by default, A8); refresh failures answer
-``invalid_grant``. A replayed code revokes every token issued from it (RFC 6749 section 4.1.2).
+``invalid_grant``. A code replayed by the client it was issued to revokes every token issued from
+it (RFC 6749 section 4.1.2); another client's replay is refused and revokes nothing.
 """
 
 from __future__ import annotations
@@ -79,14 +80,15 @@ def exchange_code(
     code = tokens.codes.get(value)
     if code is None or code.expires_at <= now:
         raise _bad_code(config, "The authorization code is invalid or expired; authorize again")
+    # The client first: another client replaying a used code must not revoke its owner's grant.
+    if code.client_id != client.client_id:
+        raise _bad_code(config, "The authorization code was issued to another client")
     if code.used:
         if code.family_id is not None:
             tokens.drop_family(code.family_id)
         raise _bad_code(
             config, "The authorization code was already used; the tokens issued from it are now revoked"
         )
-    if code.client_id != client.client_id:
-        raise _bad_code(config, "The authorization code was issued to another client")
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None and not client.public:
         raise TokenError(

@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from mock_server import events
+from mock_server import events_asgi
 from mock_server.authorize import AuthorizeRequest
 from mock_server.clients import scope_words
 from mock_server.errors import AuthorizeError, TokenError
@@ -44,7 +44,7 @@ COOKIE = "mock_authz"
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FIELDS = 200  # parameters in a query or form: far more than any OAuth request needs
 _WANTED_HEADERS = frozenset({b"authorization", b"content-type", b"content-length"})
-_COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class _BodyTooLarge(Exception):
@@ -270,12 +270,12 @@ async def token(request: Request, state: MockState) -> Response:
         grant_type, client_id = params.get("grant_type"), creds.client_id
         answer = state.token_request(params, creds)
     except _BodyTooLarge:
-        events.annotate(request, result="invalid_request")
+        events_asgi.annotate(request, result="invalid_request")
         return _too_large(state.config.max_body_bytes)
     except TokenError as exc:
-        events.annotate(request, grant_type=grant_type, client_id=client_id, result=exc.error)
+        events_asgi.annotate(request, grant_type=grant_type, client_id=client_id, result=exc.error)
         return _token_error(exc)
-    events.annotate(request, grant_type=grant_type, client_id=client_id, result="ok")
+    events_asgi.annotate(request, grant_type=grant_type, client_id=client_id, result="ok")
     return _TokenJSON(answer)
 
 
@@ -288,12 +288,12 @@ async def revoke(request: Request) -> Response:
         client_id = creds.client_id
         state.revoke_request(params, creds)
     except _BodyTooLarge:
-        events.annotate(request, grant_type="revoke", result="invalid_request")
+        events_asgi.annotate(request, grant_type="revoke", result="invalid_request")
         return _too_large(state.config.max_body_bytes)
     except TokenError as exc:
-        events.annotate(request, grant_type="revoke", client_id=client_id, result=exc.error)
+        events_asgi.annotate(request, grant_type="revoke", client_id=client_id, result=exc.error)
         return _token_error(exc)
-    events.annotate(request, grant_type="revoke", client_id=client_id, result="ok")
+    events_asgi.annotate(request, grant_type="revoke", client_id=client_id, result="ok")
     return Response(status_code=200, headers=NO_STORE)
 
 
@@ -335,7 +335,7 @@ def _login_page(
 ) -> Response:
     state = _state(request)
     cookie = request.cookies.get(COOKIE, "")
-    if not _COOKIE_VALUE.match(cookie):
+    if not _COOKIE_VALUE.fullmatch(cookie):
         cookie = secrets.token_urlsafe(32)
     nonce = state.begin_login(areq, _binding(cookie))
     words = scope_words(state.config.profile)

@@ -303,8 +303,14 @@ def _control_paths() -> dict[str, Schema]:
             "operationId": f"control-{method}-{path.removeprefix('/_mock/').replace('/', '-')}",
             "responses": {status: ok, "400": error, "413": error},
         }
+        operation["responses"]["403"] = json_response(
+            "A browser request from another origin (Origin, Sec-Fetch-Site)", ref("ControlError")
+        )
         if body is not None:
             operation["requestBody"] = {"required": False, "content": {"application/json": {"schema": body}}}
+            operation["responses"]["415"] = json_response(
+                "A body sent without Content-Type: application/json", ref("ControlError")
+            )
         names = re.findall(r"\{(\w+)\}", path)
         if names:
             operation["parameters"] = [

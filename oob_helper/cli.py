@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from oob_helper import cli_commands, cli_signals
 from oob_helper.config import SECRET_SETTINGS, SETTING_NAMES, default_config_path, env_name, flag_name
+from oob_helper.durations import parse_duration
 from oob_helper.errors import (
     AttemptError,
     AuthorizationDenied,
@@ -32,6 +32,7 @@ from oob_helper.errors import (
     SiteMismatch,
     StoreError,
 )
+from oob_helper.health import KEEPALIVE_MARGIN
 from oob_helper.notify.settings import NOTIFY_HELP
 
 EXIT_OK = 0
@@ -57,6 +58,9 @@ _SETTING_HELP = {
     "redirect_uri": "urn:ietf:wg:oauth:2.0:oob (default) or a registered http(s) URL",
     "store": "token store URL: sqlite:///PATH, memory://, redis://..., postgresql://...",
     **NOTIFY_HELP,
+    "refresh_token_lifetime": "how long a refresh token lives unused, e.g. 180d; 0 = never "
+    "expires (default: the provider's rule)",
+    "metrics": "otel: record refreshes and installs through OpenTelemetry (the otel extra); default off",
 }
 
 _DESCRIPTION = f"""\
@@ -90,6 +94,11 @@ Refresh tokens now. A progress bar is drawn on stderr only when stderr is a term
 summary line (refreshed, skipped, reauthorization required, failed) goes to stdout, and each
 install that was not refreshed is named on stderr. Exit 3 if a person must connect any of them
 (not connected, or reauthorization required), else 4 if any failed, else 0.
+
+--keepalive refreshes only the installs whose refresh token would otherwise lapse unused within
+--keepalive-margin (default 30d; the provider's idle lifetime, Constant Contact's 180 days, or
+OOB_HELPER_REFRESH_TOKEN_LIFETIME), and those whose age is unknown (older records); the summary
+adds "not due N" for the rest. Run `refresh --all --keepalive` daily from cron.
 """
 
 
@@ -136,6 +145,26 @@ def _install_arg(parser: argparse.ArgumentParser, *, required: bool = True) -> N
         required=required,
         help="the install's key, e.g. the site's domain",
     )
+
+
+def _add_move_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """``adopt-store`` and ``move-install``: the clone guard's two deliberate moves."""
+    command(
+        "adopt-store",
+        "this store's new location is legitimate: its installs may refresh here again",
+        "After a deliberate move (a disk move, a restore once the original is retired): record "
+        "this store's location in every install, so the clone guard stops refusing to refresh "
+        "them here. Never run it on a copy while the original still runs: both would spend the "
+        "same single-use refresh tokens.",
+    )
+    move = command(
+        "move-install",
+        "rename an install (a new site name), keeping its connection",
+        "Rename install OLD to NEW keeping its connection: NEW is created (it must not exist), "
+        "then OLD is deleted. If it stops between the two steps, run it again to finish.",
+    )
+    move.add_argument("old", metavar="OLD", help="the install's current name")
+    move.add_argument("new", metavar="NEW", help="its new name, e.g. the site's new host name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,13 +216,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="first try the token on the API; on a 401 refresh once (catches early revocation)",
     )
 
-    status = command("status", "show each install's state, account, scopes and expiry")
+    status = command(
+        "status",
+        "show each install's state, account, scopes, expiry and problem",
+        "Show each install's state, account, scopes, access-token expiry and problem "
+        "(reauthorization_required, refresh_token_lapsed, refresh_token_expiring, refresh_overdue). "
+        "Exit 3 when a listed install needs a person (reauthorization required, or its refresh token "
+        "has lapsed: connect it again); an expiring or overdue refresh token is a warning (exit 0): "
+        "`refresh` fixes it.",
+    )
     _install_arg(status, required=False)
     status.add_argument(
         "--json",
         action="store_true",
         help="JSON on stdout: one object with --install, else a list of objects",
     )
+    # The fleet page's filters (oob_helper/fleet.py), for a store of many installs.
+    status.add_argument(
+        "--state",
+        choices=("all", "connected", "reauthorization_required"),
+        help="only installs in this state",
+    )
+    status.add_argument(
+        "--problem",
+        choices=("any", "some", "none"),
+        help="only installs with a problem (some) or without one (none)",
+    )
+    status.add_argument("--search", metavar="TEXT", help="only installs whose name contains TEXT (any case)")
+    status.add_argument(
+        "--after", metavar="INSTALL", help="start after this install (keyset paging: the last one you saw)"
+    )
+    status.add_argument("--limit", metavar="N", help="at most N installs (1-500; with --after for paging)")
 
     refresh = command("refresh", "refresh tokens now", _REFRESH_HELP)
     target = refresh.add_mutually_exclusive_group(required=True)
@@ -204,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         type=_duration,
         help="only tokens expiring within DURATION (e.g. 90s, 10m, 2h, 1d, 1h30m)",
+    )
+    refresh.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="only installs whose refresh token would lapse unused within --keepalive-margin "
+        "(the provider's idle lifetime, e.g. Constant Contact's 180 days); run it daily from cron",
+    )
+    refresh.add_argument(
+        "--keepalive-margin",
+        metavar="DURATION",
+        type=_duration,
+        default=None,
+        help="with --keepalive: refresh tokens lapsing within DURATION "
+        f"(default {KEEPALIVE_MARGIN // 86400:.0f}d)",
     )
     refresh.add_argument(
         "--concurrency",
@@ -219,22 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="forget the install even if the provider's revoke fails"
     )
 
-    command(
-        "adopt-store",
-        "this store's new location is legitimate: its installs may refresh here again",
-        "After a deliberate move (a disk move, a restore once the original is retired): record "
-        "this store's location in every install, so the clone guard stops refusing to refresh "
-        "them here. Never run it on a copy while the original still runs: both would spend the "
-        "same single-use refresh tokens.",
-    )
-    move = command(
-        "move-install",
-        "rename an install (a new site name), keeping its connection",
-        "Rename install OLD to NEW keeping its connection: NEW is created (it must not exist), "
-        "then OLD is deleted. If it stops between the two steps, run it again to finish.",
-    )
-    move.add_argument("old", metavar="OLD", help="the install's current name")
-    move.add_argument("new", metavar="NEW", help="its new name, e.g. the site's new host name")
+    _add_move_commands(command)
 
     serve = command("serve", "run the web helper")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -279,26 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--from", dest="source", metavar="URL", required=True, help="the store to read")
     migrate.add_argument("--to", dest="target", metavar="URL", required=True, help="the store to write")
     return parser
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``10m``, ``2h``, ``1d``, ``1h30m`` or a bare number of seconds."""
-    cleaned = text.strip().lower().replace(" ", "")
-    pos = 0
-    total = 0.0
-    while pos < len(cleaned):
-        match = _DURATION_PART.match(cleaned, pos)
-        if match is None:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if not cleaned or pos != len(cleaned):
-        raise ValueError(text)
-    return total
 
 
 def _duration(text: str) -> float:

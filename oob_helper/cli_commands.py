@@ -22,13 +22,13 @@ from oob_helper.cli_refresh import refresh_command
 from oob_helper.cli_signals import critical
 from oob_helper.config import SETTING_NAMES, Settings, default_config_path, load_settings
 from oob_helper.errors import ConfigurationError
+from oob_helper.health import Health
 from oob_helper.tokens import InstallRecord
 
 if TYPE_CHECKING:
     from oob_helper.helper import OAuthHelper
 
 PROG = "oob-helper"
-EXIT_NEEDS_PERSON = 3  # as cli.EXIT_REAUTHORIZE (cli imports this module, so not the other way)
 MAX_PASTE = 8192  # the facade refuses anything over 2 KB with its own message
 
 
@@ -260,12 +260,12 @@ def store_encrypted(store: Any) -> bool | None:
 
 
 def record_json(
-    record: InstallRecord, now: float, *, encrypted: bool | None = None, copied: bool = False
+    record: InstallRecord, now: float, *, encrypted: bool | None = None, health: Health | None = None
 ) -> dict[str, Any]:
-    """What ``status --json`` shows for one install (no secret); ``copied``: the record was made
-    in a store that lives elsewhere (the clone guard refuses it: SiteMismatch)."""
+    """What ``status --json`` shows for one install (no secret)."""
     token = record.token
     expires_in = None if token is None else token.expires_in(now)
+    health = health or Health()
     return {
         "install": record.install,
         "state": record.state,
@@ -278,8 +278,14 @@ def record_json(
         "reason": record.reason,
         "state_changed_at": iso_time(record.state_changed_at),
         "encrypted": encrypted,
+        "problem": health.problem,
+        "problem_since": iso_time(health.since),
+        "problem_text": health.text,
+        "needs_person": health.needs_person,
+        "refresh_token_lapses_at": iso_time(health.lapses_at),
+        "refresh_token_issued_at": iso_time(record.refresh_token_issued_at),
+        "refresh_token_used_at": iso_time(record.refresh_token_used_at),
         "store_location": record.store_location,
-        "site_mismatch": copied,
     }
 
 
@@ -311,25 +317,75 @@ def _expiry_text(record: InstallRecord, now: float) -> str:
     return f"{when} (in {human_delta(left)})" if left >= 0 else f"{when} (expired {human_delta(left)} ago)"
 
 
+def _listed(args: argparse.Namespace, helper: OAuthHelper) -> list[InstallRecord]:
+    """Every install, or those the fleet filters (``--state``, ``--problem``, ``--search``,
+    ``--after``, ``--limit``) select, in install order."""
+    given = {
+        key: value
+        for key, value in (
+            ("state", args.state),
+            ("problem", args.problem),
+            ("q", args.search),
+            ("after", args.after),
+            ("limit", args.limit),
+        )
+        if value is not None
+    }
+    if not given:
+        return helper.installs()
+    from itertools import islice  # noqa: PLC0415 - only with filters
+
+    from oob_helper.fleet import BadQuery, FleetQuery, select  # noqa: PLC0415
+    from oob_helper.stores._common import all_records  # noqa: PLC0415
+
+    try:
+        query = FleetQuery.parse(given, default_limit=0)
+    except BadQuery as exc:
+        raise ConfigurationError(f"status: {exc}") from None
+    lifetime = helper.records.refresh_token_lifetime
+    chosen = select(all_records(helper.store, query.after), query, helper.clock(), lifetime=lifetime)
+    return list(islice(chosen, query.limit or None))
+
+
 def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
-    now = time.time()
-    records = [helper.status(args.install)] if args.install else helper.installs()
+    # Observing (not only reading) tells the refresh-token warnings that came due, once each.
+    filters = ("state", "problem", "search", "after", "limit")
+    filtered = any(getattr(args, name) is not None for name in filters)
+    if args.install and filtered:
+        raise ConfigurationError(
+            "status: --install shows one install, the filters (--state, --problem, --search, "
+            "--after, --limit) choose among many: use one or the other"
+        )
+    if args.install:
+        records = [helper.observe(args.install)]
+    else:
+        records = [helper.observe(r.install, r) for r in _listed(args, helper)]
+    now = helper.clock()
+    healths = [helper.health(r) for r in records]
+    # 3 when a person must act (reconnect); a warning with time left to refresh is still 0.
+    code = EXIT_NEEDS_PERSON if any(h.needs_person for h in healths) else 0
     encrypted = store_encrypted(helper.store)
-    copies = {r.install for r in records if helper.is_copy(r)}
-    # A copied store's installs need a person (adopt-store or connect): exit 3, as for reauthorization.
-    code = EXIT_NEEDS_PERSON if copies else 0
+    copies = {r.install for r in records if helper.is_copy(r)}  # their problem: site_mismatch
     if args.json:
-        rows = [record_json(r, now, encrypted=encrypted, copied=r.install in copies) for r in records]
+        pairs = zip(records, healths, strict=True)
+        rows = [record_json(r, now, encrypted=encrypted, health=h) for r, h in pairs]
         _print_json(rows[0] if args.install else rows)
         return code
     words = {True: "encrypted", False: "NOT encrypted (set OOB_HELPER_ENCRYPTION_KEYS)", None: "unknown"}
     at_rest = f"Tokens at rest: {words[encrypted]}."
+    filtered = any(
+        getattr(args, name) is not None for name in ("state", "problem", "search", "after", "limit")
+    )
+    if not records and filtered:
+        print("No install matches these filters.")
+        print(f"\n{at_rest}")
+        return 0
     if not records:
         print(f"No installs yet: connect one with `{PROG} connect --install NAME`.")
         print(f"\n{at_rest}")  # said the same way as below a table: it is the store's setting
         return 0
-    table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "SCOPES")]
-    for r in records:
+    table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "PROBLEM", "SCOPES")]
+    for r, h in zip(records, healths, strict=True):
         state = r.state if r.state != "reauthorization_required" else f"{r.state}: {r.reason or '?'}"
         if r.install in copies:
             state = f"site_mismatch: connected in {r.store_location}"
@@ -337,13 +393,15 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
         if r.account_name and r.account_id:
             account = f"{r.account_name} ({r.account_id})"
         scopes = " ".join(r.token.scopes) if r.token and r.token.scopes else "-"
-        table.append(
-            (r.install, state, account, _expiry_text(r, now), iso_time(r.last_refresh_at) or "-", scopes)
-        )
+        last = iso_time(r.last_refresh_at) or "-"
+        table.append((r.install, state, account, _expiry_text(r, now), last, h.problem or "-", scopes))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
+    for r, h in zip(records, healths, strict=True):
+        if h.problem is not None:
+            print(f"\n{problem_line(r.install, h)}")
     print(f"\n{at_rest}")
     if copies:
         print(
@@ -353,6 +411,16 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
             f"with `{PROG} connect --install NAME`."
         )
     return code
+
+
+EXIT_NEEDS_PERSON = 3
+
+
+def problem_line(install: str, health: Health) -> str:
+    """``problem: install 'x': refresh_token_expiring since ..., lapses ...: <what to do>``."""
+    when = f" since {iso_time(health.since)}" if health.since is not None else ""
+    lapses = f", refresh token lapses {iso_time(health.lapses_at)}" if health.lapses_at is not None else ""
+    return f"problem: install {install!r}: {health.problem}{when}{lapses}: {health.text}"
 
 
 def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from oob_helper.cli_signals import critical
@@ -24,6 +25,7 @@ from oob_helper.errors import (
     ReauthorizationRequired,
     SiteMismatch,
 )
+from oob_helper.health import KEEPALIVE_MARGIN
 from oob_helper.progress import Progress
 from oob_helper.tokens import RefreshResult
 
@@ -31,18 +33,41 @@ if TYPE_CHECKING:
     from oob_helper.helper import OAuthHelper, RefreshOutcome
 
 RESULT_ORDER = ("refreshed", "skipped", "reauthorization_required", "failed")
+NOT_DUE = "not_due"
 
 
-def summary_line(counts: Mapping[str, int], total: int, elapsed: float) -> str:
-    """``refreshed 3, skipped 1, reauthorization required 0, failed 0 (4 installs in 0.2s)``."""
-    parts = [f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in RESULT_ORDER]
+@dataclass(frozen=True)
+class Plan:
+    """What to refresh: ``within`` (None = force), and with ``keepalive`` (seconds of margin)
+    only installs whose refresh token lapses within it, or whose access token expires within
+    ``within`` when that is given too."""
+
+    within: float | None
+    keepalive: float | None = None
+
+
+def summary_line(counts: Mapping[str, int], total: int, elapsed: float, *, keepalive: bool = False) -> str:
+    """``refreshed 3, skipped 1, reauthorization required 0, failed 0 (4 installs in 0.2s)``;
+    with ``keepalive`` also ``not due N``: installs whose refresh token is not near its lapse."""
+    names = (*RESULT_ORDER, NOT_DUE) if keepalive else RESULT_ORDER
+    parts = [f"{name.replace('_', ' ')} {counts.get(name, 0)}" for name in names]
     return f"{', '.join(parts)} ({total} install{'s' if total != 1 else ''} in {elapsed:.1f}s)"
 
 
-def _refresh_one(helper: OAuthHelper, install: str, within: float | None) -> RefreshOutcome:
+def _refresh_one(helper: OAuthHelper, install: str, plan: Plan) -> RefreshOutcome | None:
+    """One install's outcome; None when ``--keepalive`` found it not due (nothing sent)."""
     from oob_helper.helper import RefreshOutcome  # noqa: PLC0415
 
+    within = plan.within
     try:
+        if plan.keepalive is not None:
+            record = helper.status(install)
+            if record.state == "connected" and not helper.keepalive_due(record, plan.keepalive):
+                token = record.token
+                if within is None or token is None or not token.is_expiring(helper.clock(), within):
+                    helper.observe(install, record)  # tell a warning that came due anyway
+                    return None
+            within = None  # due: refresh now
         return helper.refresh(install, force=within is None, within=within)
     except ConfigurationError:
         raise  # the same for every install (e.g. no client id): stop and say it once, exit 2
@@ -65,23 +90,37 @@ def refresh_command(args: argparse.Namespace, helper: OAuthHelper, settings: Set
     """``refresh --install NAME`` or ``refresh --all``; returns the exit code."""
     started = time.monotonic()
     counts: Counter[str] = Counter()
+    margin = args.keepalive_margin
+    if margin is not None and not args.keepalive:
+        raise ConfigurationError(
+            "--keepalive-margin applies only with --keepalive: add --keepalive, or drop it"
+        )
+    plan = Plan(args.within, (KEEPALIVE_MARGIN if margin is None else margin) if args.keepalive else None)
     if args.all:
         installs: list[str] = helper.store.list_installs()
-        _refresh_all(helper, installs, args.within, args.concurrency, counts)
+        _refresh_all(helper, installs, plan, args.concurrency, counts)
     else:
         # An unknown install is an error of its own (exit 3, "connect it first"), so no catch.
         installs = [args.install]
         with critical():
-            outcome = helper.refresh(args.install, force=args.within is None, within=args.within)
-        counts[outcome.result] += 1
-        if outcome.result not in ("refreshed", "skipped"):
+            if plan.keepalive is None:
+                outcome: RefreshOutcome | None = helper.refresh(
+                    args.install, force=args.within is None, within=args.within
+                )
+            elif helper.status(args.install).state == "not_connected":
+                raise NotConnected(args.install)
+            else:
+                outcome = _refresh_one(helper, args.install, plan)
+        counts[outcome.result if outcome is not None else NOT_DUE] += 1
+        if outcome is not None and outcome.result not in ("refreshed", "skipped"):
             print(_outcome_text(outcome), file=sys.stderr)
-    print(summary_line(counts, len(installs), time.monotonic() - started))
+    elapsed = time.monotonic() - started
+    print(summary_line(counts, len(installs), elapsed, keepalive=plan.keepalive is not None))
     return _refresh_exit_code(counts)
 
 
 def _refresh_all(
-    helper: OAuthHelper, installs: list[str], within: float | None, concurrency: int, counts: Counter[str]
+    helper: OAuthHelper, installs: list[str], plan: Plan, concurrency: int, counts: Counter[str]
 ) -> None:
     progress = Progress(len(installs), sys.stderr, enabled=sys.stderr.isatty())
     # Worker threads take installs from one shared iterator and hand outcomes back through a
@@ -90,7 +129,7 @@ def _refresh_all(
     feed = iter(installs)
     feed_lock = threading.Lock()
     stop = threading.Event()
-    results: queue.SimpleQueue[RefreshOutcome | BaseException] = queue.SimpleQueue()
+    results: queue.SimpleQueue[RefreshOutcome | BaseException | None] = queue.SimpleQueue()
 
     def work() -> None:
         while not stop.is_set():
@@ -99,7 +138,7 @@ def _refresh_all(
             if install is None:
                 return
             try:
-                outcome = _refresh_one(helper, install, within)
+                outcome = _refresh_one(helper, install, plan)
             except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
                 results.put(exc)
                 return
@@ -114,6 +153,10 @@ def _refresh_all(
     try:
         for _ in installs:
             item = _take(results)
+            if item is None:
+                counts[NOT_DUE] += 1
+                progress.advance(NOT_DUE)
+                continue
             counts[item.result] += 1
             if item.result not in ("refreshed", "skipped"):
                 progress.message(_outcome_text(item))
@@ -132,7 +175,7 @@ def _refresh_all(
         worker.join()
 
 
-def _take(results: queue.SimpleQueue[RefreshOutcome | BaseException]) -> RefreshOutcome:
+def _take(results: queue.SimpleQueue[RefreshOutcome | BaseException | None]) -> RefreshOutcome | None:
     item = results.get()
     if isinstance(item, BaseException):
         raise item

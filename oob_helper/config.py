@@ -46,6 +46,10 @@ class Settings:
     attempt_ttl: float = 600.0  # pending authorizations expire after this
     # Lifecycle notifications (webhook, email); empty sends none (oob_helper/notify/).
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # Seconds a refresh token lives unused; None = the provider's rule, 0 = never expires.
+    refresh_token_lifetime: float | None = None
+    # "otel": record refreshes and installs through OpenTelemetry (oob_helper/metrics.py).
+    metrics: str = "off"
 
     @property
     def is_public(self) -> bool:
@@ -56,6 +60,13 @@ class Settings:
     def effective_scopes(self) -> tuple[str, ...]:
         """The scopes to request."""
         return self.scopes or self.provider.default_scopes
+
+    @property
+    def effective_refresh_token_lifetime(self) -> float | None:
+        """How long a refresh token lives unused (seconds), or None when it never expires."""
+        if self.refresh_token_lifetime is None:
+            return self.provider.refresh_token_lifetime
+        return self.refresh_token_lifetime or None
 
     @property
     def effective_client_auth(self) -> ClientAuth:
@@ -85,6 +96,8 @@ SETTING_NAMES: tuple[str, ...] = (
     "store",
     "secret_key",
     *NOTIFY_SETTING_NAMES,
+    "refresh_token_lifetime",
+    "metrics",
 )
 # Secrets come from the environment or the config file only: a flag would show in `ps`.
 SECRET_SETTINGS = frozenset({"client_secret", "secret_key", *NOTIFY_SECRET_SETTINGS})
@@ -337,6 +350,17 @@ def load_settings(
             f"{sources['secret_key']} is too short to sign pages safely: use at least "
             f"{MIN_SECRET_KEY_LENGTH} random characters (or unset it to have one generated)"
         )
+    lifetime = (
+        _check_lifetime(values["refresh_token_lifetime"], sources["refresh_token_lifetime"])
+        if "refresh_token_lifetime" in values
+        else None
+    )
+    metrics = values.get("metrics", "off").strip().lower() or "off"
+    if metrics not in ("off", "otel"):
+        raise ConfigurationError(
+            f"{sources['metrics']} must be otel or off, got {values['metrics'][:40]!r}: "
+            f"fix {_where('metrics')}"
+        )
     return Settings(
         provider=provider,
         client_id=client_id,
@@ -347,7 +371,21 @@ def load_settings(
         store_url=store_url,
         secret_key=secret_key,
         notify=parse_notify(values, sources, _where),
+        refresh_token_lifetime=lifetime,
+        metrics=metrics,
     )
+
+
+def _check_lifetime(value: str, source: str) -> float:
+    from oob_helper.durations import parse_duration  # noqa: PLC0415 - only when it is set
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{source} must be a duration such as 180d, 90d or 12h (0 = never expires), got "
+            f"{value!r}: fix {_where('refresh_token_lifetime')}"
+        ) from None
 
 
 def missing_client_id(provider: Provider, why: str = "") -> ConfigurationError:

@@ -12,9 +12,10 @@ few bounded steps, never one unbounded scan).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from oob_helper.health import PROBLEM_TEXT, health, refresh_token_lapses_at
 from oob_helper.tokens import InstallRecord
 
 STATES = ("connected", "reauthorization_required")
@@ -87,6 +88,8 @@ class FleetRow:
     last_refresh_at: float | None
     problem: str | None
     problem_since: float | None
+    # When the refresh token lapses unused (None: no lifetime, or its age is unknown).
+    refresh_token_lapses_at: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -98,11 +101,15 @@ class FleetRow:
             "last_refresh_at": self.last_refresh_at,
             "problem": self.problem,
             "problem_since": self.problem_since,
+            "refresh_token_lapses_at": self.refresh_token_lapses_at,
         }
 
 
-def problem_of(record: InstallRecord, now: float) -> tuple[str | None, float | None]:
-    """What is wrong with the install, in words, and since when (None: nothing)."""
+def problem_of(
+    record: InstallRecord, now: float, lifetime: float | None = None
+) -> tuple[str | None, float | None]:
+    """What is wrong with the install, in words, and since when (None: nothing); with the
+    refresh tokens' ``lifetime``, also a lapsed, expiring or overdue one (oob_helper/health.py)."""
     if record.state == "reauthorization_required":
         return record.reason or "reauthorization required", record.state_changed_at
     token = record.token
@@ -114,12 +121,15 @@ def problem_of(record: InstallRecord, now: float) -> tuple[str | None, float | N
         and token.expires_at <= now
     ):
         return "the access token expired and no refresh token was issued", token.expires_at
+    found = health(record, lifetime, now)
+    if found.problem is not None:
+        return PROBLEM_TEXT[found.problem], found.since
     return None, None
 
 
-def fleet_row(record: InstallRecord, now: float) -> FleetRow:
-    """The row for ``record`` at ``now``."""
-    problem, since = problem_of(record, now)
+def fleet_row(record: InstallRecord, now: float, lifetime: float | None = None) -> FleetRow:
+    """The row for ``record`` at ``now`` (``lifetime``: of its refresh token, None = no limit)."""
+    problem, since = problem_of(record, now, lifetime)
     token = record.token
     return FleetRow(
         install=record.install,
@@ -129,6 +139,7 @@ def fleet_row(record: InstallRecord, now: float) -> FleetRow:
         last_refresh_at=record.last_refresh_at,
         problem=problem,
         problem_since=since,
+        refresh_token_lapses_at=refresh_token_lapses_at(record, lifetime),
     )
 
 
@@ -152,10 +163,27 @@ def _matches(row: FleetRow, query: FleetQuery, needle: str) -> bool:
     return not needle or needle in row.install.casefold()
 
 
+def select(
+    records: Iterable[InstallRecord], query: FleetQuery, now: float, *, lifetime: float | None = None
+) -> Iterator[InstallRecord]:
+    """The records that match ``query``'s state, problem and search, after ``query.after``, in
+    order, without a page limit (``oob-helper status`` with the fleet's filters)."""
+    needle = query.search.casefold()
+    for record in records:
+        if record.install > query.after and _matches(fleet_row(record, now, lifetime), query, needle):
+            yield record
+
+
 def fleet_page(
-    records: Iterable[InstallRecord], query: FleetQuery, now: float, *, scan_limit: int = 5000
+    records: Iterable[InstallRecord],
+    query: FleetQuery,
+    now: float,
+    *,
+    scan_limit: int = 5000,
+    lifetime: float | None = None,
 ) -> FleetPage:
-    """The page of ``records`` (ordered by install, starting after ``query.after``)."""
+    """The page of ``records`` (ordered by install, starting after ``query.after``);
+    ``lifetime``: how long their refresh tokens live unused (None = no limit)."""
     needle = query.search.casefold()
     rows: list[FleetRow] = []
     scanned = 0
@@ -168,7 +196,7 @@ def fleet_page(
             return FleetPage(tuple(rows), last, scanned, stopped_early=len(rows) < query.limit)
         scanned += 1
         last = record.install
-        row = fleet_row(record, now)
+        row = fleet_row(record, now, lifetime)
         if _matches(row, query, needle):
             rows.append(row)
     return FleetPage(tuple(rows), None, scanned, stopped_early=False)
@@ -183,4 +211,5 @@ __all__ = [
     "fleet_page",
     "fleet_row",
     "problem_of",
+    "select",
 ]

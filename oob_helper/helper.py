@@ -33,6 +33,7 @@ from oob_helper.errors import (
     ReauthorizationRequired,
 )
 from oob_helper.grant import TokenGrant
+from oob_helper.health import KEEPALIVE_MARGIN, Health, keepalive_due
 from oob_helper.lifecycle import Subscriber
 from oob_helper.pkce import generate_verifier
 from oob_helper.records import InstallRecords
@@ -97,7 +98,12 @@ class OAuthHelper:
         self._owns_transport = transport is None
         self.grant = TokenGrant(settings, self.transport, clock=self.clock)
         # The one owner of install records; the coordinator, the web app and the CLI go through it.
-        self.records = InstallRecords(store, clock=self.clock, revoke=self.grant.revoke)
+        self.records = InstallRecords(
+            store,
+            clock=self.clock,
+            revoke=self.grant.revoke,
+            refresh_token_lifetime=settings.effective_refresh_token_lifetime,
+        )
         self.coordinator = RefreshCoordinator(
             store, self.grant, clock=self.clock, leeway=settings.refresh_leeway, records=self.records
         )
@@ -110,6 +116,11 @@ class OAuthHelper:
                 settings.notify, store, clock=self.clock, service=self.provider.display_name
             )
             self.records.events.subscribe(self.notifier)
+        if settings.metrics == "otel":
+            from oob_helper.metrics import instrument, require_opentelemetry  # noqa: PLC0415
+
+            require_opentelemetry()
+            instrument(self)
 
     @classmethod
     def from_env(
@@ -237,6 +248,22 @@ class OAuthHelper:
         record = self.records.get(install)
         return record if record is not None else InstallRecord(install=install)
 
+    def observe(self, install: str, record: InstallRecord | None = None) -> InstallRecord:
+        """Like ``status``, and tells ``refresh_overdue`` / ``refresh_token_expiring`` when they
+        come due (once per refresh token); ``status``, ``refresh --all`` and the web page call it.
+        ``record``: a copy just read, to spare a store read."""
+        record = self.records.observe(install, record)
+        return record if record is not None else InstallRecord(install=install)
+
+    def health(self, record: InstallRecord) -> Health:
+        """The record's current problem (reauthorization required, refresh token lapsed,
+        expiring or overdue), with since when and when the refresh token lapses."""
+        return self.records.health(record)
+
+    def keepalive_due(self, record: InstallRecord, margin: float = KEEPALIVE_MARGIN) -> bool:
+        """Whether the record's refresh token lapses within ``margin`` (or its age is unknown)."""
+        return keepalive_due(record, self.records.refresh_token_lifetime, self.clock(), margin)
+
     def installs(self) -> list[InstallRecord]:
         """Every install's record."""
         records = (self.store.get(name) for name in self.store.list_installs())
@@ -287,7 +314,8 @@ class OAuthHelper:
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Be told of every lifecycle event (connected, refreshed, refresh_failed,
-        reauthorization_required, disconnected) of every install; returns the unsubscribe
+        reauthorization_required, disconnected, refresh_token_expiring, refresh_overdue) of
+        every install; returns the unsubscribe
         function. ``subscriber(event)`` may be a plain or a coroutine function; see
         ``oob_helper.lifecycle``."""
         return self.records.events.subscribe(subscriber)

@@ -33,6 +33,8 @@ EventKind = Literal[
     "reauthorization_required",
     "disconnected",
     "clone_detected",
+    "refresh_token_expiring",
+    "refresh_overdue",
 ]
 EVENT_KINDS: tuple[EventKind, ...] = (
     "connected",
@@ -41,6 +43,8 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "reauthorization_required",
     "disconnected",
     "clone_detected",
+    "refresh_token_expiring",
+    "refresh_overdue",
 )
 
 
@@ -62,6 +66,9 @@ class LifecycleEvent:
     # refreshed, refresh_failed, and reauthorization_required found by a refresh: seconds from
     # taking the install's lock to the outcome (the provider's answer and the store's writes).
     duration: float | None = None
+    # refresh_token_expiring, refresh_overdue: when the refresh token lapses unless used
+    # (unix seconds; oob_helper/health.py).
+    lapses_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what notifiers send)."""

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from oob_helper.errors import ConfigurationError
 from oob_helper.lifecycle import LifecycleEvent
 from oob_helper.stores._common import all_records
 
@@ -59,6 +60,17 @@ _OUTCOMES = {
     "refresh_failed": "failed",
     "reauthorization_required": "reauthorization_required",
 }
+
+
+def require_opentelemetry() -> None:
+    """ConfigurationError unless ``opentelemetry-api`` is installed (``metrics = "otel"``)."""
+    try:
+        import opentelemetry.metrics  # noqa: F401, PLC0415 - asked for by the setting
+    except ImportError:
+        raise ConfigurationError(
+            "OOB_HELPER_METRICS=otel needs OpenTelemetry: pip install 'oob-helper[otel]' "
+            "(or set OOB_HELPER_METRICS=off)"
+        ) from None
 
 
 def error_label(error: str | None) -> str:
@@ -152,4 +164,4 @@ def instrument(
     return stop
 
 
-__all__ = ["KNOWN_ERRORS", "error_label", "instrument"]
+__all__ = ["KNOWN_ERRORS", "error_label", "instrument", "require_opentelemetry"]

@@ -39,6 +39,10 @@ class Provider:
     # Path under ``api_base`` that names the connected account (None: the provider has none we
     # know of, so the account is not recorded and ``get_token(check=True)`` cannot probe).
     account_path: str | None = None
+    # How long a refresh token lives unused, in seconds (its life restarts when it is used or
+    # replaced); None = no known limit. ``refresh_token_rule`` says where that comes from.
+    refresh_token_lifetime: float | None = None
+    refresh_token_rule: str = "undocumented; treated as non-expiring"
 
     def with_bases(self, auth_base: str | None = None, api_base: str | None = None) -> Provider:
         """The same provider with its authorization server and/or API moved (e.g. to the mock).
@@ -140,6 +144,9 @@ CONSTANT_CONTACT = Provider(
     read_jwt_exp=True,
     default_access_token_ttl=86400,
     account_path="/account/summary",
+    # B5/B6: "must be used within 180 days" (rotating or long-lived alike).
+    refresh_token_lifetime=180 * 86400.0,
+    refresh_token_rule="must be used within 180 days",
 )
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (AWEBER, CONSTANT_CONTACT)}

@@ -41,6 +41,7 @@ from oob_helper.errors import (
     StoreError,
     VersionConflict,
 )
+from oob_helper.health import PROBLEM_TEXT, Health, health, refresh_token_lapses_at, warnings_due
 from oob_helper.lifecycle import EventKind, LifecycleEvent, Subscribers, is_transient
 from oob_helper.stores._common import Lease
 from oob_helper.stores.base import TokenStore
@@ -131,8 +132,11 @@ class InstallRecords:
         lease: float = 60.0,
         cache_ttl: float = 2.0,
         events: Subscribers | None = None,
+        refresh_token_lifetime: float | None = None,
     ) -> None:
         self.store = store
+        # Seconds a refresh token lives unused (None: no limit); oob_helper/health.py.
+        self.refresh_token_lifetime = refresh_token_lifetime
         self.events = events if events is not None else Subscribers()
         self.clock = clock
         self.revoke = revoke
@@ -251,6 +255,7 @@ class InstallRecords:
                         grant_id=new_grant_id(),
                         version=current.version if current else 0,
                         store_location=self.location,
+                        refresh_token_issued_at=now if token.refresh_token else None,
                     )
                     try:
                         stored = self.store.put(record, expected_version=current.version if current else None)
@@ -416,6 +421,14 @@ class InstallRecords:
                 reason=None,
                 state_changed_at=now if current.state != "connected" else current.state_changed_at,
                 last_refresh_at=now,
+                # The token just spent (or its successor) lives on from now: a new lapse time,
+                # so the once-per-refresh-token warnings start over.
+                refresh_token_issued_at=now
+                if token.refresh_token != stored_token.refresh_token
+                else current.refresh_token_issued_at,
+                refresh_token_used_at=now,
+                overdue_warned_at=None,
+                expiring_warned_at=None,
             )
             try:
                 stored = self.store.put(updated, expected_version=current.version)
@@ -453,6 +466,51 @@ class InstallRecords:
         self._drop(held.install)
         raise ReauthorizationRequired(held.install, reason)
 
+    def health(self, record: InstallRecord) -> Health:
+        """The record's current problem, if any (pure: no I/O); a record made in another store
+        (``foreign``) is a ``site_mismatch`` before anything else."""
+        if self.foreign(record):
+            return Health("site_mismatch", None, None, PROBLEM_TEXT["site_mismatch"])
+        return health(record, self.refresh_token_lifetime, self.clock())
+
+    def observe(self, install: str, record: InstallRecord | None = None) -> InstallRecord | None:
+        """Look at an install and tell ``refresh_overdue`` / ``refresh_token_expiring`` when they
+        come due, each once per refresh token (the record remembers it was told).
+
+        ``record`` is a copy just read (e.g. by ``status``), to spare a read. Nothing is
+        written, and no lock taken, unless a warning is due. Returns the current record.
+        """
+        record = self.store.get(install) if record is None else record
+        if (
+            record is None
+            or self.foreign(record)  # a copy's warnings are the original's to tell
+            or not warnings_due(record, self.refresh_token_lifetime, self.clock())
+        ):
+            return record
+        with self.locked(install) as held:
+            current = held.record
+            if current is None:
+                return None
+            now = self.clock()
+            due = warnings_due(current, self.refresh_token_lifetime, now)
+            if not due:
+                return current  # another worker told them meanwhile
+            marked = dataclasses.replace(
+                current,
+                overdue_warned_at=now if "refresh_overdue" in due else current.overdue_warned_at,
+                expiring_warned_at=now if "refresh_token_expiring" in due else current.expiring_warned_at,
+            )
+            try:
+                stored = self.store.put(marked, expected_version=current.version)
+            except VersionConflict:
+                return self.store.get(install)  # changed under us (a lost lease): look next time
+            self._set(install, stored)
+            # Told under the lock, as a refresh's event is: a transition that follows is told after.
+            lapses_at = refresh_token_lapses_at(stored, self.refresh_token_lifetime)
+            for kind in due:
+                self._emit(kind, stored, install, reason=PROBLEM_TEXT[kind], lapses_at=lapses_at)
+        return stored
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _emit(
@@ -465,6 +523,7 @@ class InstallRecords:
         error: str | None = None,
         transient: bool | None = None,
         duration: float | None = None,
+        lapses_at: float | None = None,
     ) -> None:
         if not self.events:
             return  # the hot path pays nothing without subscribers
@@ -479,6 +538,7 @@ class InstallRecords:
                 error=error,
                 transient=transient,
                 duration=duration,
+                lapses_at=lapses_at,
             )
         )
 

@@ -75,6 +75,15 @@ class InstallRecord:
     # made somewhere else is a copy and refuses to refresh them (SiteMismatch). None: made
     # before the clone guard existed, "not known yet", stamped by the record owner's next write.
     store_location: str | None = None
+    # When the current refresh token was received, and when it was last spent on a refresh
+    # (None: unknown, e.g. a record written before these were kept). oob_helper/health.py
+    # computes from them when a provider's idle lifetime (Constant Contact: 180 days) runs out.
+    refresh_token_issued_at: float | None = None
+    refresh_token_used_at: float | None = None
+    # When ``refresh_overdue`` / ``refresh_token_expiring`` was told for the current refresh
+    # token: each fires once per refresh token, and a connect or refresh clears both.
+    overdue_warned_at: float | None = None
+    expiring_warned_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (contains secrets: only for stores)."""
@@ -98,7 +107,15 @@ class InstallRecord:
             version=int(data.get("version") or 0),
             grant_id=None if data.get("grant_id") is None else str(data["grant_id"]),
             store_location=None if data.get("store_location") is None else str(data["store_location"]),
+            refresh_token_issued_at=_float_or_none(data.get("refresh_token_issued_at")),
+            refresh_token_used_at=_float_or_none(data.get("refresh_token_used_at")),
+            overdue_warned_at=_float_or_none(data.get("overdue_warned_at")),
+            expiring_warned_at=_float_or_none(data.get("expiring_warned_at")),
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 SUBSCRIBER_STATUSES = ("subscribed", "unsubscribed", "unconfirmed")
 TEXT_LIMITS = {"name": 60, "ad_tracking": 20, "misc_notes": 60}
 _FIND_TEXT_FILTERS = (
@@ -212,7 +212,7 @@ def parse_text(name: str, value: object, *, limit: int | None = None, required: 
 def parse_email(value: object) -> str:
     """A subscriber e-mail: required, at most 50 characters, shaped like an address."""
     text = parse_text("email", value, limit=50, required=True)
-    if text is None or not _EMAIL.match(text):
+    if text is None or not _EMAIL.fullmatch(text):
         raise BadRequest("email: Invalid email address.")
     return text
 

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from oob_helper import errors
 from oob_helper.web.csrf import TokenRejected, new_session_id
-from oob_helper.web.pages import StatusView
+from oob_helper.web.pages import BannerView, StatusView
 from oob_helper.web.problems import (
     PageError,
     attempt_problem,
@@ -152,6 +152,7 @@ def _status_context(visit: Visit, record: Any) -> dict[str, Any]:
     web = visit.web
     return {
         "status": StatusView.of(record, web.clock()),
+        "banner": None,
         "csrf_token": web.signer.csrf_token(visit.install, visit.session_id),
         "install": visit.install,
         "path": lambda name, **params: web.path_for(visit.request, name, **params),
@@ -162,9 +163,13 @@ async def _render_status(
     visit: Visit, *, connect: bool | None = None, outcome: str | None = None, back: bool = False
 ) -> Response:
     web = visit.web
-    record = await _call(web, web.helper.status, visit.install)
+    # Observing tells a refresh-token warning that came due (once); the banner shows it.
+    record = await _call(web, web.helper.observe, visit.install)
     context = _status_context(visit, record)
-    show_connect = record.state != "connected" if connect is None else connect
+    banner = BannerView.of(record, web.helper.health(record))
+    context["banner"] = banner
+    needs_connect = record.state != "connected" or (banner is not None and banner.action == "connect")
+    show_connect = needs_connect if connect is None else connect
     context["connect"] = await _start_attempt(visit) if show_connect else None
     notice, warning = _notice(outcome, record, web.renderer.display_name)
     context["notice"] = notice

@@ -107,7 +107,9 @@ def fleet_app(
                 ),
             )
         at = now()
-        result = fleet_page(all_records(helper.store, query.after), query, at, scan_limit=scan_limit)
+        lifetime = helper.records.refresh_token_lifetime
+        records = all_records(helper.store, query.after)
+        result = fleet_page(records, query, at, scan_limit=scan_limit, lifetime=lifetime)
         here = path(request, "fleet")
 
         def link(**changes: str) -> str:
@@ -125,6 +127,7 @@ def fleet_app(
                 "last_refresh": format_time(row.last_refresh_at),
                 "problem": row.problem,
                 "problem_since": format_time(row.problem_since) if row.problem_since else None,
+                "lapses": format_time(row.refresh_token_lapses_at) if row.refresh_token_lapses_at else "—",
             }
             for row in result.rows
         ]

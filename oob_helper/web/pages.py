@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from starlette.responses import HTMLResponse
 
+from oob_helper.health import Health
 from oob_helper.tokens import InstallRecord
 
 STATE_LABELS = {
@@ -92,6 +93,44 @@ class StatusView:
             expiry=expiry,
             last_refresh=format_time(record.last_refresh_at),
             reason=record.reason,
+        )
+
+
+# The banner's heading per problem (oob_helper/health.py says what each means).
+BANNER_TITLES = {
+    "site_mismatch": "This looks like a copy of another site's connection",
+    "reauthorization_required": "This connection has stopped working",
+    "refresh_token_lapsed": "This connection has stopped working",
+    "refresh_token_expiring": "This connection will stop working soon",
+    "refresh_overdue": "The scheduled refresh did not happen",
+}
+
+
+@dataclass(frozen=True)
+class BannerView:
+    """The banner over the status of an install in trouble (None when it is healthy)."""
+
+    problem: str
+    title: str
+    text: str
+    since: str
+    breaks_on: str | None  # the date the connection breaks, for a lapsing refresh token
+    reason: str | None
+    action: str  # "refresh" (the Refresh now button fixes it) or "connect" (reconnect)
+
+    @classmethod
+    def of(cls, record: InstallRecord, health: Health) -> BannerView | None:
+        """The banner for ``record`` in ``health``, or None."""
+        if health.problem is None:
+            return None
+        return cls(
+            problem=health.problem,
+            title=BANNER_TITLES[health.problem],
+            text=health.text or "",
+            since=format_time(health.since),
+            breaks_on=None if health.lapses_at is None else format_time(health.lapses_at),
+            reason=record.reason if health.problem == "reauthorization_required" else None,
+            action="connect" if health.needs_person else "refresh",
         )
 
 

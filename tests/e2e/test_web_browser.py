@@ -96,14 +96,16 @@ def connect_through_pages(
     artifacts: Path,
     prefix: str,
     seen: list[str] | None = None,
+    state: str = "Not connected",
 ) -> None:
     """Status page -> Connect to AWeber (new tab) -> sign in and Allow access -> copy -> paste -> Connect.
 
-    ``seen`` collects the text of each page on the way (for the README check).
+    ``seen`` collects the text of each page on the way (for the README check); ``state`` is
+    what the status line says before.
     """
     seen = [] if seen is None else seen
     page.goto(url)
-    expect(page.locator("#status-line")).to_contain_text("Not connected")
+    expect(page.locator("#status-line")).to_contain_text(state)
     seen.append(page.inner_text("body"))
     shot(page, artifacts, f"{prefix}-not-connected")
     link = page.get_by_role("link", name="Connect to AWeber")

@@ -202,9 +202,28 @@ def test_config_file_is_loaded(serve: type[Served], tmp_path: Path) -> None:
     assert served.stop()[0] == 143
 
 
+def test_allowed_host_serves_that_name_and_only_it(serve: type[Served]) -> None:
+    served = serve([str(MOCK_AWEBER), "serve", "--port", "0", "--allowed-host", "aweber-mock"])
+    base = served.base_url()
+    assert "aweber-mock" in served.wait_for("also serves:").string
+    assert httpx.get(f"{base}/_mock/clock", headers={"Host": "aweber-mock:8081"}).status_code == 200
+    refused = httpx.get(f"{base}/_mock/clock", headers={"Host": "rebound.example:8081"})
+    assert refused.status_code == 421
+    assert "--allowed-host" in refused.json()["error_description"]
+    assert served.stop()[0] == 143
+
+
+def test_a_bad_allowed_host_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "0", "--allowed-host", "a b"]) == 2
+    err = capsys.readouterr().err
+    assert "--allowed-host: 'a b' is not a host name" in err
+
+
 @pytest.mark.parametrize(
     ("content", "suffix", "message"),
     [
+        ('{"allowed_hosts": "ci"}', ".json", "allowed_hosts must be a list"),
+        ('{"allowed_hosts": ["ci:port"]}', ".json", "allowed_hosts: 'ci:port' has an invalid port"),
         ("{not json", ".json", "not valid JSON"),
         ('{"profile": "mailchimp"}', ".json", "profile"),
         ('{"colour": 1}', ".json", "colour"),
@@ -265,6 +284,7 @@ def test_help_names_every_flag_of_the_interface() -> None:
         "--profile",
         "--config",
         "--access-token-ttl",
+        "--allowed-host",
         "--control-token",
         "--no-control",
     ):

@@ -71,6 +71,8 @@ def test_clock_advance_answers_the_new_time_as_json(mock: MockServer) -> None:
         ("clock/set", {"frozen": "yes"}, "'frozen'"),
         ("clients", {"client_id": "x"}, "'redirect_uris'"),
         ("clients", {"client_id": 5, "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"]}, "'client_id'"),
+        # "$" matched before a final newline: the id must match whole.
+        ("clients", {"client_id": "app\n", "redirect_uris": ["urn:ietf:wg:oauth:2.0:oob"]}, "client_id must"),
         ("clients", {"client_id": "x", "redirect_uris": [], "name": "n"}, "'redirect_uris'"),
         ("clients", {"client_id": "x", "redirect_uris": ["u"], "colour": "red"}, "'colour'"),
         ("users", {"username": "bob"}, "'password'"),

@@ -164,6 +164,7 @@ def test_add_update_delete_and_their_refusals(directory: Directory, clock: Clock
     [
         ({}, "email: Missing required argument."),
         ({"email": "not-an-address"}, "email: Invalid email address."),
+        ({"email": "x@example.com\n"}, "email: Invalid email address."),
         ({"email": "a" * 45 + "@example.com"}, "email: Value is longer than 50 characters."),
         ({"email": 5}, "email: Expected a string."),
         ({"email": "x@example.com", "name": "n" * 61}, "name: Value is longer than 60 characters."),

@@ -138,7 +138,7 @@ def test_a_client_leaving_mid_body_is_logged_not_raised(caplog: pytest.LogCaptur
         assert port is not None
         with socket.create_connection((host, port), timeout=5) as sock:
             sock.sendall(
-                b"POST /oauth2/token HTTP/1.1\r\nHost: mock\r\n"
+                b"POST /oauth2/token HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() + b"\r\n"
                 b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
                 b"grant_type=refresh_token"
             )

@@ -122,10 +122,10 @@ def api_accepts(mock: MockServer, token: str) -> bool:
     return response.status_code == 200
 
 
-def status_json(env: dict[str, str], install: str | None = None) -> Any:
+def status_json(env: dict[str, str], install: str | None = None, *, code: int = 0) -> Any:
     args = ["status", "--json", *(["--install", install] if install else [])]
     result = cli(env, *args)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, result.stderr
     return json.loads(result.stdout)
 
 
@@ -302,8 +302,9 @@ def test_exit_3_after_the_provider_revokes(mock_aweber: MockServer, env: dict[st
     assert result.returncode == 3
     assert result.stdout.startswith("refreshed 0, skipped 0, reauthorization required 1, failed 0")
     assert "shop.example" in result.stderr
-    status = status_json(env, "shop.example")
+    status = status_json(env, "shop.example", code=3)  # a person must reconnect it
     assert status["state"] == "reauthorization_required"
+    assert status["problem"] == "reauthorization_required"
     assert status["reason"]
     token = cli(env, "token", "--install", "shop.example")
     assert token.returncode == 3
@@ -394,13 +395,18 @@ def test_migrate_store_moves_every_install(
     target = f"sqlite:///{tmp_path}/moved.db"
     result = cli(env, "migrate-store", "--from", source, "--to", target)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "migrated 2 installs"
+    # A deliberate move: the copies are stamped with the target's location, and it says so.
+    assert result.stdout.strip().startswith(
+        "migrated 2 installs, each stamped with the target's location sqlite:"
+    )
     moved = {**env, "OOB_HELPER_STORE": target}
 
     def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in row.items() if k != "expires_in"} for row in rows]  # moves with time
+        changing = ("expires_in", "store_location")  # moves with time; the stamp
+        return [{k: v for k, v in row.items() if k not in changing} for row in rows]
 
     assert comparable(status_json(moved)) == comparable(status_json(env))
+    assert all(f"{tmp_path}/moved.db@" in row["store_location"] for row in status_json(moved))
     token = cli(moved, "token", "--install", "a.example")
     assert token.returncode == 0
     assert api_accepts(mock_aweber, token.stdout.strip())

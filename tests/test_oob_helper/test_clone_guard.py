@@ -169,9 +169,10 @@ def test_a_copied_store_sends_nothing_until_adopted(
     assert f"site_mismatch: connected in {original_location}" in status.stdout
     assert "oob-helper adopt-store" in status.stdout
     rows = json.loads(cli(mock_aweber, tmp_path, clone_url, "status", "--json").stdout)
-    assert [(r["install"], r["site_mismatch"], r["store_location"]) for r in rows] == [
-        (INSTALL, True, original_location)
+    assert [(r["install"], r["problem"], r["needs_person"], r["store_location"]) for r in rows] == [
+        (INSTALL, "site_mismatch", True, original_location)
     ]
+    assert "oob-helper adopt-store" in rows[0]["problem_text"]
 
     clone = helper_on(mock_aweber, clone_url)
     seen: list[LifecycleEvent] = []

@@ -19,6 +19,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from workers.common import aweber_helper, connect
 
 from mock_server.runner import MockServer
+from oob_helper.config import load_settings
+from oob_helper.errors import ConfigurationError
 from oob_helper.helper import OAuthHelper
 from oob_helper.metrics import error_label, instrument
 
@@ -155,3 +157,42 @@ print("no-op", bool(helper.records.events))
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert (result.returncode, result.stdout.strip()) == (0, "no-op False"), result.stderr[-2000:]
+
+
+def test_the_metrics_setting_instruments_every_helper_it_builds(tmp_path: Path) -> None:
+    """``OOB_HELPER_METRICS=otel``: the CLI, ``serve`` and ``from_env`` record through the global
+    meter provider; a bad value, or otel without the package, is a clear configuration error."""
+    code = f"""
+import sys
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+from oob_helper.helper import OAuthHelper
+helper = OAuthHelper.from_env({{"OOB_HELPER_CLIENT_ID": "c", "OOB_HELPER_METRICS": "otel",
+                               "OOB_HELPER_STORE": "sqlite:///{tmp_path / "t.db"}"}})
+data = reader.get_metrics_data()
+names = [m.name for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics]
+print(sorted(names))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['oob_helper.installs']"  # the gauge; counters appear on use
+    env = {"OOB_HELPER_CLIENT_ID": "c", "OOB_HELPER_METRICS": "prometheus"}
+    with pytest.raises(ConfigurationError, match="OOB_HELPER_METRICS must be otel or off"):
+        load_settings(overrides={}, environ=env, config_file=None)
+    missing = f"""
+import sys
+sys.modules["opentelemetry"] = None
+from oob_helper.helper import OAuthHelper
+OAuthHelper.from_env({{"OOB_HELPER_CLIENT_ID": "c", "OOB_HELPER_METRICS": "otel",
+                      "OOB_HELPER_STORE": "sqlite:///{tmp_path / "t.db"}"}})
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", missing], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "pip install 'oob-helper[otel]'" in result.stderr

@@ -397,6 +397,7 @@ def test_the_webhook_body_is_the_event_as_json(
         "error": None,
         "transient": None,
         "duration": None,
+        "lapses_at": None,  # set on refresh_token_expiring and refresh_overdue
     }
     logging.getLogger(__name__).debug("delivered %d", len(receiver.deliveries))
 
@@ -533,3 +534,42 @@ def test_a_delivery_one_process_gave_up_is_sent_by_the_next_that_sees_it(
         for n in (first, second):
             n.close()
             n.store.close()
+
+
+def test_an_expiring_refresh_token_is_notified_once_by_webhook_and_email(
+    mock_aweber: MockServer,
+    store_url: str,
+    receiver: WebhookReceiver,
+    inbox: Inbox,
+    secret_sweep: SecretSweep,
+) -> None:
+    """Issue 13's acceptance: past the refresh-token lifetime's warning point (a 180-day idle
+    lifetime, as Constant Contact's), ``refresh_token_expiring`` reaches each channel once,
+    however often and by however many helpers the install is looked at."""
+    secret_sweep.watch_mock(mock_aweber)
+    clock = MutableClock(mock_aweber.now())
+    env = notify_env(receiver, inbox)
+    helpers = [notifying_helper(mock_aweber, store_url, clock, env) for _ in range(3)]
+    try:
+        for helper in helpers:
+            helper.records.refresh_token_lifetime = 180 * 86400.0
+        connect(mock_aweber, helpers[0], INSTALL)
+        clock.now += 167 * 86400  # past the keepalive point and the 14-day warning
+        for _ in range(3):
+            for helper in helpers:
+                helper.observe(INSTALL)
+        for helper in helpers:
+            assert helper.notifier is not None
+            helper.notifier.drain()
+    finally:
+        for helper in helpers:
+            helper.close()
+    bodies = [json.loads(d.body) for d in receiver.deliveries]
+    expiring = [b for b in bodies if b["kind"] == "refresh_token_expiring"]
+    assert len(expiring) == 1
+    assert expiring[0]["lapses_at"] == pytest.approx(clock.now - 167 * 86400 + 180 * 86400)
+    assert len([b for b in bodies if b["kind"] == "refresh_overdue"]) == 1
+    subjects = [m["Subject"] for _, _, m in inbox.messages]
+    assert sum("expiring" in s for s in subjects) == 1
+    secret_sweep.scan("deliveries", *[d.body for d in receiver.deliveries])
+    secret_sweep.scan("mails", *[m.as_string() for _, _, m in inbox.messages])

@@ -15,6 +15,8 @@ PURE = {
     "oob_helper.protocol",
     "oob_helper.providers",
     "oob_helper.errors",
+    "oob_helper.health",
+    "oob_helper.durations",
 }
 PURE |= {f"oob_helper.{p.stem}" for p in PACKAGE.glob("protocol_*.py")}
 # Stdlib modules that do I/O or read the clock have no place in the core.

@@ -454,3 +454,37 @@ def test_location_names_where_the_store_lives_without_a_secret(backend: Backend)
     assert location.split(":", 1)[0] in {"memory", "sqlite", "redis", "postgresql"}
     password = urlsplit(backend.url).password
     assert not password or password not in location
+
+
+# -- refresh-token age (issue 13) --------------------------------------------------------------
+
+
+def test_refresh_token_age_and_warnings_round_trip(store: TokenStore) -> None:
+    aged = replace(
+        record(n=1),
+        refresh_token_issued_at=1_000.5,
+        refresh_token_used_at=2_000.25,
+        overdue_warned_at=3_000.0,
+        expiring_warned_at=None,
+    )
+    stored = store.put(aged, expected_version=None)
+    assert store.get("site.example") == stored
+    assert stored.refresh_token_issued_at == 1_000.5
+    assert stored.refresh_token_used_at == 2_000.25
+    assert stored.overdue_warned_at == 3_000.0
+    assert stored.expiring_warned_at is None
+    assert list(store.iter_records()) == [stored]  # type: ignore[attr-defined]
+    store.import_record(replace(aged, install="copy.example", version=4))  # type: ignore[attr-defined]
+    assert store.get("copy.example") == replace(aged, install="copy.example", version=4)
+
+
+def test_a_record_written_before_refresh_token_ages_reads_them_as_unknown() -> None:
+    from oob_helper.stores._codec import Codec  # noqa: PLC0415
+
+    data = json.loads(Codec(None).dump_record(record(n=1)))
+    ages = ("refresh_token_issued_at", "refresh_token_used_at", "overdue_warned_at", "expiring_warned_at")
+    for name in ages:
+        del data[name]  # the shape stored before issue 13
+    old = Codec(None).load_record(json.dumps(data))
+    assert old == record(n=1)
+    assert (old.refresh_token_issued_at, old.refresh_token_used_at) == (None, None)

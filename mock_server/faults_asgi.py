@@ -1,0 +1,116 @@
+"""Serving one request under an armed fault (status, delay, or drop after the work): ASGI.
+
+The faults themselves and their table are pure (``mock_server.faults``); the edge layer takes
+a fault from the table and hands it here with the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.faults import Fault
+
+
+def _status_messages(fault: Fault) -> list[Message]:
+    if not fault.has_body:
+        body: bytes = json.dumps(
+            {
+                "error": "injected_fault",
+                "error_description": f"fault injected by the mock's control API (status {fault.status})",
+            }
+        ).encode()
+        content_type = b"application/json"
+    elif isinstance(fault.body, str):
+        body, content_type = fault.body.encode(), b"text/plain; charset=utf-8"
+    elif fault.body is None:
+        body, content_type = b"", b"text/plain; charset=utf-8"
+    else:
+        body, content_type = json.dumps(fault.body).encode(), b"application/json"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    return [
+        {"type": "http.response.start", "status": fault.status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    ]
+
+
+def _find_cycle(send: Callable[..., Any]) -> Any:
+    """The server's request cycle behind ``send`` (one with a ``transport``), or None.
+
+    In uvicorn ``send`` is a bound method of the request-response cycle, reached through the
+    closures of the middleware wrappers in between (Starlette's ServerErrorMiddleware, ours).
+    """
+    seen: set[int] = set()
+    todo: list[Any] = [send]
+    while todo and len(seen) < 64:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        owner = getattr(obj, "__self__", None)
+        if owner is not None and hasattr(owner, "transport"):
+            return owner
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                content = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if callable(content):
+                todo.append(content)
+        inner = getattr(obj, "func", None)  # functools.partial
+        if callable(inner):
+            todo.append(inner)
+    return None
+
+
+class DroppedResponse(ConnectionAbortedError):
+    """Raised when no transport could be found to close for a ``drop`` fault."""
+
+
+async def _drop_connection(send: Send) -> None:
+    cycle = _find_cycle(send)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise DroppedResponse("drop fault: no transport found; the response is not sent")
+    transport.abort()
+    # uvicorn marks the cycle disconnected when the loop reports the lost connection; until then
+    # returning without a response would make it log an error and try to write a 500.
+    for _ in range(50):
+        if getattr(cycle, "disconnected", True):
+            return
+        await asyncio.sleep(0)
+    cycle.disconnected = True
+
+
+async def _swallow(message: Message) -> None:
+    """Discard the handler's own answer (the fault answers instead)."""
+
+
+async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one request under an armed fault (status, delay, or drop after the work)."""
+    event = scope.setdefault("mock_event", {})
+    event.update(fault=fault.kind, fault_id=fault.id)
+    if fault.kind == "status":
+        if fault.after_work:
+            await app(scope, receive, _swallow)
+        for message in _status_messages(fault):
+            await send(message)
+    elif fault.kind == "delay":
+        await asyncio.sleep(fault.delay_ms / 1000)
+        await app(scope, receive, send)
+    else:
+        withheld: dict[str, int] = {}
+
+        async def swallow(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                withheld["status"] = int(message["status"])
+
+        await app(scope, receive, swallow)
+        # The log shows what the handler answered, though the client never sees it.
+        if "status" in withheld:
+            scope["mock_event"]["status"] = withheld["status"]
+        await _drop_connection(send)
