@@ -343,7 +343,10 @@ def _listed(args: argparse.Namespace, helper: OAuthHelper) -> list[InstallRecord
     except BadQuery as exc:
         raise ConfigurationError(f"status: {exc}") from None
     lifetime = helper.records.refresh_token_lifetime
-    chosen = select(all_records(helper.store, query.after), query, helper.clock(), lifetime=lifetime)
+    where = helper.records.location
+    chosen = select(
+        all_records(helper.store, query.after), query, helper.clock(), lifetime=lifetime, location=where
+    )
     return list(islice(chosen, query.limit or None))
 
 

@@ -113,8 +113,18 @@ def expiring_at(lapses_at: float, lifetime: float) -> float:
     return lapses_at - min(EXPIRING_WARNING, lifetime / 4)
 
 
-def health(record: InstallRecord, lifetime: float | None, now: float) -> Health:
-    """The install's current problem (the worst one), in words for the admin."""
+def is_copy(record: InstallRecord, here: str | None) -> bool:
+    """Whether ``record`` was made in a store that lives elsewhere than ``here`` (this store's
+    ``location()``; None: the store has none, the guard is off). A record without a location
+    (written before the clone guard) is not known to be a copy."""
+    return here is not None and record.store_location is not None and record.store_location != here
+
+
+def health(record: InstallRecord, lifetime: float | None, now: float, here: str | None = None) -> Health:
+    """The install's current problem (the worst one), in words for the admin; ``here``: this
+    store's location, so a record copied from elsewhere is a ``site_mismatch`` first."""
+    if is_copy(record, here):
+        return Health("site_mismatch", None, None, PROBLEM_TEXT["site_mismatch"])
     if record.state == "reauthorization_required":
         return Health(
             "reauthorization_required",

@@ -41,7 +41,14 @@ from oob_helper.errors import (
     StoreError,
     VersionConflict,
 )
-from oob_helper.health import PROBLEM_TEXT, Health, health, refresh_token_lapses_at, warnings_due
+from oob_helper.health import (
+    PROBLEM_TEXT,
+    Health,
+    health,
+    is_copy,
+    refresh_token_lapses_at,
+    warnings_due,
+)
 from oob_helper.lifecycle import EventKind, LifecycleEvent, Subscribers, is_transient
 from oob_helper.stores._common import Lease
 from oob_helper.stores.base import TokenStore
@@ -166,10 +173,7 @@ class InstallRecords:
         A record without a location (written before the guard existed) is not known to be
         foreign: the next write here stamps it.
         """
-        if record is None or record.store_location is None:
-            return False
-        here = self.location
-        return here is not None and record.store_location != here
+        return record is not None and is_copy(record, self.location)
 
     def check_site(self, install: str, record: InstallRecord | None) -> None:
         """Raise SiteMismatch, after a ``clone_detected`` event, when ``record`` is foreign."""
@@ -469,9 +473,7 @@ class InstallRecords:
     def health(self, record: InstallRecord) -> Health:
         """The record's current problem, if any (pure: no I/O); a record made in another store
         (``foreign``) is a ``site_mismatch`` before anything else."""
-        if self.foreign(record):
-            return Health("site_mismatch", None, None, PROBLEM_TEXT["site_mismatch"])
-        return health(record, self.refresh_token_lifetime, self.clock())
+        return health(record, self.refresh_token_lifetime, self.clock(), self.location)
 
     def observe(self, install: str, record: InstallRecord | None = None) -> InstallRecord | None:
         """Look at an install and tell ``refresh_overdue`` / ``refresh_token_expiring`` when they

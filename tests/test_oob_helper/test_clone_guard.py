@@ -173,6 +173,11 @@ def test_a_copied_store_sends_nothing_until_adopted(
         (INSTALL, "site_mismatch", True, original_location)
     ]
     assert "oob-helper adopt-store" in rows[0]["problem_text"]
+    # The fleet's filters (shared with the fleet page) count a copy among the installs in trouble.
+    troubled = json.loads(
+        cli(mock_aweber, tmp_path, clone_url, "status", "--json", "--problem", "some").stdout
+    )
+    assert [r["install"] for r in troubled] == [INSTALL]
 
     clone = helper_on(mock_aweber, clone_url)
     seen: list[LifecycleEvent] = []
