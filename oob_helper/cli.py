@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from oob_helper import cli_commands, cli_signals
@@ -29,6 +29,7 @@ from oob_helper.errors import (
     OobHelperError,
     ProviderError,
     ReauthorizationRequired,
+    SiteMismatch,
     StoreError,
 )
 from oob_helper.health import KEEPALIVE_MARGIN
@@ -147,6 +148,26 @@ def _install_arg(parser: argparse.ArgumentParser, *, required: bool = True) -> N
         required=required,
         help="the install's key, e.g. the site's domain",
     )
+
+
+def _add_move_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """``adopt-store`` and ``move-install``: the clone guard's two deliberate moves."""
+    command(
+        "adopt-store",
+        "this store's new location is legitimate: its installs may refresh here again",
+        "After a deliberate move (a disk move, a restore once the original is retired): record "
+        "this store's location in every install, so the clone guard stops refusing to refresh "
+        "them here. Never run it on a copy while the original still runs: both would spend the "
+        "same single-use refresh tokens.",
+    )
+    move = command(
+        "move-install",
+        "rename an install (a new site name), keeping its connection",
+        "Rename install OLD to NEW keeping its connection: NEW is created (it must not exist), "
+        "then OLD is deleted. If it stops between the two steps, run it again to finish.",
+    )
+    move.add_argument("old", metavar="OLD", help="the install's current name")
+    move.add_argument("new", metavar="NEW", help="its new name, e.g. the site's new host name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="forget the install even if the provider's revoke fails"
     )
 
+    _add_move_commands(command)
+
     serve = command("serve", "run the web helper")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
@@ -300,9 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser(
         "migrate-store",
         help="copy every install from one store to another",
-        description="Copy every install record, unchanged, from one token store to another "
+        description="Copy every install record from one token store to another "
         "(e.g. sqlite to postgresql); records already in the target are replaced, and each is read "
-        "back and compared. Both stores use OOB_HELPER_ENCRYPTION_KEYS. The same URL twice "
+        "back and compared; each copied record is stamped with the target's location (a deliberate "
+        "move, so the clone guard lets the target refresh them). Both stores use "
+        "OOB_HELPER_ENCRYPTION_KEYS. The same URL twice "
         "rewrites every record in place with the first key (key rotation). Stop the workers that "
         "refresh tokens first.",
     )
@@ -383,7 +408,7 @@ def exit_code_for(exc: OobHelperError) -> int:
     """The documented exit code for an error."""
     if isinstance(exc, ConfigurationError | InvalidPaste | AttemptError):
         return EXIT_USAGE
-    if isinstance(exc, ReauthorizationRequired | NotConnected | AuthorizationDenied):
+    if isinstance(exc, ReauthorizationRequired | NotConnected | AuthorizationDenied | SiteMismatch):
         return EXIT_REAUTHORIZE
     if isinstance(exc, ProviderError | NetworkError | StoreError):
         return EXIT_PROVIDER

@@ -105,6 +105,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         "status": _status,
         "refresh": refresh_command,
         "disconnect": _disconnect,
+        "adopt-store": _adopt_store,
+        "move-install": _move_install,
     }
     with open_helper(settings) as helper:
         return commands[args.command](args, helper, settings)
@@ -283,6 +285,7 @@ def record_json(
         "refresh_token_lapses_at": iso_time(health.lapses_at),
         "refresh_token_issued_at": iso_time(record.refresh_token_issued_at),
         "refresh_token_used_at": iso_time(record.refresh_token_used_at),
+        "store_location": record.store_location,
     }
 
 
@@ -340,7 +343,10 @@ def _listed(args: argparse.Namespace, helper: OAuthHelper) -> list[InstallRecord
     except BadQuery as exc:
         raise ConfigurationError(f"status: {exc}") from None
     lifetime = helper.records.refresh_token_lifetime
-    chosen = select(all_records(helper.store, query.after), query, helper.clock(), lifetime=lifetime)
+    where = helper.records.location
+    chosen = select(
+        all_records(helper.store, query.after), query, helper.clock(), lifetime=lifetime, location=where
+    )
     return list(islice(chosen, query.limit or None))
 
 
@@ -362,6 +368,7 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
     # 3 when a person must act (reconnect); a warning with time left to refresh is still 0.
     code = EXIT_NEEDS_PERSON if any(h.needs_person for h in healths) else 0
     encrypted = store_encrypted(helper.store)
+    copies = {r.install for r in records if helper.is_copy(r)}  # their problem: site_mismatch
     if args.json:
         pairs = zip(records, healths, strict=True)
         rows = [record_json(r, now, encrypted=encrypted, health=h) for r, h in pairs]
@@ -383,6 +390,8 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
     table = [("INSTALL", "STATE", "ACCOUNT", "EXPIRES", "LAST REFRESH", "PROBLEM", "SCOPES")]
     for r, h in zip(records, healths, strict=True):
         state = r.state if r.state != "reauthorization_required" else f"{r.state}: {r.reason or '?'}"
+        if r.install in copies:
+            state = f"site_mismatch: connected in {r.store_location}"
         account = r.account_name or r.account_id or "-"
         if r.account_name and r.account_id:
             account = f"{r.account_name} ({r.account_id})"
@@ -397,6 +406,13 @@ def _status(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -
         if h.problem is not None:
             print(f"\n{problem_line(r.install, h)}")
     print(f"\n{at_rest}")
+    if copies:
+        print(
+            f"\nThis store is at {helper.records.location}, but {len(copies)} install(s) were connected "
+            "in a store elsewhere: it looks like a copy, so they are not refreshed here. If the "
+            f"original is retired, run `{PROG} adopt-store`; if this is a copy, connect each anew "
+            f"with `{PROG} connect --install NAME`."
+        )
     return code
 
 
@@ -412,8 +428,32 @@ def problem_line(install: str, health: Health) -> str:
 
 def _disconnect(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
     with critical():
-        helper.disconnect(args.install, force=args.force)
+        record = helper.disconnect(args.install, force=args.force)
+    if helper.is_copy(record):
+        print(
+            f"Forgot install {args.install!r} here only: it was connected in the store at "
+            f"{record.store_location}, so its grant (the original's) was NOT revoked at the provider."
+        )
+        return 0
     print(f"Disconnected install {args.install!r}: revoked at the provider and forgotten.")
+    return 0
+
+
+def _adopt_store(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    with critical():
+        adopted = helper.adopt_store()
+    plural = "s" if adopted != 1 else ""
+    print(
+        f"adopted {adopted} install{plural}: their connections now belong to this store at "
+        f"{helper.records.location}, and refresh here"
+    )
+    return 0
+
+
+def _move_install(args: argparse.Namespace, helper: OAuthHelper, settings: Settings) -> int:
+    with critical():
+        record = helper.move_install(args.old, args.new)
+    print(f"Moved install {args.old!r} to {record.install!r}: same connection ({account_label(record)}).")
     return 0
 
 
@@ -449,10 +489,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _migrate_store(args: argparse.Namespace) -> int:
     from oob_helper.cli_migrate import migrate_store  # noqa: PLC0415
 
-    copied = migrate_store(args.source, args.target, progress_stream=sys.stderr)
+    copied, location = migrate_store(args.source, args.target, progress_stream=sys.stderr)
     plural = "s" if copied != 1 else ""
     if args.source.strip() == args.target.strip():
         print(f"rewrote {copied} install{plural} in place")
+    elif location is not None:
+        print(
+            f"migrated {copied} install{plural}, each stamped with the target's location {location} "
+            "(a deliberate move: the clone guard lets the target refresh them)"
+        )
     else:
         print(f"migrated {copied} install{plural}")
     return 0

@@ -1,8 +1,10 @@
-"""``oob-helper migrate-store``: copy every install record between two token stores, unchanged.
+"""``oob-helper migrate-store``: copy every install record between two token stores.
 
 Records are copied with their version (``import_record`` where the backend has it), then read
 back and compared, so a migration either reports success with identical records or says which
-install differs. The web helper's signing key goes along, so signed links stay valid.
+install differs. A migration is a deliberate move, so each copied record is stamped with the
+target's ``location()``, so the clone guard lets the target refresh it. The web helper's
+signing key goes along, so signed links stay valid.
 Stop the workers that refresh tokens while migrating: a refresh during the copy would be lost.
 Both stores are opened with ``OOB_HELPER_ENCRYPTION_KEYS``: records are read with them and
 written encrypted with the first (plain records in the source are read as they are).
@@ -10,6 +12,7 @@ written encrypted with the first (plain records in the source are read as they a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TextIO
 
 from oob_helper.errors import ConfigurationError, StoreError, VersionConflict
@@ -32,8 +35,9 @@ def _write(target: Any, record: InstallRecord) -> None:
     )
 
 
-def migrate_store(source_url: str, target_url: str, *, progress_stream: TextIO) -> int:
-    """Copy every record from ``source_url`` to ``target_url``; returns how many were copied.
+def migrate_store(source_url: str, target_url: str, *, progress_stream: TextIO) -> tuple[int, str | None]:
+    """Copy every record from ``source_url`` to ``target_url``; returns how many were copied
+    and the target location they were stamped with (None: the target has no ``location()``).
 
     The same URL twice rewrites every record in place, sealed with the first encryption key
     (step 3 of a key rotation).
@@ -43,26 +47,33 @@ def migrate_store(source_url: str, target_url: str, *, progress_stream: TextIO) 
     if source_url.strip() == target_url.strip():
         store = open_store(source_url)
         try:
-            return rewrite_in_place(store)
+            return rewrite_in_place(store), None
         finally:
             store.close()
     source = open_store(source_url)
     try:
         target = open_store(target_url)
         try:
-            return _copy(source, target, progress_stream)
+            return _copy(source, target, progress_stream), _location(target)
         finally:
             target.close()
     finally:
         source.close()
 
 
+def _location(store: Any) -> str | None:
+    where = getattr(store, "location", None)
+    return None if where is None else str(where())
+
+
 def _copy(source: Any, target: Any, stream: TextIO) -> int:
     installs = source.list_installs()
     progress = Progress(len(installs), stream, enabled=stream.isatty())
     copied: list[InstallRecord] = []
+    here = _location(target)
     try:
-        for record in all_records(source):
+        for found in all_records(source):
+            record = found if here is None else dataclasses.replace(found, store_location=here)
             _write(target, record)
             copied.append(record)
             progress.advance("copied")

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 
 from oob_helper.cli_signals import critical
 from oob_helper.config import Settings
-from oob_helper.errors import ConfigurationError, NotConnected, OobHelperError, ReauthorizationRequired
+from oob_helper.errors import (
+    ConfigurationError,
+    NotConnected,
+    OobHelperError,
+    ReauthorizationRequired,
+    SiteMismatch,
+)
 from oob_helper.health import KEEPALIVE_MARGIN
 from oob_helper.progress import Progress
 from oob_helper.tokens import RefreshResult
@@ -73,7 +79,7 @@ def _refresh_one(
         raise  # the same for every install (e.g. no client id): stop and say it once, exit 2
     except OobHelperError as exc:
         # The facade reports most failures in the outcome; anything raised still counts.
-        needs_person = isinstance(exc, ReauthorizationRequired | NotConnected)
+        needs_person = isinstance(exc, ReauthorizationRequired | NotConnected | SiteMismatch)
         result: RefreshResult = "reauthorization_required" if needs_person else "failed"
         return RefreshOutcome(install=install, result=result, error=" ".join(str(exc).split()))
 

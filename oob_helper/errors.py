@@ -10,6 +10,7 @@
     │   └── AttemptExpired          older than its time to live: start again
     ├── NotConnected                the install has no token yet
     ├── ReauthorizationRequired     the provider took access away; a person must connect again (exit 3)
+    ├── SiteMismatch                the store is a copy of the one the install was connected in (exit 3)
     ├── ProviderError               the provider answered with an OAuth error (exit 4)
     │   ├── InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient,
     │   │   UnsupportedGrantType, InvalidScope, AccessDenied, ServerError,
@@ -74,6 +75,25 @@ class ReauthorizationRequired(OobHelperError):
         super().__init__(f"install {install!r} must be connected again: {reason}")
         self.install = install
         self.reason = reason
+
+
+class SiteMismatch(OobHelperError):
+    """The install was connected in a store that lives somewhere else: this store is a copy
+    (a staging clone, a restored backup, a copied file), so nothing is sent to the provider
+    for it until a person decides (``adopt-store``, or a fresh ``connect``)."""
+
+    def __init__(self, install: str, recorded: str, current: str) -> None:
+        super().__init__(
+            f"install {install!r} was connected in the store at {recorded}, but this store is at "
+            f"{current}: it looks like a copy (a staging clone, a restored backup or a moved file), "
+            "so nothing was sent to the provider (a copy must not spend the original's refresh "
+            "token). If the original is retired and this store is now the real one (a disk move, "
+            "a restore), run `oob-helper adopt-store`; if this is a copy, connect it anew with "
+            f"`oob-helper connect --install {install}` (a fresh grant; the original keeps its own)"
+        )
+        self.install = install
+        self.recorded = recorded
+        self.current = current
 
 
 class ProviderError(OobHelperError):

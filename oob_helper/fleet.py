@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from oob_helper.health import PROBLEM_TEXT, health, refresh_token_lapses_at
+from oob_helper.health import PROBLEM_TEXT, health, is_copy, refresh_token_lapses_at
 from oob_helper.tokens import InstallRecord
 
 STATES = ("connected", "reauthorization_required")
@@ -106,10 +106,13 @@ class FleetRow:
 
 
 def problem_of(
-    record: InstallRecord, now: float, lifetime: float | None = None
+    record: InstallRecord, now: float, lifetime: float | None = None, location: str | None = None
 ) -> tuple[str | None, float | None]:
     """What is wrong with the install, in words, and since when (None: nothing); with the
-    refresh tokens' ``lifetime``, also a lapsed, expiring or overdue one (oob_helper/health.py)."""
+    refresh tokens' ``lifetime``, also a lapsed, expiring or overdue one (oob_helper/health.py);
+    with the store's ``location``, a record copied from another store first."""
+    if is_copy(record, location):
+        return PROBLEM_TEXT["site_mismatch"], None
     if record.state == "reauthorization_required":
         return record.reason or "reauthorization required", record.state_changed_at
     token = record.token
@@ -127,9 +130,12 @@ def problem_of(
     return None, None
 
 
-def fleet_row(record: InstallRecord, now: float, lifetime: float | None = None) -> FleetRow:
-    """The row for ``record`` at ``now`` (``lifetime``: of its refresh token, None = no limit)."""
-    problem, since = problem_of(record, now, lifetime)
+def fleet_row(
+    record: InstallRecord, now: float, lifetime: float | None = None, location: str | None = None
+) -> FleetRow:
+    """The row for ``record`` at ``now`` (``lifetime``: of its refresh token, None = no limit;
+    ``location``: the store's, for the clone guard)."""
+    problem, since = problem_of(record, now, lifetime, location)
     token = record.token
     return FleetRow(
         install=record.install,
@@ -164,13 +170,20 @@ def _matches(row: FleetRow, query: FleetQuery, needle: str) -> bool:
 
 
 def select(
-    records: Iterable[InstallRecord], query: FleetQuery, now: float, *, lifetime: float | None = None
+    records: Iterable[InstallRecord],
+    query: FleetQuery,
+    now: float,
+    *,
+    lifetime: float | None = None,
+    location: str | None = None,
 ) -> Iterator[InstallRecord]:
     """The records that match ``query``'s state, problem and search, after ``query.after``, in
     order, without a page limit (``oob-helper status`` with the fleet's filters)."""
     needle = query.search.casefold()
     for record in records:
-        if record.install > query.after and _matches(fleet_row(record, now, lifetime), query, needle):
+        if record.install > query.after and _matches(
+            fleet_row(record, now, lifetime, location), query, needle
+        ):
             yield record
 
 
@@ -181,6 +194,7 @@ def fleet_page(
     *,
     scan_limit: int = 5000,
     lifetime: float | None = None,
+    location: str | None = None,
 ) -> FleetPage:
     """The page of ``records`` (ordered by install, starting after ``query.after``);
     ``lifetime``: how long their refresh tokens live unused (None = no limit)."""
@@ -196,7 +210,7 @@ def fleet_page(
             return FleetPage(tuple(rows), last, scanned, stopped_early=len(rows) < query.limit)
         scanned += 1
         last = record.install
-        row = fleet_row(record, now, lifetime)
+        row = fleet_row(record, now, lifetime, location)
         if _matches(row, query, needle):
             rows.append(row)
     return FleetPage(tuple(rows), None, scanned, stopped_early=False)

@@ -31,14 +31,25 @@ EXPIRING_WARNING = 14 * DAY
 OVERDUE_GRACE = 1 * DAY
 
 Problem = Literal[
-    "reauthorization_required", "refresh_token_lapsed", "refresh_token_expiring", "refresh_overdue"
+    "site_mismatch",
+    "reauthorization_required",
+    "refresh_token_lapsed",
+    "refresh_token_expiring",
+    "refresh_overdue",
 ]
 # Problems a person must fix; the others are warnings while there is still time.
-NEEDS_PERSON: frozenset[Problem] = frozenset({"reauthorization_required", "refresh_token_lapsed"})
+NEEDS_PERSON: frozenset[Problem] = frozenset(
+    {"site_mismatch", "reauthorization_required", "refresh_token_lapsed"}
+)
 
 
 # What each problem means, in words for the admin (status, the web banner, event reasons).
 PROBLEM_TEXT: dict[Problem, str] = {
+    # Found by the record owner, which knows the store's location (records.InstallRecords.health).
+    "site_mismatch": "This connection was made in a store that lives somewhere else: this one looks "
+    "like a copy (a staging clone, a restored backup, a copied file), so it is not refreshed here "
+    "and the original keeps its tokens. If the original is retired, run `oob-helper adopt-store`; "
+    "if this is a copy, connect again (`oob-helper connect --install NAME`) for a grant of its own.",
     "reauthorization_required": "The provider no longer accepts this connection: connect again.",
     "refresh_token_lapsed": "The refresh token went unused too long and has lapsed: connect again.",
     "refresh_token_expiring": "The refresh token lapses soon unless it is used: refresh now to "
@@ -102,8 +113,18 @@ def expiring_at(lapses_at: float, lifetime: float) -> float:
     return lapses_at - min(EXPIRING_WARNING, lifetime / 4)
 
 
-def health(record: InstallRecord, lifetime: float | None, now: float) -> Health:
-    """The install's current problem (the worst one), in words for the admin."""
+def is_copy(record: InstallRecord, here: str | None) -> bool:
+    """Whether ``record`` was made in a store that lives elsewhere than ``here`` (this store's
+    ``location()``; None: the store has none, the guard is off). A record without a location
+    (written before the clone guard) is not known to be a copy."""
+    return here is not None and record.store_location is not None and record.store_location != here
+
+
+def health(record: InstallRecord, lifetime: float | None, now: float, here: str | None = None) -> Health:
+    """The install's current problem (the worst one), in words for the admin; ``here``: this
+    store's location, so a record copied from elsewhere is a ``site_mismatch`` first."""
+    if is_copy(record, here):
+        return Health("site_mismatch", None, None, PROBLEM_TEXT["site_mismatch"])
     if record.state == "reauthorization_required":
         return Health(
             "reauthorization_required",

@@ -286,16 +286,32 @@ class OAuthHelper:
         records = (self.store.get(name) for name in self.store.list_installs())
         return [r for r in records if r is not None]
 
-    def disconnect(self, install: str, *, force: bool = False) -> None:
+    def disconnect(self, install: str, *, force: bool = False) -> InstallRecord:
         """Revoke at the provider, then forget the install (kept if revoke fails, unless force).
 
         A grant the provider already took away (reauthorization required) needs no revoke, so
         a refusal then does not block forgetting it. The record is forgotten only if it is
         still the grant that was revoked: a reconnect that won meanwhile is kept (VersionConflict
-        says so).
+        says so). A record copied from another store (``is_copy``) is forgotten here only: its
+        grant is the original's, never revoked from a copy. Returns the record forgotten.
         """
-        self.records.disconnect(install, force=force)
+        record = self.records.disconnect(install, force=force)
         logger.info("install %r: disconnected", install)
+        return record
+
+    def is_copy(self, record: InstallRecord) -> bool:
+        """True when ``record`` was connected in a store that lives elsewhere (a clone guard
+        refusal: SiteMismatch)."""
+        return self.records.foreign(record)
+
+    def adopt_store(self) -> int:
+        """Make this store's location the legitimate one for every install (``adopt-store``);
+        returns how many records were rewritten."""
+        return self.records.adopt()
+
+    def move_install(self, old: str, new: str) -> InstallRecord:
+        """Rename install ``old`` to ``new`` keeping its connection (``move-install``)."""
+        return self.records.move(_check_install(old), _check_install(new))
 
     # -- HTTP clients ----------------------------------------------------------------------
 

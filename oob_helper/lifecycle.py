@@ -32,6 +32,7 @@ EventKind = Literal[
     "refresh_failed",
     "reauthorization_required",
     "disconnected",
+    "clone_detected",
     "refresh_token_expiring",
     "refresh_overdue",
 ]
@@ -41,6 +42,7 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     "refresh_failed",
     "reauthorization_required",
     "disconnected",
+    "clone_detected",
     "refresh_token_expiring",
     "refresh_overdue",
 )

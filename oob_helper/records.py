@@ -32,14 +32,23 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 from oob_helper.errors import (
+    ConfigurationError,
     NetworkError,
     NotConnected,
     ProviderError,
     ReauthorizationRequired,
+    SiteMismatch,
     StoreError,
     VersionConflict,
 )
-from oob_helper.health import PROBLEM_TEXT, Health, health, refresh_token_lapses_at, warnings_due
+from oob_helper.health import (
+    PROBLEM_TEXT,
+    Health,
+    health,
+    is_copy,
+    refresh_token_lapses_at,
+    warnings_due,
+)
 from oob_helper.lifecycle import EventKind, LifecycleEvent, Subscribers, is_transient
 from oob_helper.stores._common import Lease
 from oob_helper.stores.base import TokenStore
@@ -98,6 +107,11 @@ class LockedInstall:
         the provider's OAuth error code, when its answer was the cause."""
         self._owner._mark_reauthorization(self, reason, error)
 
+    def check_site(self) -> None:
+        """Raise SiteMismatch (and emit ``clone_detected``) when the record was made in another
+        store: called before anything is sent to the provider."""
+        self._owner.check_site(self.install, self.record)
+
     def refresh_failed(
         self,
         exc: ProviderError | NetworkError,
@@ -149,6 +163,41 @@ class InstallRecords:
         # install -> (token, read at by self.clock, read at by time.monotonic)
         self._cache: dict[str, tuple[Token, float, float]] = {}
         self._generations: dict[str, int] = {}
+        self._location: str | None = None
+
+    # -- where the store lives (the clone guard) -------------------------------------------
+
+    @property
+    def location(self) -> str | None:
+        """This store's ``location()`` (read once: a store does not move under a running
+        process), or None for a store without one (the guard is then off)."""
+        if self._location is None:
+            where = getattr(self.store, "location", None)
+            self._location = None if where is None else str(where())
+        return self._location
+
+    def foreign(self, record: InstallRecord | None) -> bool:
+        """True when ``record`` was made in a store that lives somewhere else than this one.
+
+        A record without a location (written before the guard existed) is not known to be
+        foreign: the next write here stamps it.
+        """
+        return record is not None and is_copy(record, self.location)
+
+    def check_site(self, install: str, record: InstallRecord | None) -> None:
+        """Raise SiteMismatch, after a ``clone_detected`` event, when ``record`` is foreign."""
+        if not self.foreign(record):
+            return
+        assert record is not None
+        exc = SiteMismatch(install, str(record.store_location), str(self.location))
+        self._emit("clone_detected", record, install, reason=str(exc))
+        raise exc
+
+    def _stamped(self, record: InstallRecord) -> InstallRecord:
+        """``record`` with this store's location where it had none yet (a legacy record)."""
+        if record.store_location is not None or self.location is None:
+            return record
+        return dataclasses.replace(record, store_location=self.location)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(store={type(self.store).__name__})"
@@ -160,7 +209,12 @@ class InstallRecords:
         generation = self._bump(install, drop=False)
         read_at, read_mono = self.clock(), time.monotonic()
         record = self.store.get(install)
-        if record is not None and record.state == "connected" and record.token is not None:
+        if (
+            record is not None
+            and record.state == "connected"
+            and record.token is not None
+            and not self.foreign(record)  # a copy's token is never served from the cache
+        ):
             self._fill(install, generation, record.token, read_at, read_mono)
         return record
 
@@ -213,6 +267,7 @@ class InstallRecords:
                         account_name=account_name,
                         grant_id=new_grant_id(),
                         version=current.version if current else 0,
+                        store_location=self.location,
                         refresh_token_issued_at=now if token.refresh_token else None,
                     )
                     try:
@@ -230,7 +285,11 @@ class InstallRecords:
             self._revoke_quietly(install, token, "the new connection could not be stored")
             raise
         if current is not None and current.token is not None and current.state == "connected":
-            self._revoke_quietly(install, current.token, "the connection it replaced")
+            if self.foreign(current):
+                # A copy's record holds the original's grant: revoking it would cut the original off.
+                logger.info("install %r: replaced a copied connection without revoking it", install)
+            else:
+                self._revoke_quietly(install, current.token, "the connection it replaced")
         self._emit("connected", stored, install)
         return stored
 
@@ -240,12 +299,17 @@ class InstallRecords:
         The record is deleted only if it is still the grant that was revoked (compare-and-set).
         A revoke failure keeps the record (raised) unless ``force``, or unless the provider
         already took the grant away (reauthorization required). Raises NotConnected.
+
+        A record copied from another store (``foreign``) holds the original's grant: it is
+        forgotten here only, never revoked.
         """
         with self.locked(install) as held:
             record = held.record
             if record is None:
                 raise NotConnected(install)
-            if record.token is not None and self.revoke is not None:
+            if self.foreign(record):
+                logger.warning("install %r: a copied connection, forgotten here only (not revoked)", install)
+            elif record.token is not None and self.revoke is not None:
                 held.lease.check()
                 try:
                     self.revoke(record.token)
@@ -258,6 +322,67 @@ class InstallRecords:
             self._delete(record)
         self._emit("disconnected", record, install)
         return record
+
+    def adopt(self) -> int:
+        """Declare this store's location the legitimate one (a disk move, a restore after the
+        original was lost): rewrite every record made elsewhere, or before the guard existed,
+        with this location (under each install's lock, compare-and-set). Returns how many."""
+        here = self.location
+        if here is None:
+            return 0
+        adopted = 0
+        for install in self.store.list_installs():
+            with self.locked(install) as held:
+                record = held.record
+                for _ in range(_WRITE_ATTEMPTS):
+                    if record is None or record.store_location == here:
+                        break
+                    try:
+                        stored = self.store.put(
+                            dataclasses.replace(record, store_location=here), expected_version=record.version
+                        )
+                    except VersionConflict:
+                        record = self.store.get(install)
+                        continue
+                    self._set(install, stored)
+                    adopted += 1
+                    break
+                else:
+                    raise VersionConflict(
+                        f"install {install!r}: the record kept changing while it was adopted"
+                    )
+        return adopted
+
+    def move(self, old: str, new: str) -> InstallRecord:
+        """Rename install ``old`` to ``new``, keeping its connection; returns the new record.
+
+        Under both installs' locks: create ``new`` (compare-and-set: it must not exist), then
+        delete ``old`` (compare-and-set). A crash between the two leaves both with the same grant;
+        running the move again finds ``new`` holding ``old``'s grant and finishes by deleting
+        ``old``. A ``new`` that holds another grant is never overwritten (ConfigurationError).
+        """
+        if old == new:
+            raise ConfigurationError("move-install needs two different install names")
+        first, second = sorted((old, new))  # one lock order, so two moves never deadlock
+        with self.locked(first) as one, self.locked(second) as two:
+            held_old, held_new = (one, two) if one.install == old else (two, one)
+            record, existing = held_old.record, held_new.record
+            if record is None:
+                raise NotConnected(old)
+            if existing is None:
+                existing = self.store.put(
+                    dataclasses.replace(record, install=new, version=0), expected_version=None
+                )
+            elif existing.grant_id is None or existing.grant_id != record.grant_id:
+                raise ConfigurationError(
+                    f"install {new!r} already exists with its own connection: choose another name, "
+                    f"or disconnect {new!r} first"
+                )
+            # else: a move that stopped between its two steps; finish it.
+            self._delete(record)
+            self._set(new, existing)
+        logger.info("install %r: moved to %r", old, new)
+        return existing
 
     def _delete(self, record: InstallRecord) -> None:
         install = record.install
@@ -303,7 +428,7 @@ class InstallRecords:
                 self._set(install, current)
                 return current
             updated = dataclasses.replace(
-                current,
+                self._stamped(current),
                 token=token,
                 state="connected",
                 reason=None,
@@ -332,7 +457,10 @@ class InstallRecords:
         read = held.record
         assert read is not None
         marked = dataclasses.replace(
-            read, state="reauthorization_required", reason=reason, state_changed_at=self.clock()
+            self._stamped(read),
+            state="reauthorization_required",
+            reason=reason,
+            state_changed_at=self.clock(),
         )
         # On a conflict a newer record (perhaps a fresh connection) won; do not overwrite it.
         try:
@@ -352,8 +480,9 @@ class InstallRecords:
         raise ReauthorizationRequired(held.install, reason)
 
     def health(self, record: InstallRecord) -> Health:
-        """The record's current problem, if any (pure: no I/O)."""
-        return health(record, self.refresh_token_lifetime, self.clock())
+        """The record's current problem, if any (pure: no I/O); a record made in another store
+        (``foreign``) is a ``site_mismatch`` before anything else."""
+        return health(record, self.refresh_token_lifetime, self.clock(), self.location)
 
     def observe(self, install: str, record: InstallRecord | None = None) -> InstallRecord | None:
         """Look at an install and tell ``refresh_overdue`` / ``refresh_token_expiring`` when they
@@ -363,7 +492,11 @@ class InstallRecords:
         written, and no lock taken, unless a warning is due. Returns the current record.
         """
         record = self.store.get(install) if record is None else record
-        if record is None or not warnings_due(record, self.refresh_token_lifetime, self.clock()):
+        if (
+            record is None
+            or self.foreign(record)  # a copy's warnings are the original's to tell
+            or not warnings_due(record, self.refresh_token_lifetime, self.clock())
+        ):
             return record
         with self.locked(install) as held:
             current = held.record

@@ -116,7 +116,9 @@ class RefreshCoordinator:
         cached = self.cached_token(install)
         if cached is not None:
             return cached
-        token = _usable_token(install, self.records.get(install))
+        record = self.records.get(install)
+        self.records.check_site(install, record)  # a copy serves no token at all (README)
+        token = _usable_token(install, record)
         within = self._window(token)
         if not token.is_expiring(self.clock(), within):
             return token
@@ -159,6 +161,7 @@ class RefreshCoordinator:
             # Threads queued behind a sibling's refresh usually find its token here, without
             # touching the cross-process lock (which waiters poll with backoff).
             record = self.records.get(install)
+            self.records.check_site(install, record)
             if not self._needed(_usable_token(install, record), rejected_access_token, force, window):
                 assert record is not None  # _usable_token raised otherwise
                 return "skipped", record
@@ -166,7 +169,9 @@ class RefreshCoordinator:
             if not override_backoff and self._backed_off(record, rejected_access_token):
                 return "backed_off", record
             with self.records.locked(install) as held:
-                # Re-read under the lock: another process may have refreshed meanwhile.
+                # Re-read under the lock: another process may have refreshed meanwhile, or an
+                # adopt-store / move may have changed the record. Nothing is sent from a copy.
+                held.check_site()
                 token = _usable_token(install, held.record)
                 assert held.record is not None
                 if not self._needed(token, rejected_access_token, force, window):

@@ -72,6 +72,10 @@ class InstallRecord:
     # Names the authorization this record's tokens come from; a new one per completed connect,
     # so a refresh never writes one grant's pair over another's (oob_helper/records.py).
     grant_id: str | None = None
+    # Where the connection was made (``TokenStore.location()``): a store that finds its records
+    # made somewhere else is a copy and refuses to refresh them (SiteMismatch). None: made
+    # before the clone guard existed, "not known yet", stamped by the record owner's next write.
+    store_location: str | None = None
     # When the current refresh token was received, and when it was last spent on a refresh
     # (None: unknown, e.g. a record written before these were kept). oob_helper/health.py
     # computes from them when a provider's idle lifetime (Constant Contact: 180 days) runs out.
@@ -103,6 +107,7 @@ class InstallRecord:
             last_refresh_at=data.get("last_refresh_at"),
             version=int(data.get("version") or 0),
             grant_id=None if data.get("grant_id") is None else str(data["grant_id"]),
+            store_location=None if data.get("store_location") is None else str(data["store_location"]),
             refresh_token_issued_at=_float_or_none(data.get("refresh_token_issued_at")),
             refresh_token_used_at=_float_or_none(data.get("refresh_token_used_at")),
             overdue_warned_at=_float_or_none(data.get("overdue_warned_at")),

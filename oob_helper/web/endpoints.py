@@ -194,6 +194,8 @@ OUTCOMES = {
     "disconnected": "Disconnected. The token was revoked and forgotten.",
     "forgotten": "Disconnected. The connection was forgotten here; the provider may still honour "
     "the token until it expires.",
+    "forgotten_copy": "Forgotten here only: this connection was copied from another store, so "
+    "its grant (the original site's) was not revoked.",
 }
 
 
@@ -308,7 +310,7 @@ async def disconnect(visit: Visit) -> Response:
     """Revoke at the provider, then forget the install (``force``: forget even if revoke fails)."""
     force = visit.form.get("force") == "1"
     try:
-        await _call(visit.web, visit.web.helper.disconnect, visit.install, force=force)
+        forgotten = await _call(visit.web, visit.web.helper.disconnect, visit.install, force=force)
     except PageError as problem:
         if problem.status_code in (502, 504):
             problem.hint = (
@@ -317,4 +319,6 @@ async def disconnect(visit: Visit) -> Response:
             )
             problem.offer_force_disconnect = True
         raise
+    if visit.web.helper.is_copy(forgotten):
+        return _done(visit, "forgotten_copy")
     return _done(visit, "forgotten" if force else "disconnected")

@@ -109,7 +109,9 @@ def fleet_app(
         at = now()
         lifetime = helper.records.refresh_token_lifetime
         records = all_records(helper.store, query.after)
-        result = fleet_page(records, query, at, scan_limit=scan_limit, lifetime=lifetime)
+        result = fleet_page(
+            records, query, at, scan_limit=scan_limit, lifetime=lifetime, location=helper.records.location
+        )
         here = path(request, "fleet")
 
         def link(**changes: str) -> str:

@@ -98,6 +98,7 @@ class StatusView:
 
 # The banner's heading per problem (oob_helper/health.py says what each means).
 BANNER_TITLES = {
+    "site_mismatch": "This looks like a copy of another site's connection",
     "reauthorization_required": "This connection has stopped working",
     "refresh_token_lapsed": "This connection has stopped working",
     "refresh_token_expiring": "This connection will stop working soon",
@@ -112,7 +113,7 @@ class BannerView:
     problem: str
     title: str
     text: str
-    since: str
+    since: str | None  # None: not known (a copied store is found, not timed)
     breaks_on: str | None  # the date the connection breaks, for a lapsing refresh token
     reason: str | None
     action: str  # "refresh" (the Refresh now button fixes it) or "connect" (reconnect)
@@ -126,11 +127,21 @@ class BannerView:
             problem=health.problem,
             title=BANNER_TITLES[health.problem],
             text=health.text or "",
-            since=format_time(health.since),
+            since=None
+            if health.since is None and health.problem == "site_mismatch"
+            else format_time(health.since),
             breaks_on=None if health.lapses_at is None else format_time(health.lapses_at),
-            reason=record.reason if health.problem == "reauthorization_required" else None,
+            reason=_banner_reason(record, health),
             action="connect" if health.needs_person else "refresh",
         )
+
+
+def _banner_reason(record: InstallRecord, health: Health) -> str | None:
+    if health.problem == "reauthorization_required":
+        return record.reason
+    if health.problem == "site_mismatch":
+        return f"connected in the store at {record.store_location}"
+    return None
 
 
 class Renderer:

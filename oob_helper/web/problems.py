@@ -127,6 +127,17 @@ def facade_problem(exc: errors.OobHelperError, provider: str) -> PageError:
             f"Connect it first with Connect to {provider}.",
             retry=True,
         )
+    if isinstance(exc, errors.SiteMismatch):
+        return PageError(
+            409,
+            "This looks like a copy of another site's connection",
+            f"This connection was made in a token store that lives elsewhere ({exc.recorded}); this "
+            f"store is at {exc.current}. A copy (a staging clone, a restored backup) must not use "
+            f"the original's tokens, so nothing was sent to {provider}.",
+            "If the original site is retired and this one replaces it, run `oob-helper adopt-store` "
+            "on this server; if this is a copy, connect it again below for a connection of its own.",
+            retry=True,
+        )
     if isinstance(exc, errors.ReauthorizationRequired):
         return PageError(
             409,

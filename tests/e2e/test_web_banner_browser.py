@@ -9,6 +9,7 @@ banner's screenshots land in ``test-artifacts/web-banner-*.png``; the README sho
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,15 +97,24 @@ def test_the_banner_warns_before_the_refresh_token_lapses_and_its_button_fixes_i
     secret_sweep.scan("events", json.dumps([e.to_dict() for e in events]), repr(events))
 
 
+def connected_site(
+    page: Page, live: LiveHelper, mock: MockServer, artifacts_dir: Path, sweep: SecretSweep, name: str
+) -> tuple[list[str], str, str]:
+    """Connect site-a through the pages; returns the console watch, the site URL, the install."""
+    sweep.watch_mock(mock)
+    console = watch_console(page)
+    site = live.url("site-a")
+    connect_through_pages(page, site, "demo", "demo", artifacts_dir, name)
+    expect(page.locator("#status-line")).to_contain_text("Connected")
+    return console, site, f"site-a.localhost:{live.server.port}"
+
+
 def test_the_banner_says_why_reauthorization_is_required_and_the_connect_form_fixes_it(
     page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path, secret_sweep: SecretSweep
 ) -> None:
-    secret_sweep.watch_mock(mock_aweber)
-    console = watch_console(page)
-    site = live.url("site-a")
-    install = f"site-a.localhost:{live.server.port}"
-    connect_through_pages(page, site, "demo", "demo", artifacts_dir, "banner-reauth")
-    expect(page.locator("#status-line")).to_contain_text("Connected")
+    console, site, install = connected_site(
+        page, live, mock_aweber, artifacts_dir, secret_sweep, "banner-reauth"
+    )
 
     mock_aweber.revoke_tokens(client_id="demo-public")
     advance(live, mock_aweber, 3600)
@@ -131,3 +141,52 @@ def test_the_banner_says_why_reauthorization_is_required_and_the_connect_form_fi
     expect(page.locator("#banner")).to_have_count(0)
     assert live.helper.status(install).state == "connected"
     assert console == []
+
+
+def test_the_banner_says_a_copied_store_needs_adopt_store_or_a_new_connection(
+    page: Page, live: LiveHelper, mock_aweber: MockServer, artifacts_dir: Path, secret_sweep: SecretSweep
+) -> None:
+    console, site, install = connected_site(
+        page, live, mock_aweber, artifacts_dir, secret_sweep, "banner-copy"
+    )
+    # What a copied store looks like from here: the record names the store it was made in,
+    # elsewhere (test_clone_guard.py makes real copies of every backend).
+    elsewhere = "sqlite:/srv/production/tokens.db@production-machine"
+    record = live.helper.status(install)
+    live.helper.store.import_record(dataclasses.replace(record, store_location=elsewhere))  # type: ignore[attr-defined]
+    mark = max(int(e["id"]) for e in mock_aweber.events())
+
+    page.goto(site)
+    banner = page.locator("#banner")
+    expect(banner).to_be_visible()
+    expect(banner.get_by_role("heading")).to_have_text("This looks like a copy of another site's connection")
+    expect(banner.locator(".banner-text")).to_contain_text("oob-helper adopt-store")
+    expect(banner.locator(".banner-text")).to_contain_text("oob-helper connect --install")
+    expect(banner.locator(".banner-reason")).to_have_text(f"connected in the store at {elsewhere}")
+    expect(banner.locator(".banner-since")).to_have_count(0)  # found, not timed
+    expect(banner.get_by_role("button", name="Refresh now")).to_have_count(0)
+    shot(page, artifacts_dir, "banner-copy")
+    secret_sweep.scan("the banner page", page.content())
+
+    # The page's own Refresh now answers with the same words (409) and sends nothing.
+    refresh = page.get_by_role("button", name="Refresh now")
+    expect(refresh).to_have_count(1)
+    refresh.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "This looks like a copy of another site's connection"
+    )
+    expect(page.locator(".hint")).to_contain_text("adopt-store")
+
+    # Disconnecting the copy forgets it here only: the grant is the original site's.
+    page.goto(site)
+    page.get_by_role("button", name="Disconnect").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
+    expect(page.locator(".notice")).to_have_text(
+        "Forgotten here only: this connection was copied from another store, so its grant (the "
+        "original site's) was not revoked."
+    )
+    assert live.helper.status(install).state == "not_connected"
+    assert [e for e in mock_aweber.events() if int(e["id"]) > mark] == []  # nothing reached the provider
+    # The browser logs the error page's status (twice, in its own words), and nothing else.
+    assert console
+    assert all("409" in line for line in console), console

@@ -431,13 +431,18 @@ def test_migrate_store_moves_every_install(
     target = f"sqlite:///{tmp_path}/moved.db"
     result = cli(env, "migrate-store", "--from", source, "--to", target)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "migrated 2 installs"
+    # A deliberate move: the copies are stamped with the target's location, and it says so.
+    assert result.stdout.strip().startswith(
+        "migrated 2 installs, each stamped with the target's location sqlite:"
+    )
     moved = {**env, "OOB_HELPER_STORE": target}
 
     def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in row.items() if k != "expires_in"} for row in rows]  # moves with time
+        changing = ("expires_in", "store_location")  # moves with time; the stamp
+        return [{k: v for k, v in row.items() if k not in changing} for row in rows]
 
     assert comparable(status_json(moved)) == comparable(status_json(env))
+    assert all(f"{tmp_path}/moved.db@" in row["store_location"] for row in status_json(moved))
     token = cli(moved, "token", "--install", "a.example")
     assert token.returncode == 0
     assert api_accepts(mock_aweber, token.stdout.strip())

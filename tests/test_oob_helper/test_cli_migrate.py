@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -79,12 +80,17 @@ def test_migrate_store_moves_every_install_unchanged(pair: tuple[Backend, Backen
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"migrated {COUNT} installs"
+    moved = target.open()
+    here = moved.location()  # type: ignore[attr-defined]
+    # A migration is a deliberate move: every record is stamped with the target's location.
+    assert result.stdout.strip() == (
+        f"migrated {COUNT} installs, each stamped with the target's location {here} "
+        "(a deliberate move: the clone guard lets the target refresh them)"
+    )
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
 
-    moved = target.open()
     assert moved.list_installs() == sorted(r.install for r in records)
-    by_name = {r.install: r for r in records}
+    by_name = {r.install: dataclasses.replace(r, store_location=here) for r in records}
     for record in moved.iter_records():  # type: ignore[attr-defined]
         assert record == by_name[record.install]
     assert moved.get_setting("web_secret_key") == "k" * 32

@@ -3,9 +3,10 @@ identical afterwards (versions included), the web signing key carried over."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,10 @@ def _backend(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
     backend.close_all()
 
 
+def _stamped(records: Iterable[InstallRecord], here: str | None) -> list[InstallRecord]:
+    return [dataclasses.replace(r, store_location=here) for r in records]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("source_name", "target_name"), PAIRS)
 def test_migrate_every_pair_keeps_every_record_identical(
@@ -86,11 +91,16 @@ def test_migrate_every_pair_keeps_every_record_identical(
             store = source.open()
             assert store.import_records(records) == COUNT  # type: ignore[attr-defined]
             store.set_setting_if_absent("web_secret_key", "signing-key-1")
-            assert migrate_store(source.url, target.url, progress_stream=io.StringIO()) == COUNT
+            count, here = migrate_store(source.url, target.url, progress_stream=io.StringIO())
+            assert count == COUNT
             copied = target.open()
-            assert list(copied.iter_records()) == sorted(records, key=lambda r: r.install.encode())  # type: ignore[attr-defined]
+            # A deliberate move: each copy is stamped with the target's location, nothing else changes.
+            assert here == copied.location()  # type: ignore[attr-defined]
+            assert list(copied.iter_records()) == sorted(
+                _stamped(records, here), key=lambda r: r.install.encode()
+            )  # type: ignore[attr-defined]
             assert copied.get_setting("web_secret_key") == "signing-key-1"
-            assert list(store.iter_records()) == list(copied.iter_records())  # type: ignore[attr-defined]
+            assert _stamped(store.iter_records(), here) == list(copied.iter_records())  # type: ignore[attr-defined]
 
 
 def test_migrate_an_encrypted_store(
@@ -106,7 +116,8 @@ def test_migrate_an_encrypted_store(
         for target in _backend("postgresql", tmp_path, request):
             source.keys = target.keys = [key]
             source.open().import_records(some)  # type: ignore[attr-defined]
-            assert migrate_store(source.url, target.url, progress_stream=io.StringIO()) == len(some)
+            count, here = migrate_store(source.url, target.url, progress_stream=io.StringIO())
+            assert count == len(some)
             assert b"access-1" not in target.raw()
             copied = list(target.open().iter_records())  # type: ignore[attr-defined]
-            assert copied == sorted(some, key=lambda r: r.install.encode())
+            assert copied == sorted(_stamped(some, here), key=lambda r: r.install.encode())

@@ -73,13 +73,14 @@ def account_ids_seen_by(mock: MockServer, access_token: str) -> list[str]:
 
 
 class Held:
-    """A transition running in a thread while the mock holds its token request."""
+    """A transition running in a thread while the mock holds its request to ``path`` (by
+    default the token endpoint; test_clone_races.py holds revokes too)."""
 
-    def __init__(self, mock: MockServer, action: Callable[[], object]) -> None:
+    def __init__(self, mock: MockServer, action: Callable[[], object], path: str = TOKEN_PATH) -> None:
         self.mock = mock
         self.result: object = None
         self.error: BaseException | None = None
-        mock.add_fault(TOKEN_PATH, count=1, delay_ms=HOLD_MS)
+        mock.add_fault(path, count=1, delay_ms=HOLD_MS)
 
         def run() -> None:
             try:

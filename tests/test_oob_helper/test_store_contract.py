@@ -512,3 +512,27 @@ def test_a_record_written_before_refresh_token_ages_reads_them_as_unknown() -> N
     old = Codec(None).load_record(json.dumps(data))
     assert old == record(n=1)
     assert (old.refresh_token_issued_at, old.refresh_token_used_at) == (None, None)
+
+
+# -- the clone guard's store location (issue 13, item 6) -------------------------------------
+
+
+def test_the_store_location_a_record_was_made_in_round_trips(store: TokenStore) -> None:
+    made = replace(record(n=1), store_location=store.location())  # type: ignore[attr-defined]
+    stored = store.put(made, expected_version=None)
+    assert store.get("site.example") == stored
+    assert stored.store_location == store.location()  # type: ignore[attr-defined]
+    assert list(store.iter_records()) == [stored]  # type: ignore[attr-defined]
+    elsewhere = replace(made, install="copy.example", version=2, store_location="sqlite:/elsewhere@other")
+    store.import_record(elsewhere)  # type: ignore[attr-defined]
+    assert store.get("copy.example") == elsewhere
+
+
+def test_a_record_written_before_the_clone_guard_has_no_location_yet() -> None:
+    from oob_helper.stores._codec import Codec  # noqa: PLC0415
+
+    data = json.loads(Codec(None).dump_record(record(n=1)))
+    del data["store_location"]  # the shape stored before issue 13, item 6
+    old = Codec(None).load_record(json.dumps(data))
+    assert old == record(n=1)
+    assert old.store_location is None
