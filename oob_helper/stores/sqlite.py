@@ -19,6 +19,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -72,7 +73,7 @@ class SQLiteStore:
             _create_private_file(self.path)
             self._lock_dir.mkdir(mode=0o700, exist_ok=True)
             conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            self._use_wal(conn)
             self._migrate(conn)
             self._tighten_siblings()
         verify_keys(self._codec, lambda: self._raw_setting(KEY_CHECK_SETTING), self._write_key_check)
@@ -355,6 +356,21 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is
+        # locked" at once, without its busy handler, when another process opening the same new
+        # store holds it: wait for that process (up to the busy timeout), as for any write.
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+            else:
+                return
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         while True:

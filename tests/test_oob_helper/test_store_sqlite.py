@@ -191,3 +191,18 @@ def test_a_finished_threads_connection_is_closed(tmp_path: Path) -> None:
     gc.collect()
     assert len(store._conns) <= 1  # the main thread's, from opening
     store.close()
+
+
+def test_many_processes_opening_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL is answered "database is locked" at once (no busy handler)
+    while another process holds it: every opener must wait instead (CI saw a worker fail)."""
+    code = "import sys; from oob_helper.stores import open_store; open_store(sys.argv[1]).close()"
+    for round_ in range(5):
+        url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+            for _ in range(12)
+        ]
+        answers = [(p.communicate(timeout=60)[1], p.returncode) for p in procs]
+        failures = [err for err, code in answers if code != 0]
+        assert failures == [], failures[0][-1000:]
