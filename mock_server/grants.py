@@ -5,7 +5,8 @@ body or in the query string (providers.md A4 conflict 3); public clients send ``
 no secret (a blank Basic password is accepted, A7). A wrong, expired or reused code answers
 ``config.bad_code_error`` (AWeber's ``invalid_request`` by default, A8); refresh failures answer
 ``invalid_grant``. A code replayed by the client it was issued to revokes every token issued from
-it (RFC 6749 section 4.1.2); another client's replay is refused and revokes nothing.
+it (RFC 6749 section 4.1.2); another client's code (used or not) is ``invalid_grant`` and revokes
+nothing.
 
 Every refusal carries a ``Verdict`` (``mock_server.verdicts``) for the event log: the wire
 answer stays the provider's. ``request`` is the token request's number, which the verdicts of
@@ -105,11 +106,13 @@ def exchange_code(
         )
         raise _bad_code(config, "The authorization code is invalid or expired; authorize again", verdict)
     # The client first: another client replaying a used code must not revoke its owner's grant.
+    # invalid_grant whatever bad_code_error says: RFC 6749 section 5.2 names "issued to another
+    # client" as invalid_grant, and AWeber documents no answer for this case (issue 11).
     if code.client_id != client.client_id:
-        raise _bad_code(
-            config,
+        raise TokenError(
+            "invalid_grant",
             "The authorization code was issued to another client",
-            _wrong_client("the authorization code", code.client_id),
+            verdict=_wrong_client("the authorization code", code.client_id),
         )
     if code.used:
         revoked = 0

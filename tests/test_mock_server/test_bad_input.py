@@ -533,9 +533,7 @@ CASES = [
     Case("code-expired", exchange(before=expire_code), 400, "invalid_request"),
     Case("code-other-redirect", exchange(body={"redirect_uri": CALLBACK}), 400, "invalid_request"),
     Case("code-missing-redirect-confidential", exchange(body={"redirect_uri": None}), 400, "invalid_request"),
-    Case(
-        "code-other-client", with_other(exchange(auth=("other-app", "other-secret"))), 400, "invalid_request"
-    ),
+    Case("code-other-client", with_other(exchange(auth=("other-app", "other-secret"))), 400, "invalid_grant"),
     Case("code-confidential-verifier", exchange(body={"code_verifier": VERIFIER}), 400, "invalid_request"),
     Case(
         "pkce-missing-verifier",
