@@ -247,7 +247,7 @@ async def revoke_tokens(request: Request) -> Response:
 
 
 async def add_fault(request: Request) -> Response:
-    """Arm a fault for the next ``count`` calls of ``path``; 201 with the fault."""
+    """Arm a fault for ``count`` matching calls, from the ``nth`` (``mock_server.faults``); 201 with it."""
     data = await _body(request)
     try:
         fault = _state(request).faults.add(data)
@@ -257,7 +257,7 @@ async def add_fault(request: Request) -> Response:
 
 
 async def list_faults(request: Request) -> Response:
-    """The armed faults."""
+    """The armed faults, each with its calls left and the matching requests it has seen."""
     return JSONResponse(_state(request).faults.list())
 
 

@@ -29,7 +29,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.events_asgi import record_request
-from mock_server.faults_asgi import run_with_fault
+from mock_server.faults_asgi import run_with_fault, take_fault
 from mock_server.origins import HostCheck
 from mock_server.security import secure
 
@@ -106,7 +106,9 @@ class EdgeMiddleware:
         state = self.state
         if state is None:
             state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
-        fault = state.faults.take(path) if state is not None else None
+        fault = None
+        if state is not None and state.faults.armed():  # one call when nothing is armed
+            fault, receive = await take_fault(state.faults, scope, receive, state.config.max_body_bytes)
         started = time.perf_counter()
         status: int | None = None
         recorded = False

@@ -1,19 +1,118 @@
 """Serving one request under an armed fault (status, delay, or drop after the work): ASGI.
 
-The faults themselves and their table are pure (``mock_server.faults``); the edge layer takes
-a fault from the table and hands it here with the request.
+The faults themselves and their table are pure (``mock_server.faults``); the edge layer asks
+``take_fault`` for the request's fault and hands it to ``run_with_fault`` with the request.
+
+A fault that matches on ``grant_type`` or ``client_id`` needs the request's parameters before the
+handler runs: only then is the body read here (at most the mock's body limit; a larger one is
+not matched on its parameters and goes to the handler, which refuses it) and replayed to the
+handler through a ``receive`` that returns the buffered messages first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
+from collections import deque
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.faults import Fault
+from mock_server.faults import Fault, FaultTable
+
+_MAX_FIELDS = 200  # as the token endpoint allows
+
+
+def _params(content_type: str, body: bytes, query: bytes) -> dict[str, str]:
+    """The request's parameters as the token endpoint reads them (query, then form or JSON
+    body); whatever does not parse is left out: the handler will refuse it with the reason."""
+    params: dict[str, str] = {}
+    media = content_type.split(";", 1)[0].strip().lower()
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+        if media == "application/json" or media.endswith("+json"):
+            data = json.loads(body) if body.strip() else {}
+            if isinstance(data, dict):
+                pairs += [(k, v) for k, v in data.items() if isinstance(v, str)]
+        else:
+            pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return params
+    for key, value in pairs:
+        params.setdefault(key, value)
+    return params
+
+
+def _basic_client_id(authorization: str) -> str | None:
+    scheme, _, blob = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(blob.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    client_id, colon, _ = decoded.partition(":")
+    return client_id if colon and client_id else None
+
+
+async def _buffer(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
+    """The request's messages up to its whole body (None for the body when over ``limit`` or
+    cut short by a disconnect: its parameters then stay unknown)."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        size += len(message.get("body", b""))
+        if size > limit:
+            return messages, None
+        if not message.get("more_body", False):
+            return messages, b"".join(m.get("body", b"") for m in messages)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = deque(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.popleft()
+        return await receive()
+
+    return replay
+
+
+async def take_fault(
+    table: FaultTable, scope: Scope, receive: Receive, limit: int
+) -> tuple[Fault | None, Receive]:
+    """The fault due for this request (counted and used up in the table), and the ``receive``
+    the handler must use (the body replayed when it was read to match a fault)."""
+    method: str = scope["method"]
+    path: str = scope.get("path", "")
+    if not table.needs_body(method, path):
+        return table.take(path, method), receive
+    headers: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in (b"authorization", b"content-type", b"content-length") and name not in headers:
+            headers[name] = value.decode("latin-1")
+    declared = headers.get(b"content-length", "")
+    body: bytes | None = None  # unknown: too large (the handler answers 413) or cut short
+    if not (declared.isdigit() and int(declared) > limit):
+        messages, body = await _buffer(receive, limit)
+        receive = _replay(messages, receive)
+    params = (
+        {}
+        if body is None
+        else _params(headers.get(b"content-type", ""), body, scope.get("query_string", b""))
+    )
+    client_id = _basic_client_id(headers.get(b"authorization", "")) or params.get("client_id")
+    fault = table.take(path, method, grant_type=params.get("grant_type"), client_id=client_id)
+    return fault, receive
 
 
 def _status_messages(fault: Fault) -> list[Message]:
@@ -100,8 +199,19 @@ async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Rece
         for message in _status_messages(fault):
             await send(message)
     elif fault.kind == "delay":
+        if not fault.after_work:
+            await asyncio.sleep(fault.delay_ms / 1000)
+            await app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await app(scope, receive, hold)  # the work is done; its answer waits
         await asyncio.sleep(fault.delay_ms / 1000)
-        await app(scope, receive, send)
+        for message in held:
+            await send(message)
     else:
         withheld: dict[str, int] = {}
 

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from mock_server.api import spec as api_spec
 from mock_server.api import spec_content, spec_mailings
 from mock_server.api.spec import Schema, json_response, ref
+from mock_server.faults import GRANT_TYPES, METHODS
 
 _TEXT: Schema = {"type": "string"}
 _HTML = {"text/html": {"schema": _TEXT}}
@@ -261,14 +262,19 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
         _obj(
             {
                 "path": _TEXT,
+                "path_prefix": _TEXT,
+                "method": {"type": "string", "enum": sorted(METHODS)},
+                "grant_type": {"type": "string", "enum": list(GRANT_TYPES)},
+                "client_id": _TEXT,
+                "nth": {"type": "integer", "minimum": 1},
                 "count": {"type": "integer", "minimum": 1},
                 "status": {"type": "integer"},
                 "body": {},
-                "delay_ms": {"type": "integer", "minimum": 0},
+                "delay_ms": {"type": "number", "minimum": 0},
                 "drop": {"type": "boolean"},
                 "after_work": {"type": "boolean"},
             },
-            ("path",),
+            (),
         ),
         "201",
         {"type": "object"},

@@ -184,28 +184,45 @@ class ControlClient:
 
     def add_fault(
         self,
-        path: str,
+        path: str | None = None,
         *,
         count: int = 1,
         status: int | None = None,
         body: Any = None,
-        delay_ms: int | None = None,
+        delay_ms: float | None = None,
         drop: bool = False,
         after_work: bool = False,
+        path_prefix: str | None = None,
+        method: str | None = None,
+        grant_type: str | None = None,
+        client_id: str | None = None,
+        nth: int = 1,
     ) -> dict[str, Any]:
-        """Arm a fault for the next ``count`` calls of ``path`` (``after_work``: answer
-        ``status`` only after the mock did the work, as a gateway error hiding it)."""
-        spec: dict[str, Any] = {"path": path, "count": count}
+        """Arm a fault for ``count`` matching calls of ``path`` (or every path under
+        ``path_prefix``), from the ``nth`` on; ``method``, ``grant_type`` and ``client_id``
+        narrow the match. ``after_work``: the mock does the work first, then answers ``status``
+        (a gateway error hiding it) or holds its answer ``delay_ms``; a ``drop`` is always after
+        the work."""
+        spec: dict[str, Any] = {"count": count}
+        if path is not None:
+            spec["path"] = path
+        if path_prefix is not None:
+            spec["path_prefix"] = path_prefix
+        for name, value in (("method", method), ("grant_type", grant_type), ("client_id", client_id)):
+            if value is not None:
+                spec[name] = value
+        if nth != 1:
+            spec["nth"] = nth
         if status is not None:
             spec["status"] = status
             if body is not None:
                 spec["body"] = body
-            if after_work:
-                spec["after_work"] = True
         if delay_ms is not None:
             spec["delay_ms"] = delay_ms
         if drop:
             spec["drop"] = True
+        if after_work:
+            spec["after_work"] = True
         result: dict[str, Any] = self._call("POST", "faults", spec)
         return result
 
@@ -214,7 +231,8 @@ class ControlClient:
         self._call("DELETE", "faults")
 
     def faults(self) -> list[dict[str, Any]]:
-        """The armed faults, with the calls each has left."""
+        """The armed faults, with the calls each has left (``count``) and the matching requests
+        each has seen (``seen``)."""
         result: list[dict[str, Any]] = self._call("GET", "faults")
         return result
 
