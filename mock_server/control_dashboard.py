@@ -33,6 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mock_server import dashboard_webhooks
 from mock_server.control import foreign_browser
+from mock_server.faults import GRANT_TYPES, METHODS, FaultSpecError
 from mock_server.webhook_records import WebhookError
 
 _ENV = jinja2.Environment(
@@ -59,6 +60,7 @@ NOTICES = {
     "revoked": "The grant's tokens were revoked.",
     "reset": "The mock is back in its start state.",
     "faults": "Every fault was disarmed.",
+    "fault": "The fault is armed.",
     **dashboard_webhooks.NOTICES,
 }
 
@@ -196,6 +198,8 @@ class Dashboard:
             codes=snapshot.get("codes", []),
             grants=list(grants.values()),
             faults=state.faults.list(),
+            fault_methods=sorted(METHODS),
+            fault_grant_types=GRANT_TYPES,
             events=events,
             notice=notice,
             login_required=self.control_token is not None,
@@ -338,6 +342,41 @@ def reset(state: Any, form: FormData) -> str:
     """Back to the start state."""
     state.reset()
     return "reset"
+
+
+def _whole(form: FormData, name: str, label: str) -> int:
+    text = _field(form, name, label)
+    if not text.isdigit() or len(text) > 9:
+        raise FormError(f"{label} must be a whole number, not {text[:40]!r}.")
+    return int(text)
+
+
+def arm_fault(state: Any, form: FormData) -> str:
+    """Arm a fault from the form: its target, which calls, and its kind (``mock_server.faults``)."""
+    target = "path_prefix" if form.get("match") == "prefix" else "path"
+    spec: dict[str, object] = {target: _field(form, "path", "The path")}
+    for name in ("method", "grant_type", "client_id"):
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            spec[name] = value.strip()
+    spec["nth"] = _whole(form, "nth", "From the nth match")
+    spec["count"] = _whole(form, "count", "Calls")
+    kind = form.get("kind")
+    if kind == "status":
+        spec["status"] = _whole(form, "value", "The status")
+    elif kind == "delay":
+        spec["delay_ms"] = _whole(form, "value", "The delay (ms)")
+    elif kind == "drop":
+        spec["drop"] = True
+    else:
+        raise FormError("The fault must be status, delay or drop.")
+    if form.get("after_work") == "true":
+        spec["after_work"] = True
+    try:
+        state.faults.add(spec)
+    except FaultSpecError as exc:
+        raise FormError(str(exc)) from None
+    return "fault"
 
 
 def clear_faults(state: Any, form: FormData) -> str:

@@ -111,7 +111,10 @@ async def take_fault(
         else _params(headers.get(b"content-type", ""), body, scope.get("query_string", b""))
     )
     client_id = _basic_client_id(headers.get(b"authorization", "")) or params.get("client_id")
-    fault = table.take(path, method, grant_type=params.get("grant_type"), client_id=client_id)
+    grant_type = params.get("grant_type")
+    fault = table.take(path, method, grant_type=grant_type, client_id=client_id)
+    if fault is not None:  # the log shows what matched, even when the handler never runs
+        scope.setdefault("mock_event", {}).update(grant_type=grant_type, client_id=client_id)
     return fault, receive
 
 

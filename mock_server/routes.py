@@ -184,6 +184,7 @@ def _control(control_token: str | None) -> list[BaseRoute]:
         Route("/dashboard/tokens/expire", board.action(d.expire), methods=["POST"]),
         Route("/dashboard/tokens/revoke", board.action(d.revoke), methods=["POST"]),
         Route("/dashboard/tokens/lifetime", board.action(d.refresh_lifetime), methods=["POST"]),
+        Route("/dashboard/faults", board.action(d.arm_fault), methods=["POST"]),
         Route("/dashboard/faults/clear", board.action(d.clear_faults), methods=["POST"]),
         Route("/dashboard/reset", board.action(d.reset), methods=["POST"]),
         Route("/dashboard/webhooks/app", board.action(dw.set_up_app), methods=["POST"]),

@@ -172,6 +172,58 @@ def test_reset_and_disarm_faults_forms(mock_aweber: MockServer, browser_like: ht
     assert [u["username"] for u in mock_aweber.state()["users"]] == ["demo"]
 
 
+def test_arm_a_targeted_fault_from_the_dashboard(mock_aweber: MockServer, browser_like: httpx.Client) -> None:
+    csrf = csrf_of(browser_like.get("/_mock/").text)
+    form = {
+        "csrf_token": csrf,
+        "match": "prefix",
+        "path": "/oauth2",
+        "method": "POST",
+        "grant_type": "refresh_token",
+        "client_id": "<b>app</b>",
+        "nth": "3",
+        "count": "2",
+        "kind": "status",
+        "value": "502",
+        "after_work": "true",
+    }
+    done = browser_like.post("/_mock/dashboard/faults", data=form)
+    assert done.status_code == 303
+    [fault] = mock_aweber.faults()
+    assert {k: fault[k] for k in ("path_prefix", "method", "grant_type", "client_id", "nth", "count")} == {
+        "path_prefix": "/oauth2",
+        "method": "POST",
+        "grant_type": "refresh_token",
+        "client_id": "<b>app</b>",
+        "nth": 3,
+        "count": 2,
+    }
+    assert (fault["status"], fault["after_work"]) == (502, True)
+    html = browser_like.get(done.headers["location"]).text
+    assert "The fault is armed." in html
+    assert "&lt;b&gt;app&lt;/b&gt;" in html and "<b>app</b>" not in html
+    assert "from match 3" in html and "status 502 after the work" in html
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"nth": "0"}, "'nth'"),
+        ({"nth": "x"}, "From the nth match"),
+        ({"grant_type": "password"}, "'grant_type'"),
+    ],
+)
+def test_the_fault_form_refuses_bad_values(
+    mock_aweber: MockServer, browser_like: httpx.Client, change: dict[str, str], named: str
+) -> None:
+    csrf = csrf_of(browser_like.get("/_mock/").text)
+    form = {"csrf_token": csrf, "path": "/oauth2/token", "nth": "1", "count": "1", "kind": "drop", **change}
+    answer = browser_like.post("/_mock/dashboard/faults", data=form)
+    assert answer.status_code == 400
+    assert named in answer.text.replace("&#39;", "'")
+    assert mock_aweber.faults() == []
+
+
 @pytest.fixture(scope="module")
 def guarded() -> Iterator[MockServer]:
     with MockServer(control_token="dash-token-9") as mock:

@@ -187,7 +187,8 @@ def test_a_status_fault_after_the_work_answers_502_once_the_refresh_rotated(mock
 
 
 @pytest.mark.parametrize(
-    "spec", [{"path": "/x", "drop": True, "after_work": False}, {"path": "/x", "status": 502, "after_work": 1}]
+    "spec",
+    [{"path": "/x", "drop": True, "after_work": False}, {"path": "/x", "status": 502, "after_work": 1}],
 )
 def test_after_work_is_a_boolean_and_a_drop_is_always_after_the_work(spec: object) -> None:
     with pytest.raises(FaultSpecError, match="after_work"):
