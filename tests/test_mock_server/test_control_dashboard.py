@@ -201,8 +201,10 @@ def test_arm_a_targeted_fault_from_the_dashboard(mock_aweber: MockServer, browse
     assert (fault["status"], fault["after_work"]) == (502, True)
     html = browser_like.get(done.headers["location"]).text
     assert "The fault is armed." in html
-    assert "&lt;b&gt;app&lt;/b&gt;" in html and "<b>app</b>" not in html
-    assert "from match 3" in html and "status 502 after the work" in html
+    assert "&lt;b&gt;app&lt;/b&gt;" in html
+    assert "<b>app</b>" not in html
+    assert "from match 3" in html
+    assert "status 502 after the work" in html
 
 
 @pytest.mark.parametrize(

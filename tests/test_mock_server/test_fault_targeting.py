@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from mock_server import MockServer
-from mock_server import faults_asgi
+from mock_server import MockServer, faults_asgi
 from mock_server.faults import FaultTable, parse_fault
 
 TOKEN = "/oauth2/token"
@@ -25,8 +23,9 @@ AUTH = ("demo-confidential", "demo-secret")
 
 
 @pytest.fixture
-def mock(mock_aweber: MockServer) -> Iterator[MockServer]:
-    yield mock_aweber
+def mock(mock_aweber: MockServer) -> MockServer:
+    """The session's mock, reset (faults included) before each test."""
+    return mock_aweber
 
 
 def connect(mock: MockServer, client_id: str = "demo-confidential") -> dict[str, Any]:
