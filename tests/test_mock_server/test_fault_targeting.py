@@ -347,6 +347,42 @@ def test_the_table_gives_each_turn_once_under_threads() -> None:
     assert [f["path"] for f in table.list()] == ["/other"]
 
 
+def test_takes_racing_a_reset_and_an_add_never_overuse_a_fault() -> None:
+    """take against reset: no turn is given after the reset returns; take against add: each
+    fault gets its own id and is used at most its count."""
+    table = FaultTable()
+    table.add({"path": "/p", "count": 500, "status": 503})
+    hits: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(5)
+    added: list[int] = []
+
+    def taker() -> None:
+        barrier.wait(timeout=10)
+        mine = 0
+        for _ in range(400):
+            if table.take("/p") is not None:
+                mine += 1
+        with lock:
+            hits.append(mine)
+
+    def disturber() -> None:
+        barrier.wait(timeout=10)
+        for _ in range(20):
+            added.append(table.add({"path": "/p", "count": 5, "status": 502}).id)
+        table.reset()
+
+    threads = [threading.Thread(target=taker) for _ in range(4)] + [threading.Thread(target=disturber)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(set(added)) == 20
+    assert sum(hits) <= 500 + 20 * 5
+    assert table.list() == []
+    assert table.take("/p") is None
+
+
 def test_several_due_faults_apply_in_arming_order() -> None:
     table = FaultTable()
     early = table.add({"path": "/p", "nth": 2, "status": 500})
