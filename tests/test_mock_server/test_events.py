@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mock_server import MockServer
-from mock_server import events
+from mock_server import MockServer, events
 from mock_server.events import EventLog, flush_request_log, redact_query
 
 SECRETS = ["sekrit-code-123", "sekrit-token-456", "sekrit-pass-789", "sekrit-verifier-0ab"]
