@@ -111,6 +111,7 @@ class WrkResult:
     socket_errors: int
     unexpected: int = 0  # answers the script's response() refused, when it prints "Unexpected answers: N"
     output: str = ""  # wrk's whole report (a script's done() may print there)
+    socket_error_kinds: tuple[int, int, int, int] = (0, 0, 0, 0)  # connect, read, write, timeout
 
 
 def require_wrk() -> str:
@@ -156,7 +157,8 @@ def run_wrk(
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    sock_errors = sum(int(g) for g in sock.groups()) if sock else 0
+    kinds = (int(sock[1]), int(sock[2]), int(sock[3]), int(sock[4])) if sock else (0, 0, 0, 0)
+    sock_errors = sum(kinds)
     unexpected = re.search(r"Unexpected answers: (\d+)", out)
     return WrkResult(
         rps,
@@ -165,6 +167,7 @@ def run_wrk(
         sock_errors,
         int(unexpected.group(1)) if unexpected else 0,
         out,
+        kinds,
     )
 
 

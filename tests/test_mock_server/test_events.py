@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from mock_server import MockServer
+from mock_server import MockServer, events
 from mock_server.events import EventLog, flush_request_log, redact_query
 
 SECRETS = ["sekrit-code-123", "sekrit-token-456", "sekrit-pass-789", "sekrit-verifier-0ab"]
@@ -140,3 +140,38 @@ def test_default_event_log_keeps_the_last_thousand() -> None:
 )
 def test_redact_query(query: str, expected: str) -> None:
     assert redact_query(query) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        (1.0, "POST", "/oauth2/token", b"", 200, 0.001, None),
+        (
+            1.0,
+            "POST",
+            "/oauth2/token",
+            b"",
+            200,
+            0.001,
+            {"grant_type": "refresh_token", "client_id": "c", "request": 7},
+        ),
+        (
+            1.0,
+            "GET",
+            "/oauth2/authorize",
+            b"code=abc&state=s&x",
+            302,
+            0.0,
+            {"refresh_token": "rt", "result": None},
+        ),
+        (1.0, "GET", "/1.0/accounts", b"&", None, 0.0, {"status": 503, "fault": "outage"}),
+        (1.0, "GET", "/1.0/accounts", b"a=1", None, 0.0, {"secret_key": None, "path": "/shadow"}),
+        (1.0, "GET", "/1.0/accounts", b"", None, 0.0, {}),
+    ],
+)
+def test_request_line_fast_path_matches_the_event_dict(raw: events.RawRequest) -> None:
+    """The log line built without the event dict says exactly what the dict says, redacted."""
+    line = events._line(raw)
+    assert line == events._slow_line(raw)
+    for secret in ("abc", "rt"):
+        assert f"={secret}" not in line
