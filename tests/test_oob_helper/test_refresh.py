@@ -500,7 +500,8 @@ def test_a_forced_refresh_on_sqlite_reads_the_record_once_and_writes_it_in_one_s
         assert (result, record.version) == ("refreshed", 2)
         assert [s.split()[0] for s in statements] == ["SELECT", "SELECT", "UPDATE"], statements
         stored = sqlite_store.get("site.example")
-        assert stored is not None and stored.token is not None
+        assert stored is not None
+        assert stored.token is not None
         assert stored.token.refresh_token == "r1"
     finally:
         sqlite_store.close()
