@@ -7,7 +7,6 @@ refreshed is named on stderr; the summary line goes to stdout.
 from __future__ import annotations
 
 import argparse
-import queue
 import sys
 import threading
 import time
@@ -130,26 +129,40 @@ def _refresh_all(
     helper: OAuthHelper, installs: list[str], plan: Plan, concurrency: int, counts: Counter[str]
 ) -> None:
     progress = Progress(len(installs), sys.stderr, enabled=sys.stderr.isatty())
-    # Worker threads take installs from one shared iterator and hand outcomes back through a
-    # queue: a lock and a queue hand-off per install, where a pool fed through
-    # ``wait(FIRST_COMPLETED)`` re-armed a waiter on every pending future per completion.
+    # Worker threads take installs from one shared iterator and count their own outcomes under
+    # one lock; the main thread only waits for them. Handing each outcome to the main thread
+    # through a queue woke one more thread per refresh: a GIL hand-off and a futex round trip
+    # that cost more CPU than the store's statements (bench/bench_refresh_all.py).
     feed = iter(installs)
-    feed_lock = threading.Lock()
+    mutex = threading.Lock()
     stop = threading.Event()
-    results: queue.SimpleQueue[RefreshOutcome | BaseException | None] = queue.SimpleQueue()
+    errors: list[BaseException] = []
+
+    def record(outcome: RefreshOutcome | None) -> None:
+        with mutex:
+            if outcome is None:
+                counts[NOT_DUE] += 1
+                progress.advance(NOT_DUE)
+                return
+            counts[outcome.result] += 1
+            if outcome.result not in ("refreshed", "skipped"):
+                progress.message(_outcome_text(outcome))
+            progress.advance(outcome.result)
 
     def work() -> None:
         while not stop.is_set():
-            with feed_lock:
+            with mutex:
                 install = next(feed, None)
             if install is None:
                 return
             try:
                 outcome = _refresh_one(helper, install, plan)
             except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
-                results.put(exc)
+                with mutex:
+                    errors.append(exc)
+                stop.set()
                 return
-            results.put(outcome)
+            record(outcome)
 
     workers = [
         threading.Thread(target=work, name=f"refresh-{n}")
@@ -158,16 +171,9 @@ def _refresh_all(
     for worker in workers:
         worker.start()
     try:
-        for _ in installs:
-            item = _take(results)
-            if item is None:
-                counts[NOT_DUE] += 1
-                progress.advance(NOT_DUE)
-                continue
-            counts[item.result] += 1
-            if item.result not in ("refreshed", "skipped"):
-                progress.message(_outcome_text(item))
-            progress.advance(item.result)
+        # join() waits on a lock, which a signal interrupts: Ctrl-C and SIGTERM still land here.
+        for worker in workers:
+            worker.join()
     except BaseException:
         # Ctrl-C or SIGTERM: start nothing new; refreshes in flight finish and are stored (a
         # second signal meanwhile is held, not allowed to cut them short).
@@ -178,15 +184,8 @@ def _refresh_all(
         raise
     finally:
         progress.close()
-    for worker in workers:
-        worker.join()
-
-
-def _take(results: queue.SimpleQueue[RefreshOutcome | BaseException | None]) -> RefreshOutcome | None:
-    item = results.get()
-    if isinstance(item, BaseException):
-        raise item
-    return item
+    if errors:
+        raise errors[0]
 
 
 def _refresh_exit_code(counts: Mapping[str, int]) -> int:

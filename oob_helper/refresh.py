@@ -158,16 +158,20 @@ class RefreshCoordinator:
         RefreshBackedOff."""
         window = self.leeway if within is None else within
         with self._thread_lock(install):
-            # Threads queued behind a sibling's refresh usually find its token here, without
-            # touching the cross-process lock (which waiters poll with backoff).
-            record = self.records.get(install)
-            self.records.check_site(install, record)
-            if not self._needed(_usable_token(install, record), rejected_access_token, force, window):
-                assert record is not None  # _usable_token raised otherwise
-                return "skipped", record
-            assert record is not None
-            if not override_backoff and self._backed_off(record, rejected_access_token):
-                return "backed_off", record
+            if not force:
+                # Threads queued behind a sibling's refresh usually find its token here, without
+                # touching the cross-process lock (which waiters poll with backoff). A forced
+                # refresh is needed whatever it finds, and everything else read here is read
+                # again under the lock: it skips these two reads (`refresh --all` pays them
+                # per install otherwise).
+                record = self.records.get(install)
+                self.records.check_site(install, record)
+                if not self._needed(_usable_token(install, record), rejected_access_token, force, window):
+                    assert record is not None  # _usable_token raised otherwise
+                    return "skipped", record
+                assert record is not None
+                if not override_backoff and self._backed_off(record, rejected_access_token):
+                    return "backed_off", record
             with self.records.locked(install) as held:
                 # Re-read under the lock: another process may have refreshed meanwhile, or an
                 # adopt-store / move may have changed the record. Nothing is sent from a copy.

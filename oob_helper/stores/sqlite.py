@@ -106,18 +106,29 @@ class SQLiteStore:
         new_version = 1 if expected_version is None else expected_version + 1
         new = with_version(record, new_version)
         text = self._codec.dump_record(new)
-        with self._write() as conn:
-            if expected_version is None:
-                cur = conn.execute(
-                    "INSERT INTO records (install, version, data) VALUES (?, ?, ?) "
-                    "ON CONFLICT (install) DO NOTHING",
-                    (record.install, new_version, text),
-                )
-            else:
+        if expected_version is not None:
+            # One statement is one transaction in autocommit mode (atomic, durable under
+            # synchronous=FULL), so the compare-and-set needs no BEGIN/COMMIT round trips:
+            # `refresh --all` makes one of these per install. The version read after a lost
+            # race only words the error.
+            with self._errors():
+                conn = self._conn()
                 cur = conn.execute(
                     "UPDATE records SET version = ?, data = ? WHERE install = ? AND version = ?",
                     (new_version, text, record.install, expected_version),
                 )
+                if cur.rowcount == 1:
+                    return new
+                row = conn.execute(
+                    "SELECT version FROM records WHERE install = ?", (record.install,)
+                ).fetchone()
+            raise conflict(record.install, expected_version, None if row is None else row[0])
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO records (install, version, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (install) DO NOTHING",
+                (record.install, new_version, text),
+            )
             if cur.rowcount != 1:
                 row = conn.execute(
                     "SELECT version FROM records WHERE install = ?", (record.install,)

@@ -480,3 +480,28 @@ def test_short_lived_tokens_are_not_refreshed_on_every_call(
     clock.now += 25  # past half its life
     assert coord.valid_token("site.example").access_token == "a2"
     assert provider.calls == ["r0", "r1"]
+
+
+def test_a_forced_refresh_on_sqlite_reads_the_record_once_and_writes_it_in_one_statement(
+    tmp_path: Any, provider: Provider, clock: Clock
+) -> None:
+    """`refresh --all` pays this per install: the record and its back-off read under the lock,
+    then one compare-and-set UPDATE (autocommit); no read before the lock, no BEGIN/COMMIT."""
+    from oob_helper.stores.sqlite import SQLiteStore  # noqa: PLC0415
+
+    sqlite_store = open_store(f"sqlite:///{tmp_path / 'store.db'}", encryption_keys=())
+    assert isinstance(sqlite_store, SQLiteStore)
+    try:
+        connect(sqlite_store, T0 + 3600)
+        statements: list[str] = []
+        sqlite_store._conn().set_trace_callback(statements.append)
+        result, record = coordinator(sqlite_store, provider, clock).refresh("site.example", force=True)
+        sqlite_store._conn().set_trace_callback(None)
+        assert (result, record.version) == ("refreshed", 2)
+        assert [s.split()[0] for s in statements] == ["SELECT", "SELECT", "UPDATE"], statements
+        stored = sqlite_store.get("site.example")
+        assert stored is not None
+        assert stored.token is not None
+        assert stored.token.refresh_token == "r1"
+    finally:
+        sqlite_store.close()
