@@ -1,0 +1,188 @@
+"""Sandboxes: isolated mock worlds kept by id (issue 11, item 1); no HTTP types here.
+
+A sandbox is an id plus its own ``MockState`` (clock, clients, users, API data, codes and
+tokens, faults, event log, reset). The registry owns them: it creates them up to a cap,
+touches one on every ``get`` and forgets those idle longer than the timeout. Idleness is
+measured on a wall monotonic clock, never on the sandbox's own (test-controlled) mock clock,
+so advancing a sandbox's clock cannot expire it. The default world is the sandbox
+``"default"``: it is always present and never expires or gets deleted.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mock_server.state import MockState
+
+__all__ = [
+    "DEFAULT_ID",
+    "Sandbox",
+    "SandboxError",
+    "SandboxExists",
+    "SandboxLimitReached",
+    "SandboxNotFound",
+    "Sandboxes",
+]
+
+DEFAULT_ID = "default"
+DEFAULT_IDLE_TIMEOUT = 3600.0
+DEFAULT_MAX_SANDBOXES = 200
+# Caller-chosen names: short, URL-path safe, no surprises in a path segment.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+class SandboxError(Exception):
+    """A sandbox request that cannot be honoured; ``code`` and ``status`` suit a JSON error."""
+
+    code = "sandbox_error"
+    status = 400
+
+
+class SandboxNotFound(SandboxError):
+    """No sandbox has this id: it expired, was deleted or never existed."""
+
+    code = "sandbox_not_found"
+    status = 404
+
+
+class SandboxLimitReached(SandboxError):
+    """Creating one more would pass ``max_sandboxes`` even after forgetting idle ones."""
+
+    code = "sandbox_limit_reached"
+    status = 429
+
+
+class SandboxExists(SandboxError):
+    """A sandbox with the chosen name is already live."""
+
+    code = "sandbox_exists"
+    status = 409
+
+
+@dataclass
+class Sandbox:
+    """One isolated world: its id, its state, and when it was created and last used."""
+
+    id: str
+    state: MockState
+    created_at: float  # wall time (time.time), for display
+    last_used: float  # monotonic, for idle expiry
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is the root world, which never expires."""
+        return self.id == DEFAULT_ID
+
+
+class Sandboxes:
+    """Thread-safe registry of live sandboxes; one owner for all of them."""
+
+    def __init__(
+        self,
+        default: MockState,
+        factory: Callable[[], MockState],
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_sandboxes: int = DEFAULT_MAX_SANDBOXES,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        if max_sandboxes < 0:
+            raise ValueError("max_sandboxes must not be negative")
+        self._factory = factory
+        self._monotonic = monotonic
+        self._wall = wall
+        self.idle_timeout = idle_timeout
+        self.max_sandboxes = max_sandboxes
+        self._lock = threading.Lock()
+        self._default = Sandbox(DEFAULT_ID, default, wall(), monotonic())
+        self._live: dict[str, Sandbox] = {}
+
+    @property
+    def default(self) -> Sandbox:
+        """The root world."""
+        return self._default
+
+    def create(self, name: str | None = None) -> Sandbox:
+        """A new sandbox, under ``name`` if given (it must match ``NAME_PATTERN``)."""
+        if name is not None and not NAME_PATTERN.fullmatch(name):
+            raise SandboxError(
+                f"sandbox name {name!r} is invalid: use 1-64 letters, digits, '_' or '-', "
+                "starting with a letter or digit, or omit it for a random id"
+            )
+        if name == DEFAULT_ID:
+            raise SandboxExists("'default' is the root world; choose another name")
+        # Build the state outside the lock: it is the slow part and touches nothing shared.
+        state = self._factory()
+        now = self._monotonic()
+        with self._lock:
+            self._sweep_locked(now)
+            if name is not None and name in self._live:
+                raise SandboxExists(f"sandbox {name!r} already exists; delete it or choose another name")
+            if len(self._live) >= self.max_sandboxes:
+                raise SandboxLimitReached(
+                    f"at most {self.max_sandboxes} sandboxes may be live (max_sandboxes); "
+                    "delete finished ones (DELETE /_mock/sandboxes/<id>) or raise the limit"
+                )
+            sandbox_id = name
+            while sandbox_id is None or sandbox_id in self._live or sandbox_id == DEFAULT_ID:
+                sandbox_id = secrets.token_urlsafe(9)
+            sandbox = Sandbox(sandbox_id, state, self._wall(), now)
+            self._live[sandbox_id] = sandbox
+            return sandbox
+
+    def get(self, sandbox_id: str) -> Sandbox:
+        """The live sandbox ``sandbox_id``, marked as used now; ``SandboxNotFound`` if none."""
+        if sandbox_id == DEFAULT_ID:
+            return self._default
+        now = self._monotonic()
+        with self._lock:
+            sandbox = self._live.get(sandbox_id)
+            if sandbox is None or now - sandbox.last_used > self.idle_timeout:
+                self._live.pop(sandbox_id, None)
+                raise SandboxNotFound(
+                    f"no sandbox {sandbox_id!r}: it expired after {self.idle_timeout:g}s idle, "
+                    "was deleted or never existed; create one with POST /_mock/sandboxes"
+                )
+            sandbox.last_used = now
+            return sandbox
+
+    def delete(self, sandbox_id: str) -> Sandbox:
+        """Forget ``sandbox_id`` and return it; the default world cannot be deleted."""
+        if sandbox_id == DEFAULT_ID:
+            raise SandboxError("the default world cannot be deleted; reset it with POST /_mock/reset")
+        with self._lock:
+            sandbox = self._live.pop(sandbox_id, None)
+        if sandbox is None:
+            raise SandboxNotFound(f"no sandbox {sandbox_id!r}: it expired, was deleted or never existed")
+        return sandbox
+
+    def list(self) -> list[Sandbox]:
+        """The default world, then the live sandboxes oldest first (idle ones swept)."""
+        with self._lock:
+            self._sweep_locked(self._monotonic())
+            live = sorted(self._live.values(), key=lambda s: s.created_at)
+        return [self._default, *live]
+
+    def sweep(self) -> builtins.list[Sandbox]:
+        """Forget every sandbox idle longer than the timeout; return those forgotten."""
+        with self._lock:
+            return self._sweep_locked(self._monotonic())
+
+    def idle_for(self, sandbox: Sandbox) -> float:
+        """Seconds since ``sandbox`` was last used."""
+        return max(0.0, self._monotonic() - sandbox.last_used)
+
+    def _sweep_locked(self, now: float) -> builtins.list[Sandbox]:
+        expired = [s for s in self._live.values() if now - s.last_used > self.idle_timeout]
+        for sandbox in expired:
+            del self._live[sandbox.id]
+        return expired
