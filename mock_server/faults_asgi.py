@@ -12,51 +12,17 @@ handler through a ``receive`` that returns the buffered messages first.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
+import contextlib
 import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server import oauth
+from mock_server.errors import TokenError
 from mock_server.faults import Fault, FaultTable
-
-_MAX_FIELDS = 200  # as the token endpoint allows
-
-
-def _params(content_type: str, body: bytes, query: bytes) -> dict[str, str]:
-    """The request's parameters as the token endpoint reads them (query, then form or JSON
-    body); whatever does not parse is left out: the handler will refuse it with the reason."""
-    params: dict[str, str] = {}
-    media = content_type.split(";", 1)[0].strip().lower()
-    try:
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, max_num_fields=_MAX_FIELDS)
-        if media == "application/json" or media.endswith("+json"):
-            data = json.loads(body) if body.strip() else {}
-            if isinstance(data, dict):
-                pairs += [(k, v) for k, v in data.items() if isinstance(v, str)]
-        else:
-            pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=_MAX_FIELDS)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return params
-    for key, value in pairs:
-        params.setdefault(key, value)
-    return params
-
-
-def _basic_client_id(authorization: str) -> str | None:
-    scheme, _, blob = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(blob.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
-    client_id, colon, _ = decoded.partition(":")
-    return client_id if colon and client_id else None
 
 
 async def _buffer(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
@@ -96,22 +62,18 @@ async def take_fault(
     path: str = scope.get("path", "")
     if not table.needs_body(method, path):
         return table.take(path, method), receive
-    headers: dict[bytes, str] = {}
-    for name, value in scope["headers"]:
-        if name in (b"authorization", b"content-type", b"content-length") and name not in headers:
-            headers[name] = value.decode("latin-1")
+    headers = oauth.request_headers(scope)
     declared = headers.get(b"content-length", "")
     body: bytes | None = None  # unknown: too large (the handler answers 413) or cut short
     if not (declared.isdigit() and int(declared) > limit):
         messages, body = await _buffer(receive, limit)
         receive = _replay(messages, receive)
-    params = (
-        {}
-        if body is None
-        else _params(headers.get(b"content-type", ""), body, scope.get("query_string", b""))
-    )
-    client_id = _basic_client_id(headers.get(b"authorization", "")) or params.get("client_id")
-    grant_type = params.get("grant_type")
+    grant_type = client_id = None
+    if body is not None:
+        # Read as the token endpoint reads it; a request it would refuse matches on nothing.
+        with contextlib.suppress(TokenError):
+            params, creds = oauth.client_request(headers, scope.get("query_string", b""), body)
+            grant_type, client_id = params.get("grant_type"), creds.client_id
     fault = table.take(path, method, grant_type=grant_type, client_id=client_id)
     if fault is not None:  # the log shows what matched, even when the handler never runs
         scope.setdefault("mock_event", {}).update(grant_type=grant_type, client_id=client_id)
