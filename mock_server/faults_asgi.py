@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -154,8 +154,20 @@ async def _swallow(message: Message) -> None:
     """Discard the handler's own answer (the fault answers instead)."""
 
 
-async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one request under an armed fault (status, delay, or drop after the work)."""
+async def run_with_fault(
+    fault: Fault,
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Serve one request under an armed fault (status, delay, or drop after the work).
+
+    ``sleep`` is the delay's wait; tests pass their own rather than patch ``asyncio.sleep``,
+    which every event loop in the process (servers in other threads) shares.
+    """
     event = scope.setdefault("mock_event", {})
     event.update(fault=fault.kind, fault_id=fault.id)
     if fault.kind == "status":
@@ -165,7 +177,7 @@ async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Rece
             await send(message)
     elif fault.kind == "delay":
         if not fault.after_work:
-            await asyncio.sleep(fault.delay_ms / 1000)
+            await sleep(fault.delay_ms / 1000)
             await app(scope, receive, send)
             return
         held: list[Message] = []
@@ -174,7 +186,7 @@ async def run_with_fault(fault: Fault, app: ASGIApp, scope: Scope, receive: Rece
             held.append(message)
 
         await app(scope, receive, hold)  # the work is done; its answer waits
-        await asyncio.sleep(fault.delay_ms / 1000)
+        await sleep(fault.delay_ms / 1000)
         for message in held:
             await send(message)
     else:
