@@ -7,7 +7,10 @@ Four servers, one worker each, pinned to one core with wrk on the other, loaded 
   stderr going to a file);
 - the same with ``--log-level warning`` (no request log);
 - the mock's app under uvicorn with logging off (how this benchmark ran before issue 14);
-- a bare Starlette endpoint that parses the same form and answers the same-size JSON.
+- a bare Starlette endpoint that parses the same form and answers the same-size JSON;
+
+and, on the first of those servers, the same load into a sandbox (``/sandbox/bench/oauth2/token``,
+issue 11: the edge resolves the prefix to the sandbox's own world).
 
 By default every request follows a rotation chain of the default ``aweber`` profile (the old
 refresh token dies; 16 connections, each its own chain, continued across runs), which is
@@ -33,6 +36,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -140,13 +144,14 @@ class _Load:
 
     def __init__(self, url: str, keep_old: bool, *, bare: bool = False) -> None:
         self.url, self.keep_old, self.bare = url, keep_old, bare
+        self.path = urlsplit(url).path + "/oauth2/token"  # a sandbox's prefix included
         count = 1 if keep_old else CHAINS
         # The bare endpoint accepts any refresh token (and answers "rrr..."): nothing to register.
         self.tokens = ["r" * 32] * count if bare else _refresh_tokens(url, count, keep_old=keep_old)
 
     def run(self, seconds: float) -> WrkResult:
         if self.keep_old:
-            env = {"BENCH_BASIC": _basic(), "BENCH_RT": self.tokens[0]}
+            env = {"BENCH_BASIC": _basic(), "BENCH_RT": self.tokens[0], "BENCH_PATH": self.path}
             return run_wrk(
                 self.url,
                 HERE / "token_refresh.lua",
@@ -156,7 +161,7 @@ class _Load:
                 env=env,
                 cpu=1,
             )
-        env = {"BENCH_BASIC": _basic(), "BENCH_RTS": ",".join(self.tokens)}
+        env = {"BENCH_BASIC": _basic(), "BENCH_RTS": ",".join(self.tokens), "BENCH_PATH": self.path}
         result = run_wrk(
             self.url,
             HERE / "token_chain.lua",
@@ -181,7 +186,7 @@ class _Load:
         with httpx.Client(base_url=self.url, timeout=10) as http:
             for i, token in enumerate(self.tokens):
                 answer = http.post(
-                    "/oauth2/token",
+                    self.path,
                     auth=(CLIENT_ID, CLIENT_SECRET),
                     data={"grant_type": "refresh_token", "refresh_token": token},
                 )
@@ -207,7 +212,7 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
     Each round measures all four, the order rotating every round, so slow drifts in the
     machine's load hit every side of a ratio alike.
     """
-    names = ("serve", "quiet", "app", "bare")
+    names = ("serve", "sandbox", "quiet", "app", "bare")
     rps: dict[str, list[float]] = {name: [] for name in names}
     cpu_us: dict[str, list[float]] = {name: [] for name in names}  # server CPU per request
     errors = 0
@@ -218,10 +223,18 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
         uvicorn_server("bench.apps:mock_app", cpu=0) as (app_url, app_pid),
         uvicorn_server("bench.apps:bare_app", cpu=0) as (bare_url, bare_pid),
     ):
-        pids = {"serve": serve_pid, "quiet": quiet_pid, "app": app_pid, "bare": bare_pid}
+        pids = {
+            "serve": serve_pid,
+            "sandbox": serve_pid,
+            "quiet": quiet_pid,
+            "app": app_pid,
+            "bare": bare_pid,
+        }
+        httpx.post(f"{serve_url}/_mock/sandboxes", json={"name": "bench"}).raise_for_status()
+        sandbox_url = f"{serve_url}/sandbox/bench"
+        urls = (serve_url, sandbox_url, quiet_url, app_url, bare_url)
         loads = {
-            name: _Load(url, keep_old, bare=name == "bare")
-            for name, url in zip(names, (serve_url, quiet_url, app_url, bare_url), strict=True)
+            name: _Load(url, keep_old, bare=name == "bare") for name, url in zip(names, urls, strict=True)
         }
         for load in loads.values():  # warm-up, not counted
             load.run(2)
@@ -246,6 +259,7 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
     print(f"token endpoint (refresh grant, {mode}), {rounds} rounds of {seconds:g} s:")
     for name, label in (
         ("serve", "mock-aweber serve (defaults, --log-level info)"),
+        ("sandbox", "the same serve, into a sandbox (/sandbox/bench/oauth2/token)"),
         ("quiet", "mock-aweber serve --log-level warning"),
         ("app", "mock app, logging off"),
     ):
@@ -264,10 +278,12 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
         )
     figures["bare_rps"], figures["bare_cpu_us"] = median(rps["bare"]), median(cpu_us["bare"])
     verdict = "meets" if figures["serve_ratio"] >= 0.90 else "misses"
+    in_box = "meets" if figures["sandbox_ratio"] >= 0.85 else "misses"
     print(
         f"  bare Starlette: {median(rps['bare']):,.0f} req/s; serve {verdict} the target >= 0.90 "
         f"({figures['serve_ratio']:.3f}); server CPU {figures['bare_cpu_us']:.1f} us/request; "
-        f"errors {errors}; serve wrote {log_lines:,} log lines"
+        f"errors {errors}; serve wrote {log_lines:,} log lines; the sandbox {in_box} issue 11's "
+        f">= 0.85 ({figures['sandbox_ratio']:.3f})"
     )
     return figures
 

@@ -14,7 +14,7 @@ function setup(thread)
 end
 
 function request()
-  return wrk.format("POST", "/oauth2/token",
+  return wrk.format("POST", os.getenv("BENCH_PATH") or "/oauth2/token",
     {["Content-Type"] = "application/x-www-form-urlencoded",
      ["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")},
     "grant_type=refresh_token&refresh_token=" .. rt)

@@ -3,5 +3,5 @@
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic " .. os.getenv("BENCH_BASIC")
-wrk.path = "/oauth2/token"
+wrk.path = os.getenv("BENCH_PATH") or "/oauth2/token"
 wrk.body = "grant_type=refresh_token&refresh_token=" .. os.getenv("BENCH_RT")

@@ -16,6 +16,8 @@ or TOML file (``mock-aweber serve --config FILE``)::
     rate_limit_lockout = 60
     data_seed = 0                       # seeds the opens and clicks of sent broadcasts
     allowed_hosts = ["aweber-mock"]     # Host names served besides loopback (mock_server/origins.py)
+    sandbox_idle_timeout = 3600         # seconds a sandbox may sit unused before it is forgotten
+    max_sandboxes = 200                 # live sandboxes besides the default world
 
     [refresh_policy]                    # options in mock_server/policy.py
     keep_old_refresh_token = false
@@ -108,6 +110,9 @@ class MockConfig:
     demo: Mapping[str, object] | None = field(default=None, hash=False)  # mock_server.demo_config
     # Host names served besides loopback and the listening address (mock_server.origins).
     allowed_hosts: tuple[str, ...] = ()
+    # Sandboxes (mock_server.sandboxes): idle seconds on the wall clock, never the mock's.
+    sandbox_idle_timeout: int = 3600
+    max_sandboxes: int = 200
 
     @property
     def effective_access_token_ttl(self) -> int:
@@ -189,6 +194,24 @@ def _user(index: int, raw: object) -> UserSpec:
     return UserSpec(raw["username"], raw["password"], demo)
 
 
+# Whole-number settings and the least each may be.
+_COUNTS = {
+    "access_token_ttl": 1,
+    "code_ttl": 1,
+    "rate_limit_per_minute": 1,
+    "rate_limit_lockout": 1,
+    "sandbox_idle_timeout": 1,
+    "max_sandboxes": 0,
+}
+
+
+def _check_count(key: str, value: object, minimum: int) -> None:
+    wanted = "a positive integer" if minimum == 1 else f"an integer, {minimum} or more"
+    _check_type(key, value, int, wanted)
+    if int(value) < minimum:  # type: ignore[call-overload]
+        raise ValueError(f"{key} must be {wanted}, not {value!r}")
+
+
 def config_from_mapping(data: Mapping[str, object]) -> MockConfig:
     """Build a MockConfig from parsed JSON/TOML; ValueError names the bad key."""
     known = {f.name for f in fields(MockConfig)} - {"extra"}
@@ -199,17 +222,16 @@ def config_from_mapping(data: Mapping[str, object]) -> MockConfig:
         if key == "profile":
             if value not in PROFILE_POLICIES:
                 raise ValueError(f"profile must be 'aweber' or 'constantcontact', not {value!r}")
-        elif key in {"access_token_ttl", "code_ttl", "rate_limit_per_minute", "rate_limit_lockout"}:
+        elif key in _COUNTS:
             if value is not None or key != "access_token_ttl":
-                _check_type(key, value, int, "a positive integer")
-                if int(value) <= 0:  # type: ignore[call-overload]
-                    raise ValueError(f"{key} must be a positive integer, not {value!r}")
+                _check_count(key, value, _COUNTS[key])
         elif key == "demo":
             from mock_server import demo_config  # noqa: PLC0415 -- it needs the directory, which needs this
 
             demo_config.check(value)
         elif key == "data_seed":
             _check_type(key, value, int, "an integer")
+
         elif key == "max_body_bytes":
             _check_type(key, value, int, "a positive integer")
         elif key in {"rate_limit_enabled", "echo_state"}:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from mock_server.events import select
 from mock_server.faults import FaultSpecError
 from mock_server.origins import cross_site
+from mock_server.world import state_of
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
@@ -42,7 +43,7 @@ class BadRequest(Exception):
 
 
 def _state(request: Request) -> Any:
-    return request.app.state.mock
+    return state_of(request.scope)
 
 
 def _error(status: int, error: str, description: str) -> JSONResponse:

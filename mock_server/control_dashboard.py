@@ -33,8 +33,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mock_server import dashboard_webhooks
 from mock_server.control import foreign_browser
+from mock_server.control_sandboxes import describe
 from mock_server.faults import GRANT_TYPES, METHODS, FaultSpecError
 from mock_server.webhook_records import WebhookError
+from mock_server.world import DEFAULT_ID, sandbox_of, state_of
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mock_server", "templates"),
@@ -48,6 +50,17 @@ CSP = (
 )
 SESSION_COOKIE = "mock_dashboard"
 CSRF_COOKIE = "mock_csrf"
+# "/": one login and one CSRF cookie serve the root dashboard and every sandbox's
+# (/sandbox/<id>/_mock/); both are HttpOnly and SameSite=Strict.
+COOKIE_PATH = "/"
+
+
+def _base(request: Request) -> str:
+    """The world's prefix for links and redirects: "" or "/sandbox/<id>" (a live sandbox's id)."""
+    base: str = request.scope.get("app_root_path", "")
+    return base
+
+
 MAX_EVENTS_SHOWN = 100
 MAX_ADVANCE = 10 * 365 * 86400
 NOTICES = {
@@ -146,9 +159,9 @@ class Dashboard:
     # -- responses ----------------------------------------------------------------------------
     def _page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         nonce, csrf = self._csrf_pair(request)
-        html = _ENV.get_template(template).render(css=_CSS, csrf_token=csrf, **context)
+        html = _ENV.get_template(template).render(css=_CSS, csrf_token=csrf, base=_base(request), **context)
         response = HTMLResponse(html, status_code=status)
-        response.set_cookie(CSRF_COOKIE, nonce, path="/_mock", httponly=True, samesite="strict")
+        response.set_cookie(CSRF_COOKIE, nonce, path=COOKIE_PATH, httponly=True, samesite="strict")
         _secure(response)
         return response
 
@@ -170,11 +183,15 @@ class Dashboard:
         """GET /_mock/: the dashboard (or the login form)."""
         if self.control_token is not None and "token" in request.query_params:
             if self._token_ok(request.query_params["token"]):
-                return self._logged_in()
+                return self._logged_in(request)
             return self._login(request, message="That control token is not right.")
         if not self.authorized(request):
             return self._login(request)
-        state = request.app.state.mock
+        state = state_of(request.scope)
+        registry = request.app.state.sandboxes
+        sandbox = sandbox_of(request.scope)
+        # The root world lists every sandbox; a sandbox's page shows only itself.
+        worlds = [describe(request, registry, s) for s in registry.list()] if sandbox == DEFAULT_ID else []
         snapshot = state.snapshot()
         grants: dict[str, dict[str, Any]] = {}
         for token in snapshot.get("tokens", []):
@@ -204,15 +221,17 @@ class Dashboard:
             notice=notice,
             login_required=self.control_token is not None,
             webhooks=dashboard_webhooks.view(state, str(request.base_url)),
+            sandbox=sandbox,
+            sandboxes=worlds,
         )
 
-    def _logged_in(self) -> Response:
+    def _logged_in(self, request: Request) -> Response:
         assert self.control_token is not None
-        response = RedirectResponse("/_mock/", status_code=303)
+        response = RedirectResponse(f"{_base(request)}/_mock/", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             self._mac("session", self.control_token),
-            path="/_mock",
+            path=COOKIE_PATH,
             httponly=True,
             samesite="strict",
         )
@@ -228,10 +247,10 @@ class Dashboard:
             return self._login(request, 403, "The form expired; please try again.")
         token = form.get("token")
         if self.control_token is None:
-            return RedirectResponse("/_mock/", status_code=303)
+            return RedirectResponse(f"{_base(request)}/_mock/", status_code=303)
         if not isinstance(token, str) or not self._token_ok(token.strip()):
             return self._login(request, message="That control token is not right.")
-        return self._logged_in()
+        return self._logged_in(request)
 
     async def logout(self, request: Request) -> Response:
         """POST /_mock/logout: forget the session cookie."""
@@ -240,8 +259,8 @@ class Dashboard:
         form = await request.form()
         if not self._check_csrf(request, form):
             return self._problem(request, "The form expired; go back to the dashboard and try again.", 403)
-        response = RedirectResponse("/_mock/", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/_mock")
+        response = RedirectResponse(f"{_base(request)}/_mock/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
 
     def action(self, handler: Callable[[Any, FormData], str]) -> Endpoint:
@@ -258,10 +277,10 @@ class Dashboard:
                     request, "The form expired; go back to the dashboard and try again.", 403
                 )
             try:
-                notice = handler(request.app.state.mock, form)
+                notice = handler(state_of(request.scope), form)
             except (FormError, WebhookError) as exc:
                 return self._problem(request, str(exc))
-            return RedirectResponse(f"/_mock/?done={notice}", status_code=303)
+            return RedirectResponse(f"{_base(request)}/_mock/?done={notice}", status_code=303)
 
         endpoint.__name__ = handler.__name__
         return endpoint

@@ -28,12 +28,15 @@ from typing import TYPE_CHECKING
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server import world
 from mock_server.events_asgi import record_request
 from mock_server.faults_asgi import run_with_fault, take_fault
 from mock_server.origins import HostCheck
+from mock_server.sandboxes import SandboxNotFound
 from mock_server.security import secure
 
 if TYPE_CHECKING:
+    from mock_server.sandboxes import Sandboxes
     from mock_server.state import MockState
 
 
@@ -47,6 +50,14 @@ def _host(scope: Scope) -> bytes | None:
         if name == b"host":
             return bytes(value)
     return None
+
+
+async def _no_sandbox(exc: SandboxNotFound, send: Send) -> None:
+    """404 for a sandbox prefix naming no live sandbox (expired, deleted or mistyped)."""
+    body = json.dumps({"error": exc.code, "error_description": str(exc)}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 404, "headers": secure(headers, auth_path=False)})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _misdirected(host: bytes | None, send: Send) -> None:
@@ -75,11 +86,33 @@ class EdgeMiddleware:
         direct: Mapping[tuple[str, str], ASGIApp] | None = None,
         state: MockState | None = None,
         hosts: HostCheck | None = None,
+        sandboxes: Sandboxes | None = None,
     ) -> None:
         self.app = app
         self.direct = dict(direct or {})
         self.state = state  # None: looked up per request in app.state.mock
         self.hosts = hosts  # None: every Host is served (an app composed by hand)
+        self.sandboxes = sandboxes  # None: no /sandbox/<id>/ prefix (an app composed by hand)
+
+    def _world(self, scope: Scope, mounted: bool) -> tuple[str, MockState | None]:
+        """The request's path within its world, and that world's state (put in the scope).
+
+        ``/sandbox/<id>/rest`` is the sandbox's world at ``/rest``: the prefix joins root_path,
+        so the routes match ``/rest`` and ``request.base_url`` (every link built from it) keeps
+        the prefix.
+        """
+        path: str = scope.get("path", "")
+        state = self.state
+        found = world.split(path) if self.sandboxes is not None and not mounted else None
+        if found is not None and self.sandboxes is not None:
+            sandbox_id, path = found
+            state = self.sandboxes.get(sandbox_id).state
+            scope["root_path"] = world.PREFIX + sandbox_id
+            scope[world.SCOPE_SANDBOX] = sandbox_id
+        if state is None:
+            state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
+        scope[world.SCOPE_STATE] = state
+        return path, state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +123,12 @@ class EdgeMiddleware:
             if not self.hosts.allows(host, scope.get("server"), scope.get("scheme", "http")):
                 await _misdirected(host, send)
                 return
-        path: str = scope.get("path", "")
+        mounted = bool(scope.get("root_path"))
+        try:
+            path, state = self._world(scope, mounted)
+        except SandboxNotFound as exc:
+            await _no_sandbox(exc, send)
+            return
         auth_path = path.startswith("/oauth2/")
         if _is_control(path):  # never logged, never faulted; headers still apply
 
@@ -103,12 +141,9 @@ class EdgeMiddleware:
                 await self.app(scope, receive, send_secured)
             return
 
-        state = self.state
-        if state is None:
-            state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
         fault = None
         if state is not None and state.faults.armed():  # one call when nothing is armed
-            fault, receive = await take_fault(state.faults, scope, receive, state.config.max_body_bytes)
+            fault, receive = await take_fault(state.faults, scope, receive, state.config.max_body_bytes, path)
         started = time.perf_counter()
         status: int | None = None
         recorded = False
@@ -123,12 +158,12 @@ class EdgeMiddleware:
                 # Record before the last byte leaves: a client reading the log right after its
                 # response must find its request there (tests count refreshes this way).
                 recorded = True
-                record_request(scope, status, time.perf_counter() - started, state)
+                record_request(scope, status, time.perf_counter() - started, state, path)
             await send(message)
 
-        # Under a mount (root_path set) the router's path rules apply, so only the bare app
-        # dispatches directly.
-        target = self.app if scope.get("root_path") else self.direct.get((scope["method"], path), self.app)
+        # Under a mount (root_path set by an enclosing app) the router's path rules apply, so
+        # only the bare app, or one of its sandboxes, dispatches directly.
+        target = self.app if mounted else self.direct.get((scope["method"], path), self.app)
         try:
             if fault is None:
                 await target(scope, receive, edge_send)
@@ -140,4 +175,4 @@ class EdgeMiddleware:
             scope.setdefault("mock_event", {})["result"] = "client_disconnected"
         finally:
             if not recorded:  # no complete response: a dropped connection or a crash
-                record_request(scope, status, time.perf_counter() - started, state)
+                record_request(scope, status, time.perf_counter() - started, state, path)

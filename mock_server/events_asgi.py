@@ -24,17 +24,20 @@ def annotate(request: Request, /, **fields: Any) -> None:
     request.scope.setdefault("mock_event", {}).update(fields)
 
 
-def record_request(scope: Scope, status: int | None, elapsed: float, state: MockState | None = None) -> None:
+def record_request(
+    scope: Scope, status: int | None, elapsed: float, state: MockState | None = None, path: str | None = None
+) -> None:
     """Put one request into the state's event log and, when shown, the request logger.
 
     ``state`` is the MockState when the caller has it already; otherwise it is looked up.
+    ``path`` is the path within the request's world (a sandbox's log shows its own paths).
     """
     if state is None:
         state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
     raw: RawRequest = (
         state.clock.now() if state is not None else time.time(),
         scope.get("method", ""),
-        scope.get("path", ""),
+        scope.get("path", "") if path is None else path,
         scope.get("query_string", b""),
         status,
         elapsed,
@@ -43,4 +46,5 @@ def record_request(scope: Scope, status: int | None, elapsed: float, state: Mock
     if state is not None:
         state.events.record_request(raw)
     if logger.isEnabledFor(logging.INFO):
-        queue_line(raw)
+        # The console shows the whole path, so a sandbox's requests say which sandbox they hit.
+        queue_line(raw if path is None else (raw[0], raw[1], scope.get("path", ""), *raw[3:]))

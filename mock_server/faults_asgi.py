@@ -54,12 +54,16 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 
 
 async def take_fault(
-    table: FaultTable, scope: Scope, receive: Receive, limit: int
+    table: FaultTable, scope: Scope, receive: Receive, limit: int, path: str | None = None
 ) -> tuple[Fault | None, Receive]:
     """The fault due for this request (counted and used up in the table), and the ``receive``
-    the handler must use (the body replayed when it was read to match a fault)."""
+    the handler must use (the body replayed when it was read to match a fault).
+
+    ``path`` is the path within the request's world (a sandbox's prefix removed).
+    """
     method: str = scope["method"]
-    path: str = scope.get("path", "")
+    if path is None:
+        path = scope.get("path", "")
     if not table.needs_body(method, path):
         return table.take(path, method), receive
     headers = oauth.request_headers(scope)

@@ -38,6 +38,7 @@ from mock_server.errors import AuthorizeError, TokenError
 from mock_server.grants import ClientCredentials
 from mock_server.pages import render
 from mock_server.state import MockState, add_query
+from mock_server.world import SCOPE_STATE, state_of
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 COOKIE = "mock_authz"
@@ -52,7 +53,7 @@ class _BodyTooLarge(Exception):
 
 
 def _state(request: Request) -> MockState:
-    state: MockState = request.scope["app"].state.mock
+    state: MockState = state_of(request.scope)
     return state
 
 
@@ -248,8 +249,9 @@ class RawEndpoint:
 
     Starlette wraps function endpoints in a per-request exception-handling layer; the token
     endpoint raises nothing it would handle, so it skips that layer (ExceptionMiddleware and
-    ServerErrorMiddleware still stand in front of it). The state is bound here because looking
-    it up through ``app.state`` costs half a microsecond per request.
+    ServerErrorMiddleware still stand in front of it). The default world's state is bound here
+    because looking it up through ``app.state`` costs half a microsecond per request; the edge
+    puts a sandbox's state in the scope.
     """
 
     def __init__(
@@ -260,7 +262,8 @@ class RawEndpoint:
         self.__name__ = handler.__name__
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handler(Request(scope, receive, send), self.state)
+        # A sandbox's request carries its own state (mock_server.world); others use the bound one.
+        response = await self.handler(Request(scope, receive, send), scope.get(SCOPE_STATE) or self.state)
         await response(scope, receive, send)
 
 

@@ -19,6 +19,7 @@ from mock_server.api import spec as api_spec
 from mock_server.api import spec_content, spec_mailings
 from mock_server.api.spec import Schema, json_response, ref
 from mock_server.faults import GRANT_TYPES, METHODS
+from mock_server.world import state_of
 
 _TEXT: Schema = {"type": "string"}
 _HTML = {"text/html": {"schema": _TEXT}}
@@ -284,6 +285,10 @@ _CONTROL_CALLS: list[tuple[str, str, Schema | None, str, Schema]] = [
     ("/_mock/events", "get", None, "200", {"type": "array", "items": {"type": "object"}}),
     ("/_mock/state", "get", None, "200", {"type": "object"}),
     ("/_mock/reset", "post", None, "204", {}),
+    # Sandboxes (mock_server/control_sandboxes.py): isolated worlds under /sandbox/<id>/.
+    ("/_mock/sandboxes", "post", _obj({"name": _TEXT}), "201", {"type": "object"}),
+    ("/_mock/sandboxes", "get", None, "200", {"type": "object"}),
+    ("/_mock/sandboxes/{sandbox_id}", "delete", None, "204", {}),
     # Webhooks (mock_server/control_webhooks.py): AWeber has no API for these.
     ("/_mock/webhooks", "get", None, "200", {"type": "object"}),
     (
@@ -377,6 +382,9 @@ def _control_paths() -> dict[str, Schema]:
         operation["responses"]["401"] = json_response(
             "Control token set and missing or wrong", ref("ControlError")
         )
+        if path.startswith("/_mock/sandboxes"):
+            # Inside a sandbox these answer 404; a name taken 409; the cap reached 429.
+            operation["responses"].update({"404": error, "409": error, "429": error})
         result.setdefault(path, {})[method] = operation
     result["/_mock/"] = {
         "get": {
@@ -443,4 +451,4 @@ async def openapi_endpoint(request: Request) -> JSONResponse:
     """The OpenAPI document, with the server URL of this request."""
     control = bool(getattr(request.app.state, "control_enabled", True))
     server_url = str(request.base_url).rstrip("/")
-    return JSONResponse(build(request.app.state.mock.config.profile, control=control, server_url=server_url))
+    return JSONResponse(build(state_of(request.scope).config.profile, control=control, server_url=server_url))

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from mock_server import (
     control,
     control_dashboard,
+    control_sandboxes,
     control_webhooks,
     dashboard_webhooks,
     oauth,
@@ -158,6 +159,10 @@ def _control(control_token: str | None) -> list[BaseRoute]:
         ("GET", "/events", c.events),
         ("GET", "/state", c.state),
         ("POST", "/reset", c.reset),
+        # Sandboxes: isolated worlds under /sandbox/<id>/ (root world only; control_sandboxes).
+        ("POST", "/sandboxes", control_sandboxes.create),
+        ("GET", "/sandboxes", control_sandboxes.listing),
+        ("DELETE", "/sandboxes/{sandbox_id}", control_sandboxes.delete),
         # Webhooks: what labs.aweber.com and AWeber's control panel set up (control_webhooks).
         ("GET", "/webhooks", w.overview),
         ("POST", "/webhooks/apps", w.configure_app),

@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -68,13 +69,25 @@ class MockServerError(RuntimeError):
 class ControlClient:
     """Every control-API call of interface.md, as a method, over HTTP."""
 
+    sandbox_id: str = "default"  # the world this handle works on
+
     def __init__(self, url: str, *, control_token: str | None = None, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
+        self._token = control_token
+        self._timeout = timeout
         headers = {"Authorization": f"Bearer {control_token}"} if control_token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r})"
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     # Endpoint URLs, for configuring clients under test.
     @property
@@ -328,6 +341,38 @@ class ControlClient:
             body["count"] = count
         result: dict[str, Any] = self._call("POST", "webhooks/faults", body)
         return result
+
+    # Sandboxes (mock_server/control_sandboxes.py): isolated worlds on one server.
+    def create_sandbox(self, name: str | None = None) -> dict[str, Any]:
+        """A new sandbox (``name`` or a random id); the answer holds its ``id`` and base ``url``."""
+        result: dict[str, Any] = self._call("POST", "sandboxes", {} if name is None else {"name": name})
+        return result
+
+    def sandboxes(self) -> list[dict[str, Any]]:
+        """The default world and every live sandbox, oldest first."""
+        result: list[dict[str, Any]] = self._call("GET", "sandboxes")["sandboxes"]
+        return result
+
+    def delete_sandbox(self, sandbox_id: str) -> None:
+        """Forget a sandbox and everything in it."""
+        self._call("DELETE", f"sandboxes/{sandbox_id}")
+
+    @contextlib.contextmanager
+    def sandbox(self, name: str | None = None) -> Iterator[ControlClient]:
+        """``with mock.sandbox() as box:`` a handle on a new sandbox, deleted on exit.
+
+        The handle has every method of this one, bound to the sandbox (``box.token_url``,
+        ``box.advance_clock``, ``box.events``...): nothing it does reaches another world.
+        """
+        info = self.create_sandbox(name)
+        box = ControlClient(info["url"], control_token=self._token, timeout=self._timeout)
+        box.sandbox_id = info["id"]
+        try:
+            yield box
+        finally:
+            box.close()
+            with contextlib.suppress(MockServerError, httpx.HTTPError):  # already expired or gone
+                self.delete_sandbox(info["id"])
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mock_server.state import MockState
+from mock_server.world import DEFAULT_ID
 
 __all__ = [
     "DEFAULT_ID",
@@ -30,7 +31,6 @@ __all__ = [
     "Sandboxes",
 ]
 
-DEFAULT_ID = "default"
 DEFAULT_IDLE_TIMEOUT = 3600.0
 DEFAULT_MAX_SANDBOXES = 200
 # Caller-chosen names: short, URL-path safe, no surprises in a path segment.
@@ -92,12 +92,16 @@ class Sandboxes:
         max_sandboxes: int = DEFAULT_MAX_SANDBOXES,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        on_drop: Callable[[Sandbox], None] | None = None,
     ) -> None:
         if idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive")
         if max_sandboxes < 0:
             raise ValueError("max_sandboxes must not be negative")
         self._factory = factory
+        # Called (outside the lock) for every sandbox forgotten by expiry or deletion: the app
+        # stops its webhook delivery and drops it from the state file there.
+        self._on_drop = on_drop
         self._monotonic = monotonic
         self._wall = wall
         self.idle_timeout = idle_timeout
@@ -124,7 +128,9 @@ class Sandboxes:
         state = self._factory()
         now = self._monotonic()
         with self._lock:
-            self._sweep_locked(now)
+            expired = self._sweep_locked(now)
+        self._dropped(expired)
+        with self._lock:
             if name is not None and name in self._live:
                 raise SandboxExists(f"sandbox {name!r} already exists; delete it or choose another name")
             if len(self._live) >= self.max_sandboxes:
@@ -134,10 +140,10 @@ class Sandboxes:
                 )
             sandbox_id = name
             while sandbox_id is None or sandbox_id in self._live or sandbox_id == DEFAULT_ID:
-                sandbox_id = secrets.token_urlsafe(9)
+                sandbox_id = secrets.token_hex(8)  # always a valid name (NAME_PATTERN)
             sandbox = Sandbox(sandbox_id, state, self._wall(), now)
             self._live[sandbox_id] = sandbox
-            return sandbox
+        return sandbox
 
     def get(self, sandbox_id: str) -> Sandbox:
         """The live sandbox ``sandbox_id``, marked as used now; ``SandboxNotFound`` if none."""
@@ -146,14 +152,26 @@ class Sandboxes:
         now = self._monotonic()
         with self._lock:
             sandbox = self._live.get(sandbox_id)
-            if sandbox is None or now - sandbox.last_used > self.idle_timeout:
-                self._live.pop(sandbox_id, None)
-                raise SandboxNotFound(
-                    f"no sandbox {sandbox_id!r}: it expired after {self.idle_timeout:g}s idle, "
-                    "was deleted or never existed; create one with POST /_mock/sandboxes"
-                )
-            sandbox.last_used = now
-            return sandbox
+            if sandbox is not None and now - sandbox.last_used <= self.idle_timeout:
+                sandbox.last_used = now
+                return sandbox
+            if sandbox is not None:
+                del self._live[sandbox_id]
+        if sandbox is not None:
+            self._dropped([sandbox])
+        raise SandboxNotFound(
+            f"no sandbox {sandbox_id!r}: it expired after {self.idle_timeout:g}s idle, "
+            "was deleted or never existed; create one with POST /_mock/sandboxes"
+        )
+
+    def adopt(self, sandbox_id: str, state: MockState) -> Sandbox:
+        """Put a restored world back under its id (``--state``), fresh for idle expiry."""
+        if sandbox_id == DEFAULT_ID or not NAME_PATTERN.fullmatch(sandbox_id):
+            raise SandboxError(f"cannot adopt a sandbox named {sandbox_id!r}")
+        sandbox = Sandbox(sandbox_id, state, self._wall(), self._monotonic())
+        with self._lock:
+            self._live[sandbox_id] = sandbox
+        return sandbox
 
     def delete(self, sandbox_id: str) -> Sandbox:
         """Forget ``sandbox_id`` and return it; the default world cannot be deleted."""
@@ -163,19 +181,28 @@ class Sandboxes:
             sandbox = self._live.pop(sandbox_id, None)
         if sandbox is None:
             raise SandboxNotFound(f"no sandbox {sandbox_id!r}: it expired, was deleted or never existed")
+        self._dropped([sandbox])
         return sandbox
 
     def list(self) -> list[Sandbox]:
         """The default world, then the live sandboxes oldest first (idle ones swept)."""
         with self._lock:
-            self._sweep_locked(self._monotonic())
+            expired = self._sweep_locked(self._monotonic())
             live = sorted(self._live.values(), key=lambda s: s.created_at)
+        self._dropped(expired)
         return [self._default, *live]
 
     def sweep(self) -> builtins.list[Sandbox]:
         """Forget every sandbox idle longer than the timeout; return those forgotten."""
         with self._lock:
-            return self._sweep_locked(self._monotonic())
+            expired = self._sweep_locked(self._monotonic())
+        self._dropped(expired)
+        return expired
+
+    def _dropped(self, sandboxes: builtins.list[Sandbox]) -> None:
+        if self._on_drop is not None:
+            for sandbox in sandboxes:
+                self._on_drop(sandbox)
 
     def idle_for(self, sandbox: Sandbox) -> float:
         """Seconds since ``sandbox`` was last used."""

@@ -116,13 +116,62 @@ class DeliveryWorker:
         return response.status_code, None
 
 
+class DeliveryWorkers:
+    """One delivery worker per world (the default one and each sandbox), by sandbox id."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, DeliveryWorker] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
+        self.running = False  # the app's lifespan has started them (an app without one delivers nothing)
+
+    async def start(self, sandbox_id: str, state: Any) -> None:
+        """Deliver ``state``'s webhooks from now on (a no-op if it already has a worker)."""
+        self._loop = asyncio.get_running_loop()
+        current = self._workers.get(sandbox_id)
+        if current is not None and current.state is state:
+            return
+        if current is not None:
+            await current.stop()
+        worker = DeliveryWorker(state)
+        await worker.start()
+        self._workers[sandbox_id] = worker
+
+    def forget(self, sandbox_id: str) -> None:
+        """Stop a dropped sandbox's worker; safe from any thread (the registry's drop hook)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def stop() -> None:
+            worker = self._workers.pop(sandbox_id, None)
+            if worker is not None:
+                task = loop.create_task(worker.stop())
+                self._stopping.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._stopping.discard)
+
+        loop.call_soon_threadsafe(stop)
+
+    async def stop_all(self) -> None:
+        """Stop every worker (the app is shutting down)."""
+        self.running = False
+        workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            await worker.stop()
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
-    """The app's lifespan: run the delivery worker while the app serves."""
-    worker = DeliveryWorker(app.state.mock)
-    await worker.start()
-    app.state.webhook_worker = worker
+    """The app's lifespan: run a delivery worker per world while the app serves."""
+    workers: DeliveryWorkers = app.state.webhook_workers
+    registry = getattr(app.state, "sandboxes", None)
+    workers.running = True
+    if registry is None:
+        await workers.start("default", app.state.mock)
+    else:
+        for sandbox in registry.list():
+            await workers.start(sandbox.id, sandbox.state)
     try:
         yield
     finally:
-        await worker.stop()
+        await workers.stop_all()

@@ -36,6 +36,7 @@ from mock_server.api.model import (
 )
 from mock_server.api.views import collection_json
 from mock_server.mailings import SchedulingError
+from mock_server.world import state_of
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -72,7 +73,7 @@ class Resource:
         except ApiError as exc:
             return exc.response()
         except TokenError as exc:
-            return token_error_response(request.app.state.mock.config, exc.description)
+            return token_error_response(state_of(request.scope).config, exc.description)
         except SchedulingError as exc:
             return ApiError(409, "BroadcastSchedulingError", exc.message).response()
         except DirectoryError as exc:

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from mock_server.api.model import NotFound
 from mock_server.state import InvalidToken, MockState
+from mock_server.world import state_of
 
 
 def _cc_error(status: int, key: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -18,7 +19,7 @@ async def account_summary(request: Request) -> Response:
     """GET /v3/account/summary: the token's account as Constant Contact describes it."""
     if request.method not in ("GET", "HEAD"):
         return _cc_error(405, "method_not_allowed", "Method not allowed.", {"Allow": "GET, HEAD"})
-    state: MockState = request.app.state.mock
+    state: MockState = state_of(request.scope)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
     try:

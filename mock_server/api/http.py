@@ -35,6 +35,7 @@ from mock_server.config import MockConfig
 from mock_server.ratelimit import RateLimited
 from mock_server.state import AccessGrant, InvalidToken, MockState
 from mock_server.verdicts import Verdict
+from mock_server.world import state_of
 
 MAX_BODY_BYTES = 64 * 1024
 _DOCS = {
@@ -245,7 +246,7 @@ async def begin(
 ) -> Call:
     """Authenticate, count ``cost`` calls against the rate limit, check the account and every
     scope in ``scope`` (None: the operation declares none, like AWeber's single web form)."""
-    state: MockState = request.app.state.mock
+    state: MockState = state_of(request.scope)
     body = await read_body(request, max_body) if request.method not in ("GET", "HEAD") else Body()
     token = bearer_token(request, body)
     if token is None:

@@ -33,6 +33,8 @@ CONTROL_PATHS = {
     "/_mock/tokens/lifetime",
     "/_mock/faults",
     "/_mock/events",
+    "/_mock/sandboxes",
+    "/_mock/sandboxes/{sandbox_id}",
     "/_mock/state",
     "/_mock/reset",
     "/_mock/webhooks",

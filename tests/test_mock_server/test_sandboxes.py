@@ -183,3 +183,35 @@ def test_reset_in_one_while_another_is_used() -> None:
         assert b.state.clock.now() == b_now + 1  # a's reset left b's frozen clock alone
         assert len(b.state.events) == 1
         assert len(a.state.events) == 0
+
+
+def test_every_way_a_sandbox_is_forgotten_is_reported_once() -> None:
+    """The drop hook (webhook workers stop, the state file forgets) hears of each, once."""
+    mono = FakeMonotonic()
+    dropped: list[str] = []
+    reg = Sandboxes(
+        MockState(), MockState, idle_timeout=60, max_sandboxes=10, monotonic=mono,
+        on_drop=lambda s: dropped.append(s.id),
+    )  # fmt: skip
+    for name in ("deleted", "got", "swept", "listed", "created"):
+        reg.create(name)
+    reg.delete("deleted")
+    assert dropped == ["deleted"]
+    mono.now += 61
+    with pytest.raises(SandboxNotFound):
+        reg.get("got")
+    assert dropped == ["deleted", "got"]
+    assert {s.id for s in reg.sweep()} == {"swept", "listed", "created"}
+    assert sorted(dropped[2:]) == ["created", "listed", "swept"]
+    assert [s.id for s in reg.list()] == [DEFAULT_ID]
+    reg.create("fresh")
+    assert len(dropped) == 5  # nothing reported twice
+
+
+def test_an_adopted_world_is_served_under_its_id() -> None:
+    reg, _ = make()
+    state = MockState()
+    assert reg.adopt("restored-1", state).state is state
+    assert reg.get("restored-1").state is state
+    with pytest.raises(SandboxError):
+        reg.adopt(DEFAULT_ID, state)
