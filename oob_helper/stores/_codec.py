@@ -69,8 +69,15 @@ def _record_dict(record: InstallRecord) -> dict[str, Any]:
 class Codec:
     """JSON with the secret fields encrypted when a cipher is configured."""
 
+    # Decoded records by their stored text and version: a hot install is read again and again
+    # (the auth flow with its token cache cold reads the store per request) and its text only
+    # changes when it is written, so JSON parsing and decryption are skipped for a text seen
+    # before. Records are frozen, so sharing one is safe. Bounded: cleared when full.
+    MEMO_SIZE = 1024
+
     def __init__(self, cipher: TokenCipher | None) -> None:
         self.cipher = cipher
+        self._memo: dict[tuple[str | bytes, int | None], InstallRecord] = {}
 
     @property
     def encrypted(self) -> bool:
@@ -86,12 +93,21 @@ class Codec:
 
     def load_record(self, text: str | bytes, version: int | None = None) -> InstallRecord:
         """Inverse of ``dump_record``; ``version`` (from a column) wins over the JSON's."""
+        key = (text, version)
+        memo = self._memo
+        record = memo.get(key)
+        if record is not None:
+            return record
         data = self._parse(text, "record")
         if data.get("token") is not None:
             self._open(data["token"], _TOKEN_SECRETS)
         if version is not None:
             data["version"] = version
-        return InstallRecord.from_dict(data)
+        record = InstallRecord.from_dict(data)
+        if len(memo) >= self.MEMO_SIZE:
+            memo.clear()
+        memo[key] = record
+        return record
 
     def dump_attempt(self, attempt: PendingAttempt) -> str:
         """The stored text of ``attempt``."""

@@ -83,3 +83,24 @@ def test_plain_and_sealed_records_mix() -> None:
     codec = Codec(TokenCipher([generate_key()]))
     assert codec.load_record(Codec(None).dump_record(record)) == record
     assert codec.load_record(codec.dump_record(record)) == record
+
+
+def test_a_text_read_again_is_not_decoded_again_and_a_new_one_is() -> None:
+    """The decode memo: the same stored text and version give the record already decoded (no
+    JSON parse, no decryption); a rewrite, another version or a damaged text are decoded."""
+    codec = Codec(TokenCipher([generate_key()]))
+    first = InstallRecord(install="a.example", token=Token(access_token="ACCESS-1"), version=3)
+    text = codec.dump_record(first)
+    read = codec.load_record(text, 3)
+    assert read == first
+    assert codec.load_record(text, 3) is read  # served from the memo
+    assert codec.load_record(text, 4).version == 4  # the column's version is part of the key
+    second = codec.dump_record(InstallRecord(install="a.example", token=Token(access_token="ACCESS-2")))
+    token = codec.load_record(second).token
+    assert token is not None
+    assert token.access_token == "ACCESS-2"
+    with pytest.raises(StoreError):
+        codec.load_record(text[:-5])  # a damaged text is never served from the memo
+    for n in range(Codec.MEMO_SIZE + 10):  # bounded: it never holds more than MEMO_SIZE
+        codec.load_record(text, n)
+    assert len(codec._memo) <= Codec.MEMO_SIZE
