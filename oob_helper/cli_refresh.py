@@ -149,43 +149,60 @@ def _refresh_all(
                 progress.message(_outcome_text(outcome))
             progress.advance(outcome.result)
 
-    def work() -> None:
-        while not stop.is_set():
-            with mutex:
-                install = next(feed, None)
-            if install is None:
-                return
-            try:
-                outcome = _refresh_one(helper, install, plan)
-            except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
-                with mutex:
-                    errors.append(exc)
-                stop.set()
-                return
-            record(outcome)
+    count = min(concurrency, max(len(installs), 1))
+    running = [count]  # workers still in work(); the last one out sets ``finished``
+    finished = threading.Event()
 
-    workers = [
-        threading.Thread(target=work, name=f"refresh-{n}")
-        for n in range(min(concurrency, max(len(installs), 1)))
-    ]
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with mutex:
+                    install = next(feed, None)
+                if install is None:
+                    return
+                try:
+                    outcome = _refresh_one(helper, install, plan)
+                except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
+                    with mutex:
+                        errors.append(exc)
+                    stop.set()
+                    return
+                record(outcome)
+        finally:
+            with mutex:
+                running[0] -= 1
+                if not running[0]:
+                    finished.set()
+
+    workers = [threading.Thread(target=work, name=f"refresh-{n}") for n in range(count)]
     for worker in workers:
         worker.start()
     try:
-        # join() waits on a lock, which a signal interrupts: Ctrl-C and SIGTERM still land here.
-        for worker in workers:
-            worker.join()
+        _wait(workers, finished, stop)
+    finally:
+        progress.close()
+    if errors:
+        raise errors[0]
+
+
+def _wait(workers: list[threading.Thread], finished: threading.Event, stop: threading.Event) -> None:
+    """Wait for the workers; on Ctrl-C or SIGTERM let the refreshes in flight finish first."""
+    try:
+        # Wait on an Event, never in Thread.join(): on CPython 3.11 a signal that raises while
+        # join() waits marks the still-running thread as stopped (bpo-45274's fix releases its
+        # state lock), so a later join returns at once and the process could exit with a
+        # refresh in flight, losing its new refresh token. Ctrl-C and SIGTERM land here.
+        finished.wait()
     except BaseException:
-        # Ctrl-C or SIGTERM: start nothing new; refreshes in flight finish and are stored (a
-        # second signal meanwhile is held, not allowed to cut them short).
+        # Start nothing new; refreshes in flight finish and are stored (a second signal
+        # meanwhile is held, not allowed to cut them short).
         stop.set()
         with critical():
             for worker in workers:
                 worker.join()
         raise
-    finally:
-        progress.close()
-    if errors:
-        raise errors[0]
+    for worker in workers:  # every one has left its loop: nothing is in flight any more
+        worker.join()
 
 
 def _refresh_exit_code(counts: Mapping[str, int]) -> int:

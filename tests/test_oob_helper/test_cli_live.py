@@ -529,6 +529,39 @@ def test_serve_with_bad_settings_is_exit_2(env: dict[str, str]) -> None:
     assert "OOB_HELPER_REDIRECT_URI" in result.stderr
 
 
+def test_sigterm_while_a_rotated_answer_is_on_its_way_waits_for_it(
+    mock_aweber: MockServer, env: dict[str, str], many_installs: list[str]
+) -> None:
+    """One worker, whose first refresh the mock has done (the refresh token is rotated) but
+    whose answer it holds for a while: SIGTERM lands while the main thread waits for the
+    worker. The new pair must still be stored. (On CPython 3.11, waiting in Thread.join()
+    there marked the worker stopped, the process exited with the answer in flight and the
+    install needed a person.)"""
+    mock_aweber.add_fault("/oauth2/token", delay_ms=1500, after_work=True)
+    with subprocess.Popen(
+        [SCRIPT, "refresh", "--all", "--concurrency", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        # Busy-poll (no sleep) until the fault has matched the first refresh: the work is done
+        # and its answer is held.
+        for _ in range(100_000):
+            if not mock_aweber.faults() or mock_aweber.faults()[0]["seen"] >= 1:
+                break
+        else:
+            pytest.fail("refresh --all never reached the token endpoint")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert out == ""  # stopped before the summary
+    again = cli(env, "refresh", "--all")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("refreshed 200, skipped 0, reauthorization required 0, failed 0")
+
+
 def test_sigterm_during_refresh_all_loses_no_refresh_token(
     mock_aweber: MockServer, env: dict[str, str], many_installs: list[str]
 ) -> None:
