@@ -2,10 +2,13 @@
 
 The default world is ``app.state.mock``; sandboxes live in ``app.state.sandboxes`` and are
 served under ``/sandbox/<id>/``. Handlers reach the world of their request through
-``mock_server.world.state_of``.
+``mock_server.world.state_of``. With a state file (``serve --state``) ``app.state.persister``
+saves each world as requests change it (``mock_server.edge``).
 """
 
 from __future__ import annotations
+
+import os
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,6 +17,7 @@ from mock_server import routes, webhook_delivery
 from mock_server.config import MockConfig
 from mock_server.edge import EdgeMiddleware
 from mock_server.origins import HostCheck
+from mock_server.persist import Persister
 from mock_server.sandboxes import Sandbox, Sandboxes
 from mock_server.state import MockState
 
@@ -24,17 +28,38 @@ def create_app(
     state: MockState | None = None,
     control_token: str | None = None,
     enable_control: bool = True,
+    state_file: str | os.PathLike[str] | None = None,
 ) -> Starlette:
     """Build the mock server app.
 
     ``control_token`` protects ``/_mock/`` with a bearer token; ``enable_control=False`` removes
     the whole prefix, as ``mock-aweber serve --no-control`` does. Requests whose Host the mock
     does not serve (loopback names, the listening address, ``config.allowed_hosts``) get 421.
+
+    ``state_file``: keep every world in this SQLite file (``mock-aweber serve --state``): the
+    default world is restored from it when present, and each request that changes a world is
+    saved before its answer leaves. StateFileError when the file cannot be used.
     """
+    # -- state file (issue 11 item 5): restore before anything is built on the state. Worlds
+    # other than "default" wait in app.state.restored_worlds for the sandbox registry to adopt.
+    persister: Persister | None = None
+    restored: dict[str, MockState] = {}
+    restored_any = False
+    if state_file is not None:
+        if state is not None:
+            raise ValueError("pass state or state_file, not both: the state file holds the state")
+        persister = Persister(state_file)
+        try:
+            restored = persister.load_all(config or MockConfig())
+        except BaseException:
+            persister.close()
+            raise
+        restored_any = bool(restored)
+        state = restored.pop("default", None)
     if state is None:
         state = MockState(config)
     base = state
-    workers = webhook_delivery.DeliveryWorkers()
+    workers = webhook_delivery.DeliveryWorkers(persister)
 
     def dropped(sandbox: Sandbox) -> None:
         workers.forget(sandbox.id)
@@ -59,4 +84,7 @@ def create_app(
     app.state.sandboxes = sandboxes
     app.state.webhook_workers = workers
     app.state.control_enabled = enable_control
+    app.state.persister = persister  # None: nothing is written (the edge checks it per write)
+    app.state.restored_worlds = restored
+    app.state.state_restored = restored_any  # the file held worlds (serve's banner says so)
     return app
