@@ -417,3 +417,31 @@ def _write_loop(
                 received["answered"].set()
             except httpx.HTTPError:
                 return  # the server was killed
+
+
+def test_a_change_that_cannot_be_saved_is_answered_500_not_acknowledged(tmp_path: Path) -> None:
+    """Another program holding the file's write lock makes the save fail (after SQLite's busy
+    wait): the client is told the change is not on disk instead of getting its answer."""
+    from mock_server.runner import MockServer  # noqa: PLC0415 - the in-process runner's pass-through
+
+    path = tmp_path / "mock-state.db"
+    with MockServer(state_file=path) as mock:
+        mock.add_user("saved-user", "pw")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            answer = httpx.post(
+                f"{mock.url}/_mock/users", json={"username": "unsaved-user", "password": "pw"}, timeout=30
+            )
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert answer.status_code == 500
+        assert answer.json()["error"] == "state_not_saved"
+        assert "mock-state.db" in answer.json()["error_description"]
+        assert "database is locked" in answer.json()["error_description"]
+        mock.advance_clock(1)  # the next write saves everything, the unsaved change included
+    with MockServer(state_file=path) as again:
+        users = [u["username"] for u in again.state()["users"]]
+        assert "saved-user" in users
+        assert "unsaved-user" in users
