@@ -8,6 +8,7 @@ saves each world as requests change it (``mock_server.edge``).
 
 from __future__ import annotations
 
+import logging
 import os
 
 from starlette.applications import Starlette
@@ -17,9 +18,11 @@ from mock_server import routes, webhook_delivery
 from mock_server.config import MockConfig
 from mock_server.edge import EdgeMiddleware
 from mock_server.origins import HostCheck
-from mock_server.persist import Persister
-from mock_server.sandboxes import Sandbox, Sandboxes
+from mock_server.persist import Persister, StateFileError
+from mock_server.sandboxes import Sandbox, SandboxError, Sandboxes
 from mock_server.state import MockState
+
+_log = logging.getLogger("mock_server.persist")
 
 
 def create_app(
@@ -37,11 +40,12 @@ def create_app(
     does not serve (loopback names, the listening address, ``config.allowed_hosts``) get 421.
 
     ``state_file``: keep every world in this SQLite file (``mock-aweber serve --state``): the
-    default world is restored from it when present, and each request that changes a world is
-    saved before its answer leaves. StateFileError when the file cannot be used.
+    default world and the sandboxes are restored from it when present, and each request that
+    changes a world is saved before its answer leaves. StateFileError when the file cannot be
+    used.
     """
-    # -- state file (issue 11 item 5): restore before anything is built on the state. Worlds
-    # other than "default" wait in app.state.restored_worlds for the sandbox registry to adopt.
+    # -- state file (issue 11 item 5): restore before anything is built on the state; the other
+    # worlds are adopted by the sandbox registry below (and listed in app.state.restored_worlds).
     persister: Persister | None = None
     restored: dict[str, MockState] = {}
     restored_any = False
@@ -63,6 +67,11 @@ def create_app(
 
     def dropped(sandbox: Sandbox) -> None:
         workers.forget(sandbox.id)
+        if persister is not None:  # a deleted or expired sandbox does not come back on restart
+            try:
+                persister.forget(sandbox.id)
+            except Exception as exc:  # the drop stands; the file keeps it until the next start
+                _log.error("could not forget sandbox %r: %s", sandbox.id, exc)
 
     sandboxes = Sandboxes(
         state,
@@ -71,6 +80,15 @@ def create_app(
         max_sandboxes=state.config.max_sandboxes,
         on_drop=dropped,
     )
+    for sandbox_id, world_state in restored.items():  # the state file's sandboxes, served again
+        try:
+            sandboxes.adopt(sandbox_id, world_state)
+        except SandboxError as exc:
+            if persister is not None:
+                persister.close()
+            raise StateFileError(
+                f"the state file {state_file} holds a bad world id: {exc}; pass another --state path"
+            ) from None
     table = routes.table(state, control_token, enable_control=enable_control)
     # One layer for the Host check, sandboxes, faults, the request log and security headers
     # (mock_server/edge.py).

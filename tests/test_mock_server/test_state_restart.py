@@ -445,3 +445,42 @@ def test_a_change_that_cannot_be_saved_is_answered_500_not_acknowledged(tmp_path
         users = [u["username"] for u in again.state()["users"]]
         assert "saved-user" in users
         assert "unsaved-user" in users
+
+
+def test_sandboxes_come_back_and_a_deleted_one_does_not(start: Any) -> None:
+    mock = start()
+    kept = mock.control.create_sandbox("kept-box")
+    mock.control.create_sandbox("empty-box")  # never written to: saved when created
+    doomed = mock.control.create_sandbox("doomed-box")
+    box = ControlClient(kept["url"])
+    box.add_user("box-user", "pw")
+    params = {"client_id": CLIENT[0], "redirect_uri": OOB, "response_type": "code", "scope": SCOPES}
+    code = box.approve(params, username="box-user")["code"]
+    tokens = httpx.post(
+        f"{kept['url']}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": OOB},
+        auth=CLIENT,
+    ).json()
+    box.advance_clock(3600)
+    box_now = box.now()
+    box.close()
+    ControlClient(doomed["url"]).close()
+    mock.control.delete_sandbox("doomed-box")
+    mock.kill()
+
+    mock = start()
+    ids = [s["id"] for s in mock.control.sandboxes()]
+    assert "kept-box" in ids
+    assert "empty-box" in ids
+    assert "doomed-box" not in ids
+    box = ControlClient(kept["url"].replace(kept["url"].split("/sandbox/")[0], mock.url))
+    assert "box-user" in [u["username"] for u in box.state()["users"]]
+    assert box.now() >= box_now  # its own clock, still an hour ahead
+    assert "box-user" not in [u["username"] for u in mock.control.state()["users"]]
+    accounts = httpx.get(
+        f"{box.url}/1.0/accounts", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert accounts.status_code == 200
+    # The token lives in the sandbox only: the default world never issued it.
+    assert mock.api(tokens["access_token"]).status_code == 401
+    box.close()
