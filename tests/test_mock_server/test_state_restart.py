@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -484,3 +485,52 @@ def test_sandboxes_come_back_and_a_deleted_one_does_not(start: Any) -> None:
     # The token lives in the sandbox only: the default world never issued it.
     assert mock.api(tokens["access_token"]).status_code == 401
     box.close()
+
+
+class _Hooks(BaseHTTPRequestHandler):
+    """A receiver that answers 200 and counts what it got."""
+
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_webhook_delivery_the_worker_recorded_is_not_sent_again_after_a_kill(start: Any) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
+    _Hooks.received = []
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hooks = f"http://127.0.0.1:{receiver.server_address[1]}/hooks/"
+    try:
+        mock = start()
+        mock.control.set_up_webhooks(CLIENT[0], [hooks])
+        tokens = mock.connect()
+        mock.control.connect_webhook(CLIENT[0], hooks + "aweber/")
+        added = mock.add_subscriber(
+            tokens["access_token"], mock.first_list(tokens["access_token"]), "hook@example.com"
+        )
+        assert added.status_code == 201
+        # The worker saves in the same step as it records (no await between), so once the
+        # record shows, it is on disk. Waiting is for the delivery, never for time to pass.
+        deadline = time.monotonic() + 15
+        while [d["state"] for d in mock.control.webhooks()["deliveries"]] != ["delivered"]:
+            assert time.monotonic() < deadline, mock.control.webhooks()["deliveries"]
+            time.sleep(0.02)
+        assert len(_Hooks.received) == 1
+        before = mock.control.webhooks()["deliveries"]
+        mock.kill()
+
+        mock = start()
+        # Exactly the recorded delivery: a resend after the restart would add or change an
+        # attempt (its time), and an unsaved record would show the delivery pending.
+        assert mock.control.webhooks()["deliveries"] == before
+        assert [a["status"] for a in before[0]["attempts"]] == [200]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
