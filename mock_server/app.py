@@ -94,7 +94,14 @@ def create_app(
     # (mock_server/edge.py).
     hosts = HostCheck(state.config.allowed_hosts)
     middleware = [
-        Middleware(EdgeMiddleware, direct=routes.direct(table), state=state, hosts=hosts, sandboxes=sandboxes)
+        Middleware(
+            EdgeMiddleware,
+            direct=routes.direct(table),
+            state=state,
+            hosts=hosts,
+            sandboxes=sandboxes,
+            persister=persister,
+        )
     ]
     # The lifespan runs the webhook delivery workers (mock_server/webhook_delivery.py).
     app = Starlette(routes=table, middleware=middleware, lifespan=webhook_delivery.lifespan)
@@ -102,7 +109,7 @@ def create_app(
     app.state.sandboxes = sandboxes
     app.state.webhook_workers = workers
     app.state.control_enabled = enable_control
-    app.state.persister = persister  # None: nothing is written (the edge checks it per write)
+    app.state.persister = persister  # None: nothing is written
     app.state.restored_worlds = restored
     app.state.state_restored = restored_any  # the file held worlds (serve's banner says so)
     return app

@@ -16,10 +16,10 @@ endpoint, whose refresh grant is benchmarked against a bare endpoint. Only handl
 nothing Starlette would turn into a response belong there; the outermost error layer (a 500
 page, never a traceback) still stands in front of them.
 
-With a state file (``app.state.persister``), a request that may change its world (any method
-but GET, HEAD and OPTIONS, or one a fault acted on) saves that world when its answer starts,
-before any of the body leaves: a client holding an answer can rely on it being on disk. If the
-save fails the client gets a 500 saying so instead of an answer the file does not back.
+With a state file (``persister``), a request that may change its world (any method but GET,
+HEAD and OPTIONS, or one a fault acted on) saves that world when its answer starts, before any
+of the body leaves: a client holding an answer can rely on it being on disk. If the save fails
+the client gets a 500 saying so instead of an answer the file does not back.
 """
 
 from __future__ import annotations
@@ -138,12 +138,11 @@ class _SaveFirst:
             self._save()
 
 
-def _save_first(scope: Scope, state: MockState | None, send: Send, changes: bool) -> _SaveFirst | None:
+def _save_first(
+    persister: Persister | None, scope: Scope, state: MockState | None, send: Send, changes: bool
+) -> _SaveFirst | None:
     """The saving ``send`` for a request that may change its world, when there is a state file."""
-    if not changes or state is None:
-        return None
-    persister = getattr(getattr(scope.get("app"), "state", None), "persister", None)
-    if persister is None:
+    if persister is None or not changes or state is None:
         return None
     return _SaveFirst(persister, world.sandbox_of(scope), state, send)
 
@@ -155,11 +154,14 @@ class EdgeMiddleware:
         self,
         app: ASGIApp,
         direct: Mapping[tuple[str, str], ASGIApp] | None = None,
+        *,
         state: MockState | None = None,
         hosts: HostCheck | None = None,
         sandboxes: Sandboxes | None = None,
+        persister: Persister | None = None,
     ) -> None:
         self.app = app
+        self.persister = persister  # None: no state file, nothing is saved
         self.direct = dict(direct or {})
         self.state = state  # None: looked up per request in app.state.mock
         self.hosts = hosts  # None: every Host is served (an app composed by hand)
@@ -191,7 +193,7 @@ class EdgeMiddleware:
                 message = {**message, "headers": secure(message.get("headers", ()), auth_path=False)}
             await send(message)
 
-        saving = _save_first(scope, state, send_secured, scope["method"] not in _READS)
+        saving = _save_first(self.persister, scope, state, send_secured, scope["method"] not in _READS)
         try:
             with contextlib.suppress(ClientDisconnect):  # see __call__
                 await self.app(scope, receive, saving or send_secured)
@@ -243,7 +245,9 @@ class EdgeMiddleware:
         # only the bare app, or one of its sandboxes, dispatches directly.
         target = self.app if mounted else self.direct.get((scope["method"], path), self.app)
         # A fault's turn changes state even on a GET: its remaining count is saved too.
-        saving = _save_first(scope, state, edge_send, fault is not None or scope["method"] not in _READS)
+        saving = _save_first(
+            self.persister, scope, state, edge_send, fault is not None or scope["method"] not in _READS
+        )
         try:
             if fault is None:
                 await target(scope, receive, saving or edge_send)
