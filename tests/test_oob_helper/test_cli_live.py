@@ -548,7 +548,8 @@ def test_sigterm_while_a_rotated_answer_is_on_its_way_waits_for_it(
         # Busy-poll (no sleep) until the fault has matched the first refresh: the work is done
         # and its answer is held.
         for _ in range(100_000):
-            if not mock_aweber.faults() or mock_aweber.faults()[0]["seen"] >= 1:
+            armed = mock_aweber.faults()  # read once: the fault is gone when its turn is used up
+            if not armed or armed[0]["seen"] >= 1:
                 break
         else:
             pytest.fail("refresh --all never reached the token endpoint")
