@@ -176,12 +176,15 @@ class EdgeMiddleware:
         """
         path: str = scope.get("path", "")
         state = self.state
-        found = world.split(path) if self.sandboxes is not None and not mounted else None
+        # The prefix test first: it is all a request to the default world pays here.
+        prefixed = path.startswith(world.PREFIX) and self.sandboxes is not None and not mounted
+        found = world.split(path) if prefixed else None
         if found is not None and self.sandboxes is not None:
             sandbox_id, path = found
-            state = self.sandboxes.get(sandbox_id).state
-            scope["root_path"] = world.PREFIX + sandbox_id
-            scope[world.SCOPE_SANDBOX] = sandbox_id
+            sandbox = self.sandboxes.get(sandbox_id)
+            state = sandbox.state
+            scope["root_path"] = sandbox.root_path
+            scope[world.SCOPE_SANDBOX] = sandbox.id
         if state is None:
             state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
         scope[world.SCOPE_STATE] = state
