@@ -54,6 +54,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 500
 
+# Forks seen by this process: a thread's cached connection belongs to the generation it was
+# opened in, and a forked child must open its own (SQLite connections do not survive a fork).
+# Counting forks instead of comparing os.getpid() spares every store call a system call.
+_forks = 0
+
+
+def _forked() -> None:
+    global _forks  # noqa: PLW0603 - one process-wide counter, bumped only in a new child
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class SQLiteStore:
     """A TokenStore in one SQLite file (see the module docstring for its guarantees)."""
@@ -93,12 +106,17 @@ class SQLiteStore:
 
     def get(self, install: str) -> InstallRecord | None:
         """The install's record, or None."""
-        with self._errors():
+        # try/except rather than the _errors() context manager: with the token cache off
+        # (cache_ttl=0) every authorized request comes here, and the generator costs more
+        # than the query's Python side.
+        try:
             row = (
                 self._conn()
                 .execute("SELECT version, data FROM records WHERE install = ?", (install,))
                 .fetchone()
             )
+        except (sqlite3.Error, OSError) as exc:
+            raise self._failed(exc) from None
         return None if row is None else self._codec.load_record(row[1], row[0])
 
     def put(self, record: InstallRecord, *, expected_version: int | None) -> InstallRecord:
@@ -325,13 +343,13 @@ class SQLiteStore:
 
     def _conn(self) -> sqlite3.Connection:
         cached: tuple[int, sqlite3.Connection] | None = getattr(self._local, "conn", None)
-        if cached is not None and cached[0] == os.getpid():
+        if cached is not None and cached[0] == _forks:
             return cached[1]
         # check_same_thread=False only so close() may close it from another thread.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         conn.execute("PRAGMA synchronous = FULL")
-        self._local.conn = (os.getpid(), conn)
+        self._local.conn = (_forks, conn)
         with self._conns_mutex:
             self._conns.add(conn)
         # Threads come and go (thread pools, servers): close a thread's connection when it ends.
@@ -350,10 +368,13 @@ class SQLiteStore:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {str(self.path)!r} failed: {exc}") from None
-        except OSError as exc:
-            raise StoreError(f"SQLite store {str(self.path)!r} failed: {exc.strerror or exc}") from None
+        except (sqlite3.Error, OSError) as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: sqlite3.Error | OSError) -> StoreError:
+        """The StoreError to raise for a failed SQLite call or file operation."""
+        reason = (exc.strerror or exc) if isinstance(exc, OSError) else exc
+        return StoreError(f"SQLite store {str(self.path)!r} failed: {reason}")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

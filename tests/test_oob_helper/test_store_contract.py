@@ -4,6 +4,7 @@ join through ``stores.backends``). Process tests use real worker processes."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -444,6 +445,33 @@ def test_the_sqlite_lock_needs_no_lease(tmp_path: Path) -> None:
     with store.lock("site.example", timeout=1, lease=0.01) as lease:
         assert lease.duration is None
         assert lease.held
+    store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+def test_a_forked_child_opens_its_own_sqlite_connection(tmp_path: Path) -> None:
+    # SQLite connections must not cross a fork: the child's first store call opens a new one,
+    # and its writes are the parent's to read.
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    store.put(record(n=1), expected_version=None)
+    parent_conn = store._conn()  # type: ignore[attr-defined]
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it got a new connection that works
+        code = 1
+        try:
+            seen = store.get("site.example")
+            fresh = store._conn() is not parent_conn  # type: ignore[attr-defined]
+            if fresh and seen is not None:
+                store.put(record(n=2), expected_version=seen.version)
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store._conn() is parent_conn  # type: ignore[attr-defined]
+    stored = store.get("site.example")
+    assert stored is not None
+    assert stored.version == 2
     store.close()
 
 
