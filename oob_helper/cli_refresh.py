@@ -39,7 +39,7 @@ BACKED_OFF = "backed_off"
 # process's lock), so one more thread would overlap that wait instead of competing for the GIL.
 SLOW_REFRESH = 0.005
 # The pool grows after this many ticks of SLOW_REFRESH in a row with its workers waiting.
-WAIT_TICKS = 4
+WAIT_TICKS = 3
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,12 @@ class _Pool:
     more CPU than the store's statements (bench/bench_refresh_all.py).
 
     The concurrency is a ceiling, reached only while refreshes wait: the pool starts with one
-    worker and doubles whenever, at WAIT_TICKS checks in a row SLOW_REFRESH apart, three in four
-    workers were inside a refresh begun SLOW_REFRESH earlier or more. Against a provider that
-    answers in a millisecond, 16 threads mostly take the GIL from one another (1.6 ms of CPU
-    per refresh against 0.9 with one thread, same store, same run); against one that takes
-    100 ms, 32 workers are running within about 0.15 s.
+    worker and, once a first refresh has finished, doubles whenever at WAIT_TICKS checks in a
+    row SLOW_REFRESH apart three in four workers were inside a refresh begun SLOW_REFRESH
+    earlier or more. Against a provider that answers in a millisecond, 16 threads mostly take
+    the GIL from one another (1.6 ms of CPU per refresh against 0.9 with one thread, same
+    store, same run); against one that takes 100 ms, 32 workers run about 0.1 s after the first
+    answer.
     """
 
     def __init__(
@@ -172,6 +173,7 @@ class _Pool:
         self.mutex = threading.Lock()
         self.stop = threading.Event()
         self.exhausted = threading.Event()  # set by the first worker that finds the feed empty
+        self.finished = threading.Event()  # set when the first refresh has finished
         self.errors: list[BaseException] = []
         self.workers: list[threading.Thread] = []
         # Per worker: time.monotonic() when its current refresh began, None between refreshes.
@@ -189,7 +191,9 @@ class _Pool:
                     break  # nothing left to hand out: more workers would find nothing
                 # A provider's latency lasts; a stall (an fsync behind another process's writes,
                 # a moment without a core) passes: grow only when the wait has held for a while.
-                streak = streak + 1 if self._waiting() else 0
+                # And not before a first refresh has finished: the first ones also pay for the
+                # process's start (httpx imported, the client built, the first connection).
+                streak = streak + 1 if self.finished.is_set() and self._waiting() else 0
                 if streak >= WAIT_TICKS:
                     self._add(min(len(self.workers), limit - len(self.workers)))
                     streak = 0
@@ -238,6 +242,8 @@ class _Pool:
                 return
             finally:
                 self.busy_since[slot] = None
+            if not self.finished.is_set():
+                self.finished.set()
             self._record(outcome)
 
     def _record(self, outcome: RefreshOutcome | None) -> None:
