@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -34,6 +33,8 @@ from oob_helper.providers import Provider
 from oob_helper.tokens import Token
 
 if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
+
     import httpx
 
 # httpx is imported by the methods that send, not with this module: ``oob-helper token`` with a
@@ -58,17 +59,23 @@ def _not_sent(exc: Exception) -> bool:
     return isinstance(exc, not_sent)
 
 
-class _NoCookies(CookieJar):
+def _no_cookies() -> CookieJar:
     """A cookie jar that keeps nothing. Token endpoints and the account look-up never need a
     cookie, and keeping one would carry state between installs' requests; httpx's default jar
     also costs every answer a full ``Set-Cookie`` parse (an ``email.message`` built from all
-    its headers), about a tenth of the client's CPU per refresh in ``refresh --all``."""
+    its headers), about a tenth of the client's CPU per refresh in ``refresh --all``. Made
+    when the client is: ``http.cookiejar`` imports ``urllib.request``, which ``oob-helper
+    token`` does not need."""
+    from http.cookiejar import CookieJar  # noqa: PLC0415 - lazy, see above
 
-    def extract_cookies(self, response: object, request: object) -> None:
-        """Ignore the answer's cookies."""
+    class NoCookies(CookieJar):
+        def extract_cookies(self, response: object, request: object) -> None:
+            """Ignore the answer's cookies."""
 
-    def set_cookie(self, cookie: object) -> None:
-        """Ignore a cookie set by hand."""
+        def set_cookie(self, cookie: object) -> None:
+            """Ignore a cookie set by hand."""
+
+    return NoCookies()
 
 
 def _host(url: str) -> str:
@@ -282,7 +289,7 @@ class Transport:
                     import httpx  # noqa: PLC0415 - lazy, see above
 
                     timeout = self._timeout if self._timeout is not None else default_timeout()
-                    self._http = httpx.Client(timeout=timeout, cookies=_NoCookies())
+                    self._http = httpx.Client(timeout=timeout, cookies=_no_cookies())
                     if self._closed:  # used after close(): fail as a closed client does
                         self._http.close()
         return self._http
