@@ -27,8 +27,9 @@ HANG_GUARD = 60.0  # seconds; only a pool that never grows waits this long
 
 
 class _WaitingHelper:
-    """Stands in for OAuthHelper.refresh: each of the first ``parties`` refreshes waits until
-    all of them are in flight together, as refreshes waiting on a slow provider would be."""
+    """Stands in for OAuthHelper.refresh: the first refresh answers at once (the pool grows only
+    after one has finished), then each of the next ``parties`` waits until all of them are in
+    flight together, as refreshes waiting on a slow provider would be."""
 
     def __init__(self, parties: int) -> None:
         self.barrier = threading.Barrier(parties, timeout=HANG_GUARD)
@@ -44,9 +45,9 @@ class _WaitingHelper:
             self.seen.append(install)
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            first = len(self.seen) <= self.barrier.parties
+            waits = 2 <= len(self.seen) <= self.barrier.parties + 1
         try:
-            if first:
+            if waits:
                 self.barrier.wait()
         finally:
             with self.mutex:
