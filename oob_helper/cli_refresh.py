@@ -134,8 +134,15 @@ def _refresh_all(
     helper: OAuthHelper, installs: list[str], plan: Plan, concurrency: int, counts: Counter[str]
 ) -> None:
     progress = Progress(len(installs), sys.stderr, enabled=sys.stderr.isatty())
+    pool = _Pool(helper, installs, plan, counts, progress)
+    if installs and plan.within is None and plan.keepalive is None:
+        # Every install will be sent: build the HTTP client (httpx imported, TLS context) now,
+        # so the first refresh is not slow for the process's start and the pool may grow
+        # while it is still in flight (one provider round trip sooner).
+        _ = helper.transport.http
+        pool.finished.set()
     try:
-        _Pool(helper, installs, plan, counts, progress).run(min(concurrency, max(len(installs), 1)))
+        pool.run(min(concurrency, max(len(installs), 1)))
     finally:
         progress.close()
 
@@ -149,12 +156,12 @@ class _Pool:
     more CPU than the store's statements (bench/bench_refresh_all.py).
 
     The concurrency is a ceiling, reached only while refreshes wait: the pool starts with one
-    worker and, once a first refresh has finished, doubles whenever at WAIT_TICKS checks in a
-    row SLOW_REFRESH apart three in four workers were inside a refresh begun SLOW_REFRESH
-    earlier or more. Against a provider that answers in a millisecond, 16 threads mostly take
-    the GIL from one another (1.6 ms of CPU per refresh against 0.9 with one thread, same
-    store, same run); against one that takes 100 ms, 32 workers run about 0.1 s after the first
-    answer.
+    worker and, once a first refresh has finished (or the client was made up front), doubles
+    when at WAIT_TICKS checks in a row SLOW_REFRESH apart three in four workers were inside a
+    refresh begun SLOW_REFRESH earlier or more (then at each such check). Against a provider
+    that answers in a millisecond, 16 threads mostly take the GIL from one another (1.6 ms of
+    CPU per refresh against 0.9 with one thread, same store, same run); against one that takes
+    100 ms, 32 workers run about 0.1 s after the start.
     """
 
     def __init__(
@@ -173,7 +180,9 @@ class _Pool:
         self.mutex = threading.Lock()
         self.stop = threading.Event()
         self.exhausted = threading.Event()  # set by the first worker that finds the feed empty
-        self.finished = threading.Event()  # set when the first refresh has finished
+        # Set when the first refresh has finished (or the caller made the client beforehand):
+        # until then a slow refresh may be paying for the process's start, not waiting.
+        self.finished = threading.Event()
         self.errors: list[BaseException] = []
         self.workers: list[threading.Thread] = []
         # Per worker: time.monotonic() when its current refresh began, None between refreshes.
@@ -193,8 +202,10 @@ class _Pool:
                 # a moment without a core) passes: grow only when the wait has held for a while.
                 # And not before a first refresh has finished: the first ones also pay for the
                 # process's start (httpx imported, the client built, the first connection).
+                # Once it has grown, the wait is known to be the provider's: each further
+                # doubling needs one waiting tick.
                 streak = streak + 1 if self.finished.is_set() and self._waiting() else 0
-                if streak >= WAIT_TICKS:
+                if streak >= (WAIT_TICKS if len(self.workers) == 1 else 1):
                     self._add(min(len(self.workers), limit - len(self.workers)))
                     streak = 0
             for worker in self.workers:
