@@ -158,10 +158,10 @@ class _Pool:
     The concurrency is a ceiling, reached only while refreshes wait: the pool starts with one
     worker and, once a first refresh has finished (or the client was made up front), doubles
     when at WAIT_TICKS checks in a row SLOW_REFRESH apart three in four workers were inside a
-    refresh begun SLOW_REFRESH earlier or more (then at each such check). Against a provider
-    that answers in a millisecond, 16 threads mostly take the GIL from one another (1.6 ms of
-    CPU per refresh against 0.9 with one thread, same store, same run); against one that takes
-    100 ms, 32 workers run about 0.1 s after the start.
+    refresh begun SLOW_REFRESH earlier or more (then at each further check while that lasts).
+    Against a provider that answers in a millisecond, 16 threads mostly take the GIL from one
+    another (1.6 ms of CPU per refresh against 0.9 with one thread, same store, same run);
+    against one that takes 100 ms, 32 workers run about 0.1 s after the start.
     """
 
     def __init__(
@@ -195,6 +195,7 @@ class _Pool:
             # Event.wait and join() wait on a lock, which a signal interrupts: Ctrl-C and
             # SIGTERM still land here.
             streak = 0
+            judged = 1  # the workers the next check looks at: those there at the last one
             while len(self.workers) < limit and not self.stop.is_set():
                 if self.exhausted.wait(SLOW_REFRESH):
                     break  # nothing left to hand out: more workers would find nothing
@@ -202,12 +203,14 @@ class _Pool:
                 # a moment without a core) passes: grow only when the wait has held for a while.
                 # And not before a first refresh has finished: the first ones also pay for the
                 # process's start (httpx imported, the client built, the first connection).
-                # Once it has grown, the wait is known to be the provider's: each further
-                # doubling needs one waiting tick.
-                streak = streak + 1 if self.finished.is_set() and self._waiting() else 0
-                if streak >= (WAIT_TICKS if len(self.workers) == 1 else 1):
+                waiting = self.finished.is_set() and self._waiting(judged)
+                judged = len(self.workers)
+                streak = streak + 1 if waiting else 0
+                if streak >= WAIT_TICKS:
                     self._add(min(len(self.workers), limit - len(self.workers)))
-                    streak = 0
+                    # While the wait goes on unbroken, each further check doubles again; a check
+                    # without it starts the count over.
+                    streak = WAIT_TICKS - 1
             for worker in self.workers:
                 worker.join()
         except BaseException:
@@ -229,12 +232,14 @@ class _Pool:
             self.workers.append(worker)
             worker.start()
 
-    def _waiting(self) -> bool:
-        """Whether three in four workers are inside a refresh that began SLOW_REFRESH ago or more
-        (not all: with many workers one has nearly always just begun its next refresh)."""
+    def _waiting(self, count: int) -> bool:
+        """Whether three in four of the first ``count`` workers (those started a check ago or
+        more) are inside a refresh that began SLOW_REFRESH ago or more; not all of them: with
+        many workers one has nearly always just begun its next refresh."""
         now = time.monotonic()
-        slow = sum(since is not None and now - since >= SLOW_REFRESH for since in self.busy_since)
-        return 4 * slow >= 3 * len(self.busy_since)
+        judged = self.busy_since[:count]
+        slow = sum(since is not None and now - since >= SLOW_REFRESH for since in judged)
+        return 4 * slow >= 3 * len(judged)
 
     def _work(self, slot: int) -> None:
         while not self.stop.is_set():
