@@ -16,9 +16,9 @@ By default every request follows a rotation chain of the default ``aweber`` prof
 refresh token dies; 16 connections, each its own chain, continued across runs), which is
 what users do; ``--keep-old`` repeats one refresh token under ``keep_old_refresh_token``
 instead (the issue-2 set-up). The runs alternate; per-round ratios to bare Starlette and their
-medians are printed. Target: ``serve`` at least 0.90 of bare Starlette. Then the mock alone
-follows two chains for 100,000 refreshes (access tokens living 2 s) while its resident memory
-is sampled: it must stay flat because dead tokens are purged.
+medians are printed. Target: ``serve`` at least 0.90 of bare Starlette. Then ``mock-aweber serve`` alone
+(defaults, ``--access-token-ttl 2``) follows two chains for 100,000 refreshes while its
+resident memory is sampled: it must stay flat because dead tokens are purged.
 
     .venv/bin/python -m bench.bench_token_endpoint [--seconds 3] [--rounds 9] [--tokens 100000]
         [--keep-old] [--quick]
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import signal
 import subprocess
@@ -295,10 +294,14 @@ def memory(total_tokens: int, segment_seconds: int = 4) -> dict[str, float]:
     stopped); each segment continues the chains where the last one left them.
     """
     script = HERE / "token_chain.lua"
-    config = json.dumps({"access_token_ttl": 2})
     samples: list[tuple[int, int]] = []  # (refreshes so far, RSS KiB)
     issued = chain_errors = 0
-    with uvicorn_server("bench.apps:mock_app", env={"BENCH_MOCK_CONFIG": config}) as (url, pid):
+    # The shipped command with its defaults (its collector settings and request log included),
+    # access tokens living 2 s so that purging shows.
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp,
+        shipped_serve(0, Path(tmp) / "serve.log", "--access-token-ttl", "2") as (url, pid),
+    ):
         tokens = _refresh_tokens(url, 2, keep_old=False)
         while issued < total_tokens and not chain_errors:
             env = {"BENCH_BASIC": _basic(), "BENCH_RTS": ",".join(tokens)}

@@ -64,6 +64,19 @@ class Clock:
                 self._offset = target - self._source()
             return self._now_locked()
 
+    def __getstate__(self) -> dict[str, object]:
+        # Saved as the offset from wall time (and the frozen instant): a restarted mock's time
+        # has run on by the downtime, as real time does, unless it was frozen (mock_server.snapshot).
+        with self._lock:
+            return {"offset": self._offset, "frozen_at": self._frozen_at}
+
+    def __setstate__(self, saved: dict[str, float | None]) -> None:
+        # A restored clock runs on wall time again: the source a test injected is not saved.
+        self._source = time.time
+        self._lock = threading.Lock()
+        self._offset = float(saved["offset"] or 0.0)
+        self._frozen_at = saved["frozen_at"]
+
     def reset(self) -> None:
         """Back to real time, running."""
         with self._lock:

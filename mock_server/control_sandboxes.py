@@ -63,6 +63,15 @@ async def create(request: Request) -> Response:
         sandbox = registry.create(name)
     except SandboxError as exc:
         return _error(exc.status, exc.code, str(exc))
+    persister = request.app.state.persister
+    if persister is not None:  # serve --state: the sandbox outlives a restart from its creation on
+        try:
+            persister.save(sandbox.id, sandbox.state)
+        except Exception as exc:
+            registry.delete(sandbox.id)
+            return _error(
+                500, "state_not_saved", f"could not save the new sandbox to {persister.path}: {exc}"
+            )
     workers = request.app.state.webhook_workers
     if workers.running:  # its webhooks go out as the default world's do
         await workers.start(sandbox.id, sandbox.state)

@@ -70,6 +70,10 @@ class Directory:
         self._next_list = 1001
         self._next_subscriber = 100001
 
+    def __setstate__(self, saved: dict[str, object]) -> None:
+        vars(self).update(saved)
+        self.mailings._recipients = self.recipients  # dropped by Mailings.__getstate__
+
     # -- creation and reset -------------------------------------------------------------------
 
     def create_account(self, username: str, *, demo_data: bool = False) -> int:

@@ -15,12 +15,18 @@ skipping the router's linear match and Starlette's per-request exception layer: 
 endpoint, whose refresh grant is benchmarked against a bare endpoint. Only handlers that raise
 nothing Starlette would turn into a response belong there; the outermost error layer (a 500
 page, never a traceback) still stands in front of them.
+
+With a state file (``persister``), a request that may change its world (any method but GET,
+HEAD and OPTIONS, or one a fault acted on) saves that world when its answer starts, before any
+of the body leaves: a client holding an answer can rely on it being on disk. If the save fails
+the client gets a 500 saying so instead of an answer the file does not back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -36,8 +42,12 @@ from mock_server.sandboxes import SandboxNotFound
 from mock_server.security import secure
 
 if TYPE_CHECKING:
+    from mock_server.persist import Persister
     from mock_server.sandboxes import Sandboxes
     from mock_server.state import MockState
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_log = logging.getLogger("mock_server.persist")
 
 
 def _is_control(path: str) -> bool:
@@ -77,6 +87,66 @@ async def _misdirected(host: bytes | None, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _SaveFirst:
+    """A ``send`` that saves the request's world to the state file when the answer starts.
+
+    If the save fails it answers 500 with the reason instead and drops the handler's messages.
+    ``finish`` saves when no answer started (a drop fault, a crash): the work was done anyway.
+    """
+
+    def __init__(self, persister: Persister, world_id: str, state: MockState, send: Send) -> None:
+        self.persister, self.world_id, self.state, self.send = persister, world_id, state, send
+        self.pending = True
+        self.replaced = False
+
+    def _save(self) -> str | None:
+        self.pending = False
+        try:
+            self.persister.save(self.world_id, self.state)
+        except Exception as exc:  # a full disk, a removed file, an unpicklable new field
+            where = f"world {self.world_id!r} to {self.persister.path}"
+            text = f"could not save {where}: {type(exc).__name__}: {exc}"
+            _log.error("%s", text)
+            return text
+        return None
+
+    async def __call__(self, message: Message) -> None:
+        if self.replaced:
+            return
+        if self.pending and message["type"] == "http.response.start":
+            error = self._save()
+            if error is not None:
+                self.replaced = True
+                body = json.dumps(
+                    {
+                        "error": "state_not_saved",
+                        "error_description": f"{error}; the change was made in memory only: free "
+                        "disk space or fix the --state file, then retry",
+                    }
+                ).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await self.send({"type": "http.response.start", "status": 500, "headers": headers})
+                await self.send({"type": "http.response.body", "body": body})
+                return
+        await self.send(message)
+
+    def finish(self) -> None:
+        if self.pending:
+            self._save()
+
+
+def _save_first(
+    persister: Persister | None, scope: Scope, state: MockState | None, send: Send, changes: bool
+) -> _SaveFirst | None:
+    """The saving ``send`` for a request that may change its world, when there is a state file."""
+    if persister is None or not changes or state is None:
+        return None
+    return _SaveFirst(persister, world.sandbox_of(scope), state, send)
+
+
 class EdgeMiddleware:
     """Faults, then the handler, with one ``send`` wrapper adding headers and logging."""
 
@@ -84,11 +154,14 @@ class EdgeMiddleware:
         self,
         app: ASGIApp,
         direct: Mapping[tuple[str, str], ASGIApp] | None = None,
+        *,
         state: MockState | None = None,
         hosts: HostCheck | None = None,
         sandboxes: Sandboxes | None = None,
+        persister: Persister | None = None,
     ) -> None:
         self.app = app
+        self.persister = persister  # None: no state file, nothing is saved
         self.direct = dict(direct or {})
         self.state = state  # None: looked up per request in app.state.mock
         self.hosts = hosts  # None: every Host is served (an app composed by hand)
@@ -103,16 +176,33 @@ class EdgeMiddleware:
         """
         path: str = scope.get("path", "")
         state = self.state
-        found = world.split(path) if self.sandboxes is not None and not mounted else None
+        # The prefix test first: it is all a request to the default world pays here.
+        prefixed = path.startswith(world.PREFIX) and self.sandboxes is not None and not mounted
+        found = world.split(path) if prefixed else None
         if found is not None and self.sandboxes is not None:
             sandbox_id, path = found
-            state = self.sandboxes.get(sandbox_id).state
-            scope["root_path"] = world.PREFIX + sandbox_id
-            scope[world.SCOPE_SANDBOX] = sandbox_id
+            sandbox = self.sandboxes.get(sandbox_id)
+            state = sandbox.state
+            scope["root_path"] = sandbox.root_path
+            scope[world.SCOPE_SANDBOX] = sandbox.id
         if state is None:
             state = getattr(getattr(scope.get("app"), "state", None), "mock", None)
         scope[world.SCOPE_STATE] = state
         return path, state
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send, state: MockState | None) -> None:
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": secure(message.get("headers", ()), auth_path=False)}
+            await send(message)
+
+        saving = _save_first(self.persister, scope, state, send_secured, scope["method"] not in _READS)
+        try:
+            with contextlib.suppress(ClientDisconnect):  # see __call__
+                await self.app(scope, receive, saving or send_secured)
+        finally:
+            if saving is not None:
+                saving.finish()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,14 +221,7 @@ class EdgeMiddleware:
             return
         auth_path = path.startswith("/oauth2/")
         if _is_control(path):  # never logged, never faulted; headers still apply
-
-            async def send_secured(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message = {**message, "headers": secure(message.get("headers", ()), auth_path=False)}
-                await send(message)
-
-            with contextlib.suppress(ClientDisconnect):  # see below
-                await self.app(scope, receive, send_secured)
+            await self._control(scope, receive, send, state)
             return
 
         fault = None
@@ -164,15 +247,21 @@ class EdgeMiddleware:
         # Under a mount (root_path set by an enclosing app) the router's path rules apply, so
         # only the bare app, or one of its sandboxes, dispatches directly.
         target = self.app if mounted else self.direct.get((scope["method"], path), self.app)
+        # A fault's turn changes state even on a GET: its remaining count is saved too.
+        saving = _save_first(
+            self.persister, scope, state, edge_send, fault is not None or scope["method"] not in _READS
+        )
         try:
             if fault is None:
-                await target(scope, receive, edge_send)
+                await target(scope, receive, saving or edge_send)
             else:
-                await run_with_fault(fault, target, scope, receive, edge_send)
+                await run_with_fault(fault, target, scope, receive, saving or edge_send)
         except ClientDisconnect:
             # The client went away before its request was read: there is nobody to answer and
             # nothing went wrong here; letting it escape makes the server log a traceback.
             scope.setdefault("mock_event", {})["result"] = "client_disconnected"
         finally:
+            if saving is not None:
+                saving.finish()
             if not recorded:  # no complete response: a dropped connection or a crash
                 record_request(scope, status, time.perf_counter() - started, state, path)

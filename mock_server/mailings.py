@@ -101,6 +101,10 @@ class Mailings:
         self._lock = threading.RLock()
         self.reset()
 
+    def __getstate__(self) -> dict[str, object]:
+        # The audience resolver is the owning Directory's method; it re-binds it on restore.
+        return {k: v for k, v in vars(self).items() if k != "_recipients"}
+
     def reset(self) -> None:
         """Forget everything."""
         with self._lock:

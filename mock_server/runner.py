@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -28,6 +29,7 @@ from mock_server import verdicts
 from mock_server.config import MockConfig
 
 if TYPE_CHECKING:
+    from mock_server.persist import Persister
     from mock_server.state import MockState
 
 
@@ -436,11 +438,18 @@ class MockServer(ControlClient):
         port: int = 0,
         control_token: str | None = None,
         app: ASGIApp | None = None,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``state_file``: keep the worlds in this SQLite file across runs (``serve --state``)."""
+        self._owned_persister: Persister | None = None
         if app is None:
             from mock_server.app import create_app  # noqa: PLC0415 - keeps runner importable alone
 
-            app = create_app(config, control_token=control_token)
+            app = create_app(config, control_token=control_token, state_file=state_file)
+            # Closed by stop(): its file lock would keep the next server off the same file.
+            self._owned_persister = app.state.persister
+        elif state_file is not None:
+            raise ValueError("state_file goes with the app MockServer builds; pass it to create_app instead")
         self.app = app
         self._capture = _ErrorCapture(app)
         self._host = host
@@ -528,6 +537,9 @@ class MockServer(ControlClient):
             self._server = None
             self._thread = None
         self.close()
+        if self._owned_persister is not None:
+            self._owned_persister.close()
+            self._owned_persister = None
         error, self._startup_error = self._startup_error, None
         if error is not None:
             raise MockServerError(f"the mock server stopped with an error: {error!r}") from error

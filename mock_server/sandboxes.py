@@ -16,10 +16,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mock_server.state import MockState
-from mock_server.world import DEFAULT_ID
+from mock_server.world import DEFAULT_ID, PREFIX
 
 __all__ = [
     "DEFAULT_ID",
@@ -73,6 +73,10 @@ class Sandbox:
     state: MockState
     created_at: float  # wall time (time.time), for display
     last_used: float  # monotonic, for idle expiry
+    root_path: str = field(init=False, repr=False)  # its URL prefix, built once (the edge's)
+
+    def __post_init__(self) -> None:
+        self.root_path = "" if self.id == DEFAULT_ID else PREFIX + self.id
 
     @property
     def is_default(self) -> bool:
@@ -150,6 +154,13 @@ class Sandboxes:
         if sandbox_id == DEFAULT_ID:
             return self._default
         now = self._monotonic()
+        # Every request into a sandbox comes here: a live one is found without the lock (a dict
+        # read and a float write are atomic). The lock would add nothing for it: a request that
+        # found its sandbox keeps working on that state even if it is deleted a moment later.
+        sandbox = self._live.get(sandbox_id)
+        if sandbox is not None and now - sandbox.last_used <= self.idle_timeout:
+            sandbox.last_used = now
+            return sandbox
         with self._lock:
             sandbox = self._live.get(sandbox_id)
             if sandbox is not None and now - sandbox.last_used <= self.idle_timeout:

@@ -101,6 +101,28 @@ class MockState:
         self._request_numbers = itertools.count(1)
         self._load_start()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # For mock_server.snapshot: the request counter as its next number (a count object
+        # does not pickle on every Python); the rest as it is.
+        with self.lock:
+            saved = dict(vars(self))
+            number = next(self._request_numbers)
+            self._request_numbers = itertools.count(number)
+            saved["_request_numbers"] = number
+            return saved
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        vars(self).update(saved)
+        self._request_numbers = itertools.count(int(saved["_request_numbers"]))
+        # The config is the restarted server's (mock_server.snapshot swaps it in); what was
+        # derived from it is derived again. Stored clients keep the policies they were made with.
+        config = self.config
+        self.base_policy = apply_overrides(PROFILE_POLICIES[config.profile], config.refresh_policy)
+        self.tokens.jwt = config.effective_jwt_access_tokens
+        self.rate_limiter.enabled = config.rate_limit_enabled
+        self.directory.demo_spec = config.demo
+        self.directory.mailings.seed = config.data_seed
+
     def next_request_number(self) -> int:
         """A new token-endpoint request number (the ``request`` field of its event)."""
         return next(self._request_numbers)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -24,13 +25,15 @@ import httpx
 from mock_server.webhooks import Send
 
 POLL_SECONDS = 0.05
+_log = logging.getLogger("mock_server.persist")
 
 
 class DeliveryWorker:
     """The delivery loop over one MockState (its ``webhooks`` model and its event log)."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, save: Callable[[], None] | None = None) -> None:
         self.state = state
+        self._save = save  # writes the world to the state file (serve --state), else None
         self.webhooks = state.webhooks
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -103,6 +106,13 @@ class DeliveryWorker:
                 **({"error": error} if error else {}),
             }
         )
+        if self._save is not None:  # an attempt changed the world: keep it across a restart
+            try:
+                self._save()
+            except Exception as exc:  # nobody to answer here; the next save may succeed
+                _log.error(
+                    "could not save the world after a webhook delivery: %s: %s", type(exc).__name__, exc
+                )
 
     async def _post(self, client: httpx.AsyncClient, send: Send) -> tuple[int | None, str | None]:
         try:
@@ -119,7 +129,8 @@ class DeliveryWorker:
 class DeliveryWorkers:
     """One delivery worker per world (the default one and each sandbox), by sandbox id."""
 
-    def __init__(self) -> None:
+    def __init__(self, persister: Any = None) -> None:
+        self._persister = persister  # a mock_server.persist.Persister (serve --state), or None
         self._workers: dict[str, DeliveryWorker] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: set[asyncio.Task[None]] = set()
@@ -133,7 +144,9 @@ class DeliveryWorkers:
             return
         if current is not None:
             await current.stop()
-        worker = DeliveryWorker(state)
+        persister = self._persister
+        save = None if persister is None else lambda: persister.save(sandbox_id, state)
+        worker = DeliveryWorker(state, save)
         await worker.start()
         self._workers[sandbox_id] = worker
 

@@ -74,6 +74,14 @@ class Webhooks:
         self._listeners: list[Callable[[], None]] = []
         self.reset()
 
+    def __getstate__(self) -> dict[str, object]:
+        # Listeners are the running server's delivery worker; a restored world gets its own.
+        return {k: v for k, v in vars(self).items() if k != "_listeners"}
+
+    def __setstate__(self, saved: dict[str, object]) -> None:
+        vars(self).update(saved)
+        self._listeners = []
+
     def reset(self) -> None:
         """Forget apps, callbacks, events, deliveries and faults; default settings."""
         with self._lock:

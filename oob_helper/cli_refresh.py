@@ -140,7 +140,7 @@ def _refresh_all(
         # so the first refresh is not slow for the process's start and the pool may grow
         # while it is still in flight (one provider round trip sooner).
         _ = helper.transport.http
-        pool.finished.set()
+        pool.first_done.set()
     try:
         pool.run(min(concurrency, max(len(installs), 1)))
     finally:
@@ -182,7 +182,12 @@ class _Pool:
         self.exhausted = threading.Event()  # set by the first worker that finds the feed empty
         # Set when the first refresh has finished (or the caller made the client beforehand):
         # until then a slow refresh may be paying for the process's start, not waiting.
-        self.finished = threading.Event()
+        self.first_done = threading.Event()
+        # Workers still in _work(), plus one share the main thread holds while it may start
+        # more; whoever gives up the last share sets ``all_done``. Counting the main thread
+        # means ``all_done`` cannot be set while a worker may still be added.
+        self.running = 1
+        self.all_done = threading.Event()
         self.errors: list[BaseException] = []
         self.workers: list[threading.Thread] = []
         # Per worker: time.monotonic() when its current refresh began, None between refreshes.
@@ -190,10 +195,9 @@ class _Pool:
 
     def run(self, limit: int) -> None:
         """Refresh every install on at most ``limit`` threads; raise a worker's bug, if any."""
-        self._add(1)
         try:
-            # Event.wait and join() wait on a lock, which a signal interrupts: Ctrl-C and
-            # SIGTERM still land here.
+            # Ctrl-C and SIGTERM land in the Event waits below (all_done.wait says why not join()).
+            self._add(1)
             streak = 0
             judged = 1  # the workers the next check looks at: those there at the last one
             while len(self.workers) < limit and not self.stop.is_set():
@@ -203,7 +207,7 @@ class _Pool:
                 # a moment without a core) passes: grow only when the wait has held for a while.
                 # And not before a first refresh has finished: the first ones also pay for the
                 # process's start (httpx imported, the client built, the first connection).
-                waiting = self.finished.is_set() and self._waiting(judged)
+                waiting = self.first_done.is_set() and self._waiting(judged)
                 judged = len(self.workers)
                 streak = streak + 1 if waiting else 0
                 if streak >= WAIT_TICKS:
@@ -211,8 +215,12 @@ class _Pool:
                     # While the wait goes on unbroken, each further check doubles again; a check
                     # without it starts the count over.
                     streak = WAIT_TICKS - 1
-            for worker in self.workers:
-                worker.join()
+            self._leave()  # the pool is as large as it gets: the last worker out sets all_done
+            # Wait on an Event, never in Thread.join(): on CPython 3.11 a signal that raises
+            # while join() waits marks the still-running thread as stopped (bpo-45274's fix
+            # releases its state lock), so a later join returns at once and the process could
+            # exit with a refresh in flight, losing its new refresh token.
+            self.all_done.wait()
         except BaseException:
             # Ctrl-C or SIGTERM: start nothing new; refreshes in flight finish and are stored
             # (a second signal meanwhile is held, not allowed to cut them short).
@@ -221,16 +229,30 @@ class _Pool:
                 for worker in self.workers:
                     worker.join()
             raise
+        for worker in self.workers:  # every one has left its loop: nothing is in flight any more
+            worker.join()
         if self.errors:
             raise self.errors[0]
 
     def _add(self, count: int) -> None:
-        for _ in range(count):
-            slot = len(self.workers)
-            self.busy_since.append(None)
-            worker = threading.Thread(target=self._work, args=(slot,), name=f"refresh-{slot}")
-            self.workers.append(worker)
-            worker.start()
+        # Signals are held while threads start, so none lands between a thread's start and its
+        # place in self.workers, which a signal's unwinding joins.
+        with critical():
+            for _ in range(count):
+                slot = len(self.workers)
+                self.busy_since.append(None)
+                worker = threading.Thread(target=self._work, args=(slot,), name=f"refresh-{slot}")
+                with self.mutex:
+                    self.running += 1
+                worker.start()
+                self.workers.append(worker)
+
+    def _leave(self) -> None:
+        """Give up one share of ``running``; the last one sets ``all_done``."""
+        with self.mutex:
+            self.running -= 1
+            if not self.running:
+                self.all_done.set()
 
     def _waiting(self, count: int) -> bool:
         """Whether three in four of the first ``count`` workers (those started a check ago or
@@ -242,25 +264,28 @@ class _Pool:
         return 4 * slow >= 3 * len(judged)
 
     def _work(self, slot: int) -> None:
-        while not self.stop.is_set():
-            with self.mutex:
-                install = next(self.feed, None)
-            if install is None:
-                self.exhausted.set()
-                return
-            self.busy_since[slot] = time.monotonic()
-            try:
-                outcome = _refresh_one(self.helper, install, self.plan)
-            except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
+        try:
+            while not self.stop.is_set():
                 with self.mutex:
-                    self.errors.append(exc)
-                self.stop.set()
-                return
-            finally:
-                self.busy_since[slot] = None
-            if not self.finished.is_set():
-                self.finished.set()
-            self._record(outcome)
+                    install = next(self.feed, None)
+                if install is None:
+                    self.exhausted.set()
+                    return
+                self.busy_since[slot] = time.monotonic()
+                try:
+                    outcome = _refresh_one(self.helper, install, self.plan)
+                except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
+                    with self.mutex:
+                        self.errors.append(exc)
+                    self.stop.set()
+                    return
+                finally:
+                    self.busy_since[slot] = None
+                if not self.first_done.is_set():
+                    self.first_done.set()
+                self._record(outcome)
+        finally:
+            self._leave()
 
     def _record(self, outcome: RefreshOutcome | None) -> None:
         with self.mutex:

@@ -313,3 +313,16 @@ def test_banner_prints_a_generated_token_but_never_a_chosen_one() -> None:
     chosen = banner("http://127.0.0.1:8081", config, control_token="mine-456", control=True, generated=False)
     assert "mine-456" not in chosen
     assert "required" in chosen
+
+
+def test_serve_tunes_the_collector_for_a_long_lived_heap() -> None:
+    # In a child process: the collector's settings are process-wide and the tests' own must stay.
+    code = (
+        "import gc\n"
+        "from mock_server.cli import GC_THRESHOLDS, tune_gc\n"
+        "before = gc.get_threshold()\n"
+        "tune_gc()\n"
+        "print(before, gc.get_threshold() == GC_THRESHOLDS, gc.get_freeze_count() > 1000)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["(700,", "10,", "10)", "True", "True"]
