@@ -35,6 +35,11 @@ RESULT_ORDER = ("refreshed", "skipped", "reauthorization_required", "failed")
 NOT_DUE = "not_due"
 # Installs whose shared back-off held the refresh (nothing sent; oob_helper/backoff.py).
 BACKED_OFF = "backed_off"
+# A refresh in flight this long is waiting on something (the provider, the disk, another
+# process's lock), so one more thread would overlap that wait instead of competing for the GIL.
+SLOW_REFRESH = 0.005
+# The pool grows after this many ticks of SLOW_REFRESH in a row with its workers waiting.
+WAIT_TICKS = 3
 
 
 @dataclass(frozen=True)
@@ -129,80 +134,169 @@ def _refresh_all(
     helper: OAuthHelper, installs: list[str], plan: Plan, concurrency: int, counts: Counter[str]
 ) -> None:
     progress = Progress(len(installs), sys.stderr, enabled=sys.stderr.isatty())
-    # Worker threads take installs from one shared iterator and count their own outcomes under
-    # one lock; the main thread only waits for them. Handing each outcome to the main thread
-    # through a queue woke one more thread per refresh: a GIL hand-off and a futex round trip
-    # that cost more CPU than the store's statements (bench/bench_refresh_all.py).
-    feed = iter(installs)
-    mutex = threading.Lock()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def record(outcome: RefreshOutcome | None) -> None:
-        with mutex:
-            if outcome is None:
-                counts[NOT_DUE] += 1
-                progress.advance(NOT_DUE)
-                return
-            counts[outcome.result] += 1
-            if outcome.result not in ("refreshed", "skipped"):
-                progress.message(_outcome_text(outcome))
-            progress.advance(outcome.result)
-
-    count = min(concurrency, max(len(installs), 1))
-    running = [count]  # workers still in work(); the last one out sets ``finished``
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            while not stop.is_set():
-                with mutex:
-                    install = next(feed, None)
-                if install is None:
-                    return
-                try:
-                    outcome = _refresh_one(helper, install, plan)
-                except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
-                    with mutex:
-                        errors.append(exc)
-                    stop.set()
-                    return
-                record(outcome)
-        finally:
-            with mutex:
-                running[0] -= 1
-                if not running[0]:
-                    finished.set()
-
-    workers = [threading.Thread(target=work, name=f"refresh-{n}") for n in range(count)]
-    for worker in workers:
-        worker.start()
+    pool = _Pool(helper, installs, plan, counts, progress)
+    if installs and plan.within is None and plan.keepalive is None:
+        # Every install will be sent: build the HTTP client (httpx imported, TLS context) now,
+        # so the first refresh is not slow for the process's start and the pool may grow
+        # while it is still in flight (one provider round trip sooner).
+        _ = helper.transport.http
+        pool.first_done.set()
     try:
-        _wait(workers, finished, stop)
+        pool.run(min(concurrency, max(len(installs), 1)))
     finally:
         progress.close()
-    if errors:
-        raise errors[0]
 
 
-def _wait(workers: list[threading.Thread], finished: threading.Event, stop: threading.Event) -> None:
-    """Wait for the workers; on Ctrl-C or SIGTERM let the refreshes in flight finish first."""
-    try:
-        # Wait on an Event, never in Thread.join(): on CPython 3.11 a signal that raises while
-        # join() waits marks the still-running thread as stopped (bpo-45274's fix releases its
-        # state lock), so a later join returns at once and the process could exit with a
-        # refresh in flight, losing its new refresh token. Ctrl-C and SIGTERM land here.
-        finished.wait()
-    except BaseException:
-        # Start nothing new; refreshes in flight finish and are stored (a second signal
-        # meanwhile is held, not allowed to cut them short).
-        stop.set()
+class _Pool:
+    """The worker threads of one ``refresh --all``.
+
+    Workers take installs from one shared iterator and count their own outcomes under one lock;
+    the main thread only waits for them. Handing each outcome to the main thread through a
+    queue woke one more thread per refresh: a GIL hand-off and a futex round trip that cost
+    more CPU than the store's statements (bench/bench_refresh_all.py).
+
+    The concurrency is a ceiling, reached only while refreshes wait: the pool starts with one
+    worker and, once a first refresh has finished (or the client was made up front), doubles
+    when at WAIT_TICKS checks in a row SLOW_REFRESH apart three in four workers were inside a
+    refresh begun SLOW_REFRESH earlier or more (then at each further check while that lasts).
+    Against a provider that answers in a millisecond, 16 threads mostly take the GIL from one
+    another (1.6 ms of CPU per refresh against 0.9 with one thread, same store, same run);
+    against one that takes 100 ms, 32 workers run about 0.1 s after the start.
+    """
+
+    def __init__(
+        self,
+        helper: OAuthHelper,
+        installs: list[str],
+        plan: Plan,
+        counts: Counter[str],
+        progress: Progress,
+    ) -> None:
+        self.helper = helper
+        self.plan = plan
+        self.counts = counts
+        self.progress = progress
+        self.feed = iter(installs)
+        self.mutex = threading.Lock()
+        self.stop = threading.Event()
+        self.exhausted = threading.Event()  # set by the first worker that finds the feed empty
+        # Set when the first refresh has finished (or the caller made the client beforehand):
+        # until then a slow refresh may be paying for the process's start, not waiting.
+        self.first_done = threading.Event()
+        # Workers still in _work(), plus one share the main thread holds while it may start
+        # more; whoever gives up the last share sets ``all_done``. Counting the main thread
+        # means ``all_done`` cannot be set while a worker may still be added.
+        self.running = 1
+        self.all_done = threading.Event()
+        self.errors: list[BaseException] = []
+        self.workers: list[threading.Thread] = []
+        # Per worker: time.monotonic() when its current refresh began, None between refreshes.
+        self.busy_since: list[float | None] = []
+
+    def run(self, limit: int) -> None:
+        """Refresh every install on at most ``limit`` threads; raise a worker's bug, if any."""
+        try:
+            # Ctrl-C and SIGTERM land in the Event waits below (all_done.wait says why not join()).
+            self._add(1)
+            streak = 0
+            judged = 1  # the workers the next check looks at: those there at the last one
+            while len(self.workers) < limit and not self.stop.is_set():
+                if self.exhausted.wait(SLOW_REFRESH):
+                    break  # nothing left to hand out: more workers would find nothing
+                # A provider's latency lasts; a stall (an fsync behind another process's writes,
+                # a moment without a core) passes: grow only when the wait has held for a while.
+                # And not before a first refresh has finished: the first ones also pay for the
+                # process's start (httpx imported, the client built, the first connection).
+                waiting = self.first_done.is_set() and self._waiting(judged)
+                judged = len(self.workers)
+                streak = streak + 1 if waiting else 0
+                if streak >= WAIT_TICKS:
+                    self._add(min(len(self.workers), limit - len(self.workers)))
+                    # While the wait goes on unbroken, each further check doubles again; a check
+                    # without it starts the count over.
+                    streak = WAIT_TICKS - 1
+            self._leave()  # the pool is as large as it gets: the last worker out sets all_done
+            # Wait on an Event, never in Thread.join(): on CPython 3.11 a signal that raises
+            # while join() waits marks the still-running thread as stopped (bpo-45274's fix
+            # releases its state lock), so a later join returns at once and the process could
+            # exit with a refresh in flight, losing its new refresh token.
+            self.all_done.wait()
+        except BaseException:
+            # Ctrl-C or SIGTERM: start nothing new; refreshes in flight finish and are stored
+            # (a second signal meanwhile is held, not allowed to cut them short).
+            self.stop.set()
+            with critical():
+                for worker in self.workers:
+                    worker.join()
+            raise
+        for worker in self.workers:  # every one has left its loop: nothing is in flight any more
+            worker.join()
+        if self.errors:
+            raise self.errors[0]
+
+    def _add(self, count: int) -> None:
+        # Signals are held while threads start, so none lands between a thread's start and its
+        # place in self.workers, which a signal's unwinding joins.
         with critical():
-            for worker in workers:
-                worker.join()
-        raise
-    for worker in workers:  # every one has left its loop: nothing is in flight any more
-        worker.join()
+            for _ in range(count):
+                slot = len(self.workers)
+                self.busy_since.append(None)
+                worker = threading.Thread(target=self._work, args=(slot,), name=f"refresh-{slot}")
+                with self.mutex:
+                    self.running += 1
+                worker.start()
+                self.workers.append(worker)
+
+    def _leave(self) -> None:
+        """Give up one share of ``running``; the last one sets ``all_done``."""
+        with self.mutex:
+            self.running -= 1
+            if not self.running:
+                self.all_done.set()
+
+    def _waiting(self, count: int) -> bool:
+        """Whether three in four of the first ``count`` workers (those started a check ago or
+        more) are inside a refresh that began SLOW_REFRESH ago or more; not all of them: with
+        many workers one has nearly always just begun its next refresh."""
+        now = time.monotonic()
+        judged = self.busy_since[:count]
+        slow = sum(since is not None and now - since >= SLOW_REFRESH for since in judged)
+        return 4 * slow >= 3 * len(judged)
+
+    def _work(self, slot: int) -> None:
+        try:
+            while not self.stop.is_set():
+                with self.mutex:
+                    install = next(self.feed, None)
+                if install is None:
+                    self.exhausted.set()
+                    return
+                self.busy_since[slot] = time.monotonic()
+                try:
+                    outcome = _refresh_one(self.helper, install, self.plan)
+                except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
+                    with self.mutex:
+                        self.errors.append(exc)
+                    self.stop.set()
+                    return
+                finally:
+                    self.busy_since[slot] = None
+                if not self.first_done.is_set():
+                    self.first_done.set()
+                self._record(outcome)
+        finally:
+            self._leave()
+
+    def _record(self, outcome: RefreshOutcome | None) -> None:
+        with self.mutex:
+            if outcome is None:
+                self.counts[NOT_DUE] += 1
+                self.progress.advance(NOT_DUE)
+                return
+            self.counts[outcome.result] += 1
+            if outcome.result not in ("refreshed", "skipped"):
+                self.progress.message(_outcome_text(outcome))
+            self.progress.advance(outcome.result)
 
 
 def _refresh_exit_code(counts: Mapping[str, int]) -> int:

@@ -33,6 +33,8 @@ from oob_helper.providers import Provider
 from oob_helper.tokens import Token
 
 if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
+
     import httpx
 
 # httpx is imported by the methods that send, not with this module: ``oob-helper token`` with a
@@ -55,6 +57,25 @@ def _not_sent(exc: Exception) -> bool:
 
     not_sent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
     return isinstance(exc, not_sent)
+
+
+def _no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing. Token endpoints and the account look-up never need a
+    cookie, and keeping one would carry state between installs' requests; httpx's default jar
+    also costs every answer a full ``Set-Cookie`` parse (an ``email.message`` built from all
+    its headers), about a tenth of the client's CPU per refresh in ``refresh --all``. Made
+    when the client is: ``http.cookiejar`` imports ``urllib.request``, which ``oob-helper
+    token`` does not need."""
+    from http.cookiejar import CookieJar  # noqa: PLC0415 - lazy, see above
+
+    class NoCookies(CookieJar):
+        def extract_cookies(self, response: object, request: object) -> None:
+            """Ignore the answer's cookies."""
+
+        def set_cookie(self, cookie: object) -> None:
+            """Ignore a cookie set by hand."""
+
+    return NoCookies()
 
 
 def _host(url: str) -> str:
@@ -96,6 +117,9 @@ class Transport:
         self._http = http
         self._timeout = timeout
         self._http_lock = threading.Lock()
+        # Parsed endpoint URLs by their text: a token request goes to one of two or three
+        # URLs, and httpx would otherwise parse the string again for every request.
+        self._urls: dict[str, httpx.URL] = {}
         self._closed = False
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -124,7 +148,7 @@ class Transport:
                 guard()
             try:
                 response = self.http.request(
-                    request.method, request.url, data=dict(request.form), headers=dict(request.headers)
+                    request.method, self._url(request.url), data=request.form, headers=request.headers
                 )
             except httpx.TransportError as exc:
                 kind = type(exc).__name__
@@ -245,6 +269,16 @@ class Transport:
             provider, response.status_code, response.content, response.headers.get("Content-Type", "")
         )
 
+    def _url(self, text: str) -> httpx.URL:
+        url = self._urls.get(text)
+        if url is None:
+            import httpx  # noqa: PLC0415 - lazy, see above
+
+            url = httpx.URL(text)
+            if len(self._urls) < 64:  # a handful in practice; bounded whatever a caller sends
+                self._urls[text] = url
+        return url
+
     @property
     def http(self) -> httpx.Client:
         """The client, made on first use: building one (TLS context, certificates) costs more
@@ -255,7 +289,7 @@ class Transport:
                     import httpx  # noqa: PLC0415 - lazy, see above
 
                     timeout = self._timeout if self._timeout is not None else default_timeout()
-                    self._http = httpx.Client(timeout=timeout)
+                    self._http = httpx.Client(timeout=timeout, cookies=_no_cookies())
                     if self._closed:  # used after close(): fail as a closed client does
                         self._http.close()
         return self._http
