@@ -9,8 +9,10 @@ Four servers, one worker each, pinned to one core with wrk on the other, loaded 
 - the mock's app under uvicorn with logging off (how this benchmark ran before issue 14);
 - a bare Starlette endpoint that parses the same form and answers the same-size JSON;
 
-and, on the first of those servers, the same load into a sandbox (``/sandbox/bench/oauth2/token``,
-issue 11: the edge resolves the prefix to the sandbox's own world).
+and the same load into a sandbox (``/sandbox/bench/oauth2/token``, issue 11: the edge resolves
+the prefix to the sandbox's own world) of another ``mock-aweber serve`` started alike. Its own
+process, because every refresh leaves a live two-hour access token behind: sharing ``serve``'s
+process, the sandbox's rounds also carried the heap the default world's rounds had grown.
 
 By default every request follows a rotation chain of the default ``aweber`` profile (the old
 refresh token dies; 16 connections, each its own chain, continued across runs), which is
@@ -218,19 +220,20 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
     with (
         tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp,
         shipped_serve(0, Path(tmp) / "serve.log") as (serve_url, serve_pid),
+        shipped_serve(0, Path(tmp) / "boxed.log") as (boxed_url, boxed_pid),
         shipped_serve(0, Path(tmp) / "quiet.log", "--log-level", "warning") as (quiet_url, quiet_pid),
         uvicorn_server("bench.apps:mock_app", cpu=0) as (app_url, app_pid),
         uvicorn_server("bench.apps:bare_app", cpu=0) as (bare_url, bare_pid),
     ):
         pids = {
             "serve": serve_pid,
-            "sandbox": serve_pid,
+            "sandbox": boxed_pid,
             "quiet": quiet_pid,
             "app": app_pid,
             "bare": bare_pid,
         }
-        httpx.post(f"{serve_url}/_mock/sandboxes", json={"name": "bench"}).raise_for_status()
-        sandbox_url = f"{serve_url}/sandbox/bench"
+        httpx.post(f"{boxed_url}/_mock/sandboxes", json={"name": "bench"}).raise_for_status()
+        sandbox_url = f"{boxed_url}/sandbox/bench"
         urls = (serve_url, sandbox_url, quiet_url, app_url, bare_url)
         loads = {
             name: _Load(url, keep_old, bare=name == "bare") for name, url in zip(names, urls, strict=True)
@@ -258,7 +261,7 @@ def throughput(seconds: float, rounds: int, *, keep_old: bool = False) -> dict[s
     print(f"token endpoint (refresh grant, {mode}), {rounds} rounds of {seconds:g} s:")
     for name, label in (
         ("serve", "mock-aweber serve (defaults, --log-level info)"),
-        ("sandbox", "the same serve, into a sandbox (/sandbox/bench/oauth2/token)"),
+        ("sandbox", "another serve, into a sandbox (/sandbox/bench/oauth2/token)"),
         ("quiet", "mock-aweber serve --log-level warning"),
         ("app", "mock app, logging off"),
     ):

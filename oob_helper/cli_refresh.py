@@ -27,6 +27,7 @@ from oob_helper.errors import (
 from oob_helper.health import KEEPALIVE_MARGIN
 from oob_helper.progress import Progress
 from oob_helper.tokens import RefreshResult
+from oob_helper.transport import DEFAULT_KEEP_ALIVE
 
 if TYPE_CHECKING:
     from oob_helper.helper import OAuthHelper, RefreshOutcome
@@ -135,6 +136,9 @@ def _refresh_all(
 ) -> None:
     progress = Progress(len(installs), sys.stderr, enabled=sys.stderr.isatty())
     pool = _Pool(helper, installs, plan, counts, progress)
+    limit = min(concurrency, max(len(installs), 1))
+    if limit > DEFAULT_KEEP_ALIVE and helper.transport.owns_http:
+        helper.transport.keep_alive(limit)  # one kept connection per worker
     if installs and plan.within is None and plan.keepalive is None:
         # Every install will be sent: build the HTTP client (httpx imported, TLS context) now,
         # so the first refresh is not slow for the process's start and the pool may grow
@@ -142,7 +146,7 @@ def _refresh_all(
         _ = helper.transport.http
         pool.first_done.set()
     try:
-        pool.run(min(concurrency, max(len(installs), 1)))
+        pool.run(limit)
     finally:
         progress.close()
 

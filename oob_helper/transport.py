@@ -99,6 +99,9 @@ def _retry_after(response: httpx.Response) -> float | None:
     return None
 
 
+DEFAULT_KEEP_ALIVE = 20  # idle connections kept open, as httpx's default
+
+
 class Transport:
     """Sends token, refresh and revoke requests and API probes over one httpx.Client."""
 
@@ -121,6 +124,7 @@ class Transport:
         # URLs, and httpx would otherwise parse the string again for every request.
         self._urls: dict[str, httpx.URL] = {}
         self._closed = False
+        self._keep_alive = DEFAULT_KEEP_ALIVE
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -289,10 +293,31 @@ class Transport:
                     import httpx  # noqa: PLC0415 - lazy, see above
 
                     timeout = self._timeout if self._timeout is not None else default_timeout()
-                    self._http = httpx.Client(timeout=timeout, cookies=_no_cookies())
+                    limits = httpx.Limits(
+                        max_connections=max(100, self._keep_alive),
+                        max_keepalive_connections=self._keep_alive,
+                    )
+                    self._http = httpx.Client(timeout=timeout, cookies=_no_cookies(), limits=limits)
                     if self._closed:  # used after close(): fail as a closed client does
                         self._http.close()
         return self._http
+
+    @property
+    def owns_http(self) -> bool:
+        """Whether this transport makes (and closes) its own client, rather than one passed in."""
+        return self._owns_http
+
+    def keep_alive(self, connections: int) -> None:
+        """Keep up to ``connections`` idle connections open (before the client is made).
+
+        ``refresh --all --concurrency N`` calls it with N. httpx keeps 20 by default and, once
+        a pool holds more than that, closes every connection that goes idle (httpcore counts
+        all of the pool's connections, not only the idle ones, against the limit): at
+        ``--concurrency 32`` each refresh could open a new TCP connection.
+        """
+        if self._http is not None and self._owns_http:
+            raise RuntimeError("keep_alive() must be called before the HTTP client is made")
+        self._keep_alive = max(1, connections)
 
     def close(self) -> None:
         """Close the connection pool if this transport created it."""

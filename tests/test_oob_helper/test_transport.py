@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -279,3 +280,72 @@ def test_own_client_closed() -> None:
     Transport(shared).close()
     assert not shared.is_closed
     shared.close()
+
+
+_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class _CountingServer:
+    """A keep-alive HTTP/1.1 server on loopback that counts the connections it accepts and
+    answers each round of ``width`` requests only once all of them have arrived (so that
+    ``width`` connections are open at once, without timing)."""
+
+    def __init__(self, width: int) -> None:
+        self.accepted = 0
+        self.barrier = threading.Barrier(width, timeout=20)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/1.0/accounts"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buffered = b""
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                _, buffered = buffered.split(b"\r\n\r\n", 1)
+                self.barrier.wait()
+                conn.sendall(_ANSWER)
+
+
+@pytest.mark.parametrize(("keep_alive", "expected"), [(None, "more"), (32, "same")])
+def test_refresh_all_keeps_one_connection_per_worker_beyond_httpx_default(
+    keep_alive: int | None, expected: str
+) -> None:
+    # Two rounds of 32 concurrent requests: with keep_alive(32) (what `refresh --all
+    # --concurrency 32` sets) the second round reuses the first round's 32 connections; with
+    # httpx's default of 20, idle connections are closed once the pool holds more than 20.
+    server = _CountingServer(32)
+    transport = Transport()
+    if keep_alive is not None:
+        transport.keep_alive(keep_alive)
+    between = threading.Barrier(32, timeout=20)
+
+    def worker() -> None:
+        for _ in range(2):
+            assert transport.api_get(server.url, "token").status_code == 200
+            between.wait()
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    transport.close()
+    server.sock.close()
+    assert not any(thread.is_alive() for thread in threads)
+    assert (server.accepted == 32) is (expected == "same"), server.accepted
+    with pytest.raises(RuntimeError, match="before the HTTP client is made"):
+        transport.keep_alive(8)
