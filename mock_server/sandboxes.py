@@ -73,10 +73,12 @@ class Sandbox:
     state: MockState
     created_at: float  # wall time (time.time), for display
     last_used: float  # monotonic, for idle expiry
-    root_path: str = field(init=False, repr=False)  # its URL prefix, built once (the edge's)
+    # Its URL prefix, built once for the edge (the default world's too: /sandbox/default/...
+    # reaches it, and links from such a request keep that prefix).
+    root_path: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root_path = "" if self.id == DEFAULT_ID else PREFIX + self.id
+        self.root_path = PREFIX + self.id
 
     @property
     def is_default(self) -> bool:

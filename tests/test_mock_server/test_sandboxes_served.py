@@ -194,6 +194,14 @@ def test_every_link_the_api_returns_stays_inside_the_sandbox(mock: MockServer) -
         assert spec["servers"] == [{"url": box.url}]
 
 
+def test_the_default_world_under_its_sandbox_prefix_keeps_the_prefix_in_links(mock: MockServer) -> None:
+    # /sandbox/default/... is the root world; links built for such a request stay under it.
+    base = f"{mock.url}/sandbox/default"
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert spec["servers"] == [{"url": base}]
+    assert httpx.get(f"{mock.url}/openapi.json").json()["servers"] == [{"url": mock.url}]
+
+
 def test_a_sandbox_serves_the_authorize_page_and_the_oob_code_page(mock: MockServer) -> None:
     with mock.sandbox() as box, httpx.Client(base_url=box.url, follow_redirects=False) as browser:
         page = browser.get(
