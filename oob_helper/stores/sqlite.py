@@ -65,7 +65,8 @@ def _forked() -> None:
     _forks += 1
 
 
-os.register_at_fork(after_in_child=_forked)
+if hasattr(os, "register_at_fork"):  # POSIX; where there is no fork the count stays 0
+    os.register_at_fork(after_in_child=_forked)
 
 
 class SQLiteStore:
