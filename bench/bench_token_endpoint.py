@@ -1,6 +1,7 @@
 """Issues 2 and 14 benchmark: the mock's token endpoint (refresh grant) against bare Starlette.
 
-Four servers, one worker each, pinned to one core with wrk on the other, loaded alike:
+Five servers (the fifth, a sandbox, below), one worker each, pinned to one core with wrk on the
+other, loaded alike:
 
 - ``mock-aweber serve`` exactly as shipped and as CI starts it (default settings: uvicorn's
   ``auto`` loop and HTTP parser, ``--log-level info``, one redacted log line per request, its

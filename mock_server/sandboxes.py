@@ -156,13 +156,8 @@ class Sandboxes:
         if sandbox_id == DEFAULT_ID:
             return self._default
         now = self._monotonic()
-        # Every request into a sandbox comes here: a live one is found without the lock (a dict
-        # read and a float write are atomic). The lock would add nothing for it: a request that
-        # found its sandbox keeps working on that state even if it is deleted a moment later.
-        sandbox = self._live.get(sandbox_id)
-        if sandbox is not None and now - sandbox.last_used <= self.idle_timeout:
-            sandbox.last_used = now
-            return sandbox
+        # Under the lock: a sweep deciding a sandbox is idle and this request touching it are
+        # ordered, so a sandbox a request was just given is never dropped as idle.
         with self._lock:
             sandbox = self._live.get(sandbox_id)
             if sandbox is not None and now - sandbox.last_used <= self.idle_timeout:
