@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,11 @@ BACKED_OFF = "backed_off"
 SLOW_REFRESH = 0.005
 # The pool grows after this many ticks of SLOW_REFRESH in a row with its workers waiting.
 WAIT_TICKS = 3
+# A process using this much of one core (all threads' CPU time over wall time) is bound by the
+# GIL, not by a wait: more threads would only take it from one another, so the pool does not
+# grow, and after SHRINK_TICKS of it in a row half its workers pause (park).
+SATURATED = 0.85
+SHRINK_TICKS = 20
 
 
 @dataclass(frozen=True)
@@ -164,8 +169,15 @@ class _Pool:
     when at WAIT_TICKS checks in a row SLOW_REFRESH apart three in four workers were inside a
     refresh begun SLOW_REFRESH earlier or more (then at each further check while that lasts).
     Against a provider that answers in a millisecond, 16 threads mostly take the GIL from one
-    another (1.6 ms of CPU per refresh against 0.9 with one thread, same store, same run);
+    another (2.5 ms of CPU per refresh against 1.7 with one thread, same store, same run);
     against one that takes 100 ms, 32 workers run about 0.1 s after the start.
+
+    Slow refreshes alone do not tell a wait from a lack of CPU: once the threads compete for
+    the GIL, every refresh is slow. So the pool grows only while the process uses less than
+    SATURATED of a core, and halves (parking the workers of the upper slots) after SHRINK_TICKS
+    checks in a row at or above it. Without that, one stall (an fsync of a SQLite checkpoint)
+    grew the pool to two workers, whose contention looked like a wait, and within 30 ms it ran
+    16 threads against a provider one thread could keep up with.
     """
 
     def __init__(
@@ -175,13 +187,20 @@ class _Pool:
         plan: Plan,
         counts: Counter[str],
         progress: Progress,
+        *,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         self.helper = helper
+        self.cpu_clock = cpu_clock  # this process's CPU time, all threads (a test fakes it)
         self.plan = plan
         self.counts = counts
         self.progress = progress
         self.feed = iter(installs)
         self.mutex = threading.Lock()
+        # Workers of slots at or above ``active`` wait on ``gate`` (parked) until it rises again,
+        # the feed runs out or the pool stops.
+        self.active = 0
+        self.gate = threading.Condition(self.mutex)
         self.stop = threading.Event()
         self.exhausted = threading.Event()  # set by the first worker that finds the feed empty
         # Set when the first refresh has finished (or the caller made the client beforehand):
@@ -201,25 +220,10 @@ class _Pool:
         """Refresh every install on at most ``limit`` threads; raise a worker's bug, if any."""
         try:
             # Ctrl-C and SIGTERM land in the Event waits below (all_done.wait says why not join()).
-            self._add(1)
-            streak = 0
-            judged = 1  # the workers the next check looks at: those there at the last one
-            while len(self.workers) < limit and not self.stop.is_set():
-                if self.exhausted.wait(SLOW_REFRESH):
-                    break  # nothing left to hand out: more workers would find nothing
-                # A provider's latency lasts; a stall (an fsync behind another process's writes,
-                # a moment without a core) passes: grow only when the wait has held for a while.
-                # And not before a first refresh has finished: the first ones also pay for the
-                # process's start (httpx imported, the client built, the first connection).
-                waiting = self.first_done.is_set() and self._waiting(judged)
-                judged = len(self.workers)
-                streak = streak + 1 if waiting else 0
-                if streak >= WAIT_TICKS:
-                    self._add(min(len(self.workers), limit - len(self.workers)))
-                    # While the wait goes on unbroken, each further check doubles again; a check
-                    # without it starts the count over.
-                    streak = WAIT_TICKS - 1
-            self._leave()  # the pool is as large as it gets: the last worker out sets all_done
+            self._grow(1, limit)
+            if limit > 1:
+                self._steer(limit)
+            self._leave()  # nothing more to hand out: the last worker out sets all_done
             # Wait on an Event, never in Thread.join(): on CPython 3.11 a signal that raises
             # while join() waits marks the still-running thread as stopped (bpo-45274's fix
             # releases its state lock), so a later join returns at once and the process could
@@ -229,6 +233,7 @@ class _Pool:
             # Ctrl-C or SIGTERM: start nothing new; refreshes in flight finish and are stored
             # (a second signal meanwhile is held, not allowed to cut them short).
             self.stop.set()
+            self._wake()
             with critical():
                 for worker in self.workers:
                     worker.join()
@@ -237,6 +242,56 @@ class _Pool:
             worker.join()
         if self.errors:
             raise self.errors[0]
+
+    def _steer(self, limit: int) -> None:
+        """Every SLOW_REFRESH until the feed runs out: grow while workers wait and the CPU is
+        not saturated; halve while it stays saturated (see the class docstring)."""
+        streak = 0  # checks in a row with the workers waiting
+        hot = 0  # checks in a row with the CPU saturated
+        judged = 1  # the workers the next check looks at: those active at the last one
+        wall, cpu = time.monotonic(), self.cpu_clock()
+        while not self.stop.is_set():
+            if self.exhausted.wait(SLOW_REFRESH):
+                return  # nothing left to hand out: more workers would find nothing
+            now, used = time.monotonic(), self.cpu_clock()
+            saturated = used - cpu >= SATURATED * (now - wall)
+            wall, cpu = now, used
+            hot = hot + 1 if saturated else 0
+            if hot >= SHRINK_TICKS and self.active > 1:
+                self._set_active(self.active // 2)
+                hot = streak = 0
+                judged = self.active
+                continue
+            # A provider's latency lasts; a stall (an fsync behind another process's writes,
+            # a moment without a core) passes: grow only when the wait has held for a while.
+            # And not before a first refresh has finished: the first ones also pay for the
+            # process's start (httpx imported, the client built, the first connection).
+            waiting = (
+                self.active < limit and not saturated and self.first_done.is_set() and self._waiting(judged)
+            )
+            judged = self.active
+            streak = streak + 1 if waiting else 0
+            if streak >= WAIT_TICKS:
+                self._grow(min(self.active, limit - self.active), limit)
+                # While the wait goes on unbroken, each further check doubles again; a check
+                # without it starts the count over.
+                streak = WAIT_TICKS - 1
+
+    def _grow(self, count: int, limit: int) -> None:
+        """Let ``count`` more workers take installs: parked ones first, then new threads."""
+        active = min(limit, self.active + count)
+        if active > len(self.workers):
+            self._add(active - len(self.workers))
+        self._set_active(active)
+
+    def _set_active(self, active: int) -> None:
+        with self.gate:
+            self.active = active
+            self.gate.notify_all()
+
+    def _wake(self) -> None:
+        with self.gate:
+            self.gate.notify_all()
 
     def _add(self, count: int) -> None:
         # Signals are held while threads start, so none lands between a thread's start and its
@@ -259,7 +314,7 @@ class _Pool:
                 self.all_done.set()
 
     def _waiting(self, count: int) -> bool:
-        """Whether three in four of the first ``count`` workers (those started a check ago or
+        """Whether three in four of the first ``count`` workers (those active a check ago or
         more) are inside a refresh that began SLOW_REFRESH ago or more; not all of them: with
         many workers one has nearly always just begun its next refresh."""
         now = time.monotonic()
@@ -270,10 +325,13 @@ class _Pool:
     def _work(self, slot: int) -> None:
         try:
             while not self.stop.is_set():
-                with self.mutex:
+                with self.gate:
+                    while slot >= self.active and not self.stop.is_set() and not self.exhausted.is_set():
+                        self.gate.wait()  # parked: the pool is smaller than its threads
                     install = next(self.feed, None)
                 if install is None:
                     self.exhausted.set()
+                    self._wake()  # parked workers leave too
                     return
                 self.busy_since[slot] = time.monotonic()
                 try:
@@ -282,6 +340,7 @@ class _Pool:
                     with self.mutex:
                         self.errors.append(exc)
                     self.stop.set()
+                    self._wake()
                     return
                 finally:
                     self.busy_since[slot] = None

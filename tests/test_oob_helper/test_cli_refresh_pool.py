@@ -1,4 +1,5 @@
-"""The worker pool of ``refresh --all``: it grows to ``--concurrency`` while refreshes wait.
+"""The worker pool of ``refresh --all``: it grows to ``--concurrency`` while refreshes wait,
+and not while the process is short of CPU rather than waiting.
 
 The pool starts with one worker and adds more only while its workers sit in slow refreshes
 (oob_helper/cli_refresh.py, ``_Pool``). These tests drive it with a helper whose refreshes block
@@ -10,7 +11,9 @@ over the live mock and a real store, are tested in test_cli_live.py.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from io import StringIO
 from typing import TYPE_CHECKING, cast
 
@@ -55,11 +58,58 @@ class _WaitingHelper:
         return RefreshOutcome(install, "refreshed")
 
 
-def _run(helper: _WaitingHelper, installs: list[str], limit: int) -> Counter[str]:
+def _run(
+    helper: object, installs: list[str], limit: int, cpu_clock: Callable[[], float] = time.process_time
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     progress = Progress(len(installs), StringIO(), enabled=False)
-    _Pool(cast("OAuthHelper", helper), installs, Plan(None), counts, progress).run(limit)
+    pool = _Pool(cast("OAuthHelper", helper), installs, Plan(None), counts, progress, cpu_clock=cpu_clock)
+    pool.run(limit)
     return counts
+
+
+class _FakeCPU:
+    """A process CPU clock for the pool: it runs as fast as the wall clock while ``saturated``
+    (every thread competing for one core), and stands still otherwise (every thread waiting)."""
+
+    def __init__(self, *, saturated: bool) -> None:
+        self.saturated = saturated
+        self.mutex = threading.Lock()
+        self.total = 0.0
+        self.last = time.monotonic()
+
+    def __call__(self) -> float:
+        with self.mutex:
+            now = time.monotonic()
+            if self.saturated:
+                self.total += now - self.last
+            self.last = now
+            return self.total
+
+
+class _SlowHelper:
+    """Refreshes that each take ``seconds`` (slow enough for the pool to look at them), noting
+    how many run at once when each starts; ``on_start`` may change the fake CPU meanwhile."""
+
+    def __init__(self, seconds: float, on_start: Callable[[_SlowHelper], None] | None = None) -> None:
+        self.seconds = seconds
+        self.on_start = on_start
+        self.mutex = threading.Lock()
+        self.in_flight = 0
+        self.starts: list[int] = []  # in-flight count as each refresh began (itself included)
+
+    def refresh(
+        self, install: str, *, force: bool = True, within: float | None = None, override_backoff: bool = False
+    ) -> RefreshOutcome:
+        with self.mutex:
+            self.in_flight += 1
+            self.starts.append(self.in_flight)
+        if self.on_start is not None:
+            self.on_start(self)
+        time.sleep(self.seconds)
+        with self.mutex:
+            self.in_flight -= 1
+        return RefreshOutcome(install, "refreshed")
 
 
 def test_the_pool_grows_to_the_concurrency_while_refreshes_wait() -> None:
@@ -93,3 +143,39 @@ def test_a_workers_bug_is_raised_after_the_others_stop() -> None:
 
     with pytest.raises(RuntimeError, match=r"bug at site000\.example"):
         _run(Broken(parties=1), [f"site{i:03d}.example" for i in range(5)], limit=4)
+
+
+def test_slow_refreshes_on_a_saturated_cpu_do_not_grow_the_pool() -> None:
+    # Every refresh takes 20 ms, which alone would double the pool every few checks; but the
+    # process is using a whole core, so the time is spent waiting for the GIL, not for the
+    # provider, and more threads would only take it from one another.
+    helper = _SlowHelper(0.02)
+    installs = [f"site{i:03d}.example" for i in range(40)]
+    counts = _run(helper, installs, limit=8, cpu_clock=_FakeCPU(saturated=True))
+    assert counts == Counter(refreshed=40)
+    assert max(helper.starts) == 1
+
+
+def test_the_pool_halves_while_the_cpu_stays_saturated() -> None:
+    # The provider is slow at first (the CPU idles): the pool grows to its ceiling. Then the
+    # CPU stays saturated: the pool must come back down to one worker. Once twenty refreshes
+    # in a row have run alone the rest answer at once, so the test ends soon after.
+    cpu = _FakeCPU(saturated=False)
+    alone = 0
+
+    def on_start(helper: _SlowHelper) -> None:
+        nonlocal alone
+        with helper.mutex:
+            if not cpu.saturated and max(helper.starts) == 8:
+                cpu.saturated = True  # grown: from now on every thread wants the core
+                helper.starts.clear()
+            elif cpu.saturated and helper.starts:
+                alone = alone + 1 if helper.starts[-1] == 1 else 0
+                if alone >= 20:
+                    helper.seconds = 0.0
+
+    helper = _SlowHelper(0.05, on_start)
+    installs = [f"site{i:05d}.example" for i in range(20_000)]
+    assert _run(helper, installs, limit=8, cpu_clock=cpu) == Counter(refreshed=20_000)
+    assert cpu.saturated, "the pool never grew to its ceiling"
+    assert alone >= 20, "the pool never came back down to one worker"
