@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oob_helper.errors import InvalidToken, NetworkError, ProviderError
@@ -33,8 +33,6 @@ from oob_helper.providers import Provider
 from oob_helper.tokens import Token
 
 if TYPE_CHECKING:
-    from http.cookiejar import CookieJar
-
     import httpx
 
 # httpx is imported by the methods that send, not with this module: ``oob-helper token`` with a
@@ -59,23 +57,33 @@ def _not_sent(exc: Exception) -> bool:
     return isinstance(exc, not_sent)
 
 
-def _no_cookies() -> CookieJar:
-    """A cookie jar that keeps nothing. Token endpoints and the account look-up never need a
-    cookie, and keeping one would carry state between installs' requests; httpx's default jar
-    also costs every answer a full ``Set-Cookie`` parse (an ``email.message`` built from all
-    its headers), about a tenth of the client's CPU per refresh in ``refresh --all``. Made
-    when the client is: ``http.cookiejar`` imports ``urllib.request``, which ``oob-helper
-    token`` does not need."""
+def _cookieless_client(**options: Any) -> httpx.Client:
+    """An httpx.Client that keeps no cookies. Token endpoints and the account look-up never
+    need one, and keeping one would carry state between installs' requests. Not only the jar:
+    httpx's ``Cookies.extract_cookies`` wraps every answer and its request in urllib objects
+    (copying all headers) before the jar sees them, a few percent of the client's CPU per
+    refresh in ``refresh --all``; here it returns at once. Made when the client is:
+    ``http.cookiejar`` imports ``urllib.request``, which ``oob-helper token`` does not need."""
     from http.cookiejar import CookieJar  # noqa: PLC0415 - lazy, see above
 
-    class NoCookies(CookieJar):
+    import httpx  # noqa: PLC0415 - lazy, see above
+
+    class NoCookieJar(CookieJar):
         def extract_cookies(self, response: object, request: object) -> None:
             """Ignore the answer's cookies."""
 
         def set_cookie(self, cookie: object) -> None:
             """Ignore a cookie set by hand."""
 
-    return NoCookies()
+    class NoCookies(httpx.Cookies):
+        def extract_cookies(self, response: httpx.Response) -> None:
+            """Ignore the answer's cookies (without building urllib stand-ins for it)."""
+
+    client = httpx.Client(**options)
+    # httpx.Client keeps its cookies in ``_cookies`` and calls ``extract_cookies`` on it for
+    # every answer; its ``cookies`` setter would wrap ours in a plain Cookies again.
+    client._cookies = NoCookies(NoCookieJar())
+    return client
 
 
 def _host(url: str) -> str:
@@ -297,7 +305,7 @@ class Transport:
                         max_connections=max(100, self._keep_alive),
                         max_keepalive_connections=self._keep_alive,
                     )
-                    self._http = httpx.Client(timeout=timeout, cookies=_no_cookies(), limits=limits)
+                    self._http = _cookieless_client(timeout=timeout, limits=limits)
                     if self._closed:  # used after close(): fail as a closed client does
                         self._http.close()
         return self._http

@@ -82,6 +82,7 @@ class SQLiteStore:
         self._conns: set[sqlite3.Connection] = set()
         self._conns_mutex = threading.Lock()
         self._lock_dir = self.path.with_name(self.path.name + ".locks")
+        self._lock_prefix = str(self._lock_dir) + os.sep
         with self._errors():
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _create_private_file(self.path)
@@ -307,9 +308,10 @@ class SQLiteStore:
         The kernel drops a flock the moment its holder dies, so it needs no lease: ``lease`` is
         accepted for the protocol and ignored.
         """
-        name = hashlib.sha256(install.encode("utf-8")).hexdigest()[:40] + ".lock"
+        # A str path: joining a pathlib.Path costs more than the open itself.
+        path = self._lock_prefix + hashlib.sha256(install.encode("utf-8")).hexdigest()[:40] + ".lock"
         with self._errors():
-            fd = os.open(self._lock_dir / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
 
             def try_acquire() -> bool:

@@ -349,3 +349,22 @@ def test_refresh_all_keeps_one_connection_per_worker_beyond_httpx_default(
     assert (server.accepted == 32) is (expected == "same"), server.accepted
     with pytest.raises(RuntimeError, match="before the HTTP client is made"):
         transport.keep_alive(8)
+
+
+def test_its_own_client_keeps_no_cookie_from_a_token_answer(httpserver: HTTPServer, provider: Provider) -> None:
+    # A provider (or a proxy in front of it) that sets a cookie must not link one install's
+    # requests to the next: the second request carries no Cookie header.
+    body = {"access_token": "AT", "refresh_token": "RT2", "token_type": "bearer", "expires_in": 7200}
+    httpserver.expect_ordered_request("/oauth2/token", method="POST").respond_with_json(
+        body, headers={"Set-Cookie": "session=abc; Path=/"}
+    )
+    httpserver.expect_ordered_request("/oauth2/token", method="POST").respond_with_json(body)
+    own = Transport()
+    try:
+        own.token(refresh(provider), clock=lambda: NOW, provider=provider)
+        own.token(refresh(provider), clock=lambda: NOW, provider=provider)
+        assert len(own.http.cookies) == 0
+    finally:
+        own.close()
+    second = httpserver.log[1][0]
+    assert "Cookie" not in second.headers
