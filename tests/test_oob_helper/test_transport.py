@@ -351,7 +351,9 @@ def test_refresh_all_keeps_one_connection_per_worker_beyond_httpx_default(
         transport.keep_alive(8)
 
 
-def test_its_own_client_keeps_no_cookie_from_a_token_answer(httpserver: HTTPServer, provider: Provider) -> None:
+def test_its_own_client_keeps_no_cookie_from_a_token_answer(
+    httpserver: HTTPServer, provider: Provider
+) -> None:
     # A provider (or a proxy in front of it) that sets a cookie must not link one install's
     # requests to the next: the second request carries no Cookie header.
     body = {"access_token": "AT", "refresh_token": "RT2", "token_type": "bearer", "expires_in": 7200}
