@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from oob_helper.errors import InvalidToken, NetworkError, ProviderError
@@ -57,7 +57,7 @@ def _not_sent(exc: Exception) -> bool:
     return isinstance(exc, not_sent)
 
 
-def _cookieless_client(**options: Any) -> httpx.Client:
+def _cookieless_client(timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.Client:
     """An httpx.Client that keeps no cookies. Token endpoints and the account look-up never
     need one, and keeping one would carry state between installs' requests. Not only the jar:
     httpx's ``Cookies.extract_cookies`` wraps every answer and its request in urllib objects
@@ -79,7 +79,7 @@ def _cookieless_client(**options: Any) -> httpx.Client:
         def extract_cookies(self, response: httpx.Response) -> None:
             """Ignore the answer's cookies (without building urllib stand-ins for it)."""
 
-    client = httpx.Client(**options)
+    client = httpx.Client(timeout=timeout, limits=limits)
     # httpx.Client keeps its cookies in ``_cookies`` and calls ``extract_cookies`` on it for
     # every answer; its ``cookies`` setter would wrap ours in a plain Cookies again.
     client._cookies = NoCookies(NoCookieJar())
