@@ -328,6 +328,8 @@ class _Pool:
                 with self.gate:
                     while slot >= self.active and not self.stop.is_set() and not self.exhausted.is_set():
                         self.gate.wait()  # parked: the pool is smaller than its threads
+                    if self.stop.is_set():
+                        return  # woken by a stop (a bug, Ctrl-C, SIGTERM): start nothing new
                     install = next(self.feed, None)
                 if install is None:
                     self.exhausted.set()

@@ -179,3 +179,29 @@ def test_the_pool_halves_while_the_cpu_stays_saturated() -> None:
     assert _run(helper, installs, limit=8, cpu_clock=cpu) == Counter(refreshed=20_000)
     assert cpu.saturated, "the pool never grew to its ceiling"
     assert alone >= 20, "the pool never came back down to one worker"
+
+
+def test_a_bug_while_workers_are_parked_ends_the_run_and_is_raised() -> None:
+    # Stop meeting park: once the pool has shrunk to one worker (seven parked), that worker's
+    # next refresh raises. The parked workers must wake and leave, and the bug must surface.
+    cpu = _FakeCPU(saturated=False)
+    alone = 0
+
+    def on_start(helper: _SlowHelper) -> None:
+        nonlocal alone
+        with helper.mutex:
+            if not cpu.saturated and max(helper.starts) == 8:
+                cpu.saturated = True
+                helper.starts.clear()
+                return
+            if cpu.saturated and helper.starts:
+                alone = alone + 1 if helper.starts[-1] == 1 else 0
+            shrunk = alone >= 20
+        if shrunk:
+            raise RuntimeError("bug while others are parked")
+
+    helper = _SlowHelper(0.05, on_start)
+    installs = [f"site{i:05d}.example" for i in range(20_000)]
+    with pytest.raises(RuntimeError, match="bug while others are parked"):
+        _run(helper, installs, limit=8, cpu_clock=cpu)
+    assert alone >= 20, "the pool never came back down to one worker"
