@@ -17,7 +17,9 @@ import pytest
 from sandbox_isolation import APP, OOB, SECRET, exercise
 
 from mock_server import MockServer
+from mock_server.app import create_app
 from mock_server.config import MockConfig, config_from_mapping
+from mock_server.edge import EdgeMiddleware
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -66,6 +68,31 @@ def test_create_list_and_delete(mock: MockServer) -> None:
     assert gone.json()["error"] == "sandbox_not_found"
     assert "POST /_mock/sandboxes" in gone.json()["error_description"]
     assert [s["id"] for s in mock.sandboxes()] == ["default", random_one["id"]]
+
+
+def test_a_path_seen_before_still_finds_only_a_live_sandbox(mock: MockServer) -> None:
+    # The edge remembers how it split a sandbox path; the registry still decides liveness.
+    path = "/sandbox/again/_mock/clock"
+    assert httpx.get(mock.url + path).status_code == 404
+    mock.create_sandbox("again")
+    assert httpx.get(mock.url + path).status_code == 200
+    assert httpx.delete(f"{mock.url}/_mock/sandboxes/again").status_code == 204
+    assert httpx.get(mock.url + path).json()["error"] == "sandbox_not_found"
+    mock.create_sandbox("again")
+    assert httpx.get(mock.url + path).status_code == 200
+
+
+def test_the_remembered_splits_stay_bounded_and_right() -> None:
+    app = create_app(MockConfig())
+    layer = app.build_middleware_stack()
+    while not isinstance(layer, EdgeMiddleware):
+        layer = layer.app  # type: ignore[attr-defined]
+    for i in range(3000):
+        assert layer._split(f"/sandbox/box{i}/oauth2/token") == (f"box{i}", "/oauth2/token")
+    assert layer._split("/sandbox/" + "x" * 300 + "/rest") == ("x" * 300, "/rest")
+    assert layer._split("/sandbox/bare") == ("bare", "")
+    assert 0 < len(layer._splits) <= 1024
+    assert all(len(path) <= 256 for path in layer._splits)
 
 
 @pytest.mark.parametrize(
