@@ -25,6 +25,20 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def compile_packages() -> None:
+    """Write both packages' bytecode, as ``pip install`` does for its users.
+
+    An editable install run under ``PYTHONDONTWRITEBYTECODE`` (this project's shells set it)
+    would otherwise compile every module of ours again in each process a benchmark starts: a
+    start-up cost no installed user pays, and one the baselines (httpx, Starlette, from
+    site-packages) never pay. Every benchmark's ``main`` calls this first.
+    """
+    import compileall  # noqa: PLC0415 - only the benchmarks' mains need it
+
+    for package in ("oob_helper", "mock_server", "bench"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+
+
 def pin(cmd: list[str], cpu: int) -> list[str]:
     """``cmd`` run on one CPU (with taskset), so a server and its load generator never share a
     core: on two cores, the scheduler otherwise moves them together now and then and a single

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._harness import median, uvicorn_server
+from bench._harness import compile_packages, median, uvicorn_server
 from oob_helper.config import Settings
 from oob_helper.helper import OAuthHelper
 from oob_helper.metrics import instrument
@@ -416,6 +416,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, run, print."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

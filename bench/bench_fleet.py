@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._harness import median, uvicorn_server
+from bench._harness import compile_packages, median, uvicorn_server
 from oob_helper.stores import open_store
 from oob_helper.tokens import InstallRecord, Token
 
@@ -50,6 +50,7 @@ def seed(path: Path, count: int) -> str:
 
 def main() -> None:
     """Seed both stores, alternate page requests, print the medians and the ratio."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

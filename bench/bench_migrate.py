@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import ROOT, median
+from bench._harness import ROOT, compile_packages, median
 from bench.bench_stores import bulk_write, fresh_url, make_records, server_urls
 from oob_helper.stores import open_store
 
@@ -57,6 +57,7 @@ def migrate(source: str, target: str, expected: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     """Fill one source per backend, migrate between every pair, print times and ratios."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from bench import refresh_floor
-from bench._harness import ROOT, median, uvicorn_server
+from bench._harness import ROOT, compile_packages, median, uvicorn_server
 from oob_helper.stores import open_store
 from oob_helper.tokens import InstallRecord, Token
 
@@ -172,6 +172,7 @@ def seed_floor(mock_url: str, db_path: Path, count: int) -> None:
 
 def main() -> None:
     """Seed the stores, run the CLI and the floor in turns, then the delayed runs; print ratios."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

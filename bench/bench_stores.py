@@ -46,7 +46,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from bench._harness import ROOT, median, uvicorn_server
+from bench._harness import ROOT, compile_packages, median, uvicorn_server
 from bench.bench_auth_overhead import NO_RATE_LIMIT, connect, register_client
 from oob_helper.config import Settings
 from oob_helper.helper import OAuthHelper
@@ -384,6 +384,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, run, print."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -45,6 +45,7 @@ import httpx
 from bench._harness import (
     ROOT,
     WrkResult,
+    compile_packages,
     free_port,
     median,
     pin,
@@ -342,6 +343,7 @@ def memory(total_tokens: int, segment_seconds: int = 4) -> dict[str, float]:
 
 def main() -> None:
     """Run both parts and print their ratios."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

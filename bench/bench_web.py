@@ -26,7 +26,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from bench._harness import median, run_wrk, uvicorn_server
+from bench._harness import compile_packages, median, run_wrk, uvicorn_server
 
 SECRET = "bench-web-secret-" + "s" * 32
 STORE_ENV = "BENCH_WEB_STORE"
@@ -204,6 +204,7 @@ def run(
 
 def main() -> None:
     """Run the benchmark and print its ratios."""
+    compile_packages()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -8,6 +8,7 @@ modules it imported are read from the interpreter's own import log. The wall-tim
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -91,3 +92,36 @@ def test_version_still_reads_the_package_metadata(env: dict[str, str]) -> None:
     assert result.returncode == 0
     assert result.stdout.startswith("oob-helper ")
     assert "importlib.metadata" in modules
+
+
+# httpx's own command line (httpx._main) and what it imports when installed (the test extras
+# install rich and pygments; uvicorn brings click).
+HTTPX_COMMAND_LINE = ["click", "rich", "pygments"]
+
+
+def test_a_command_that_sends_skips_httpx_command_line(env: dict[str, str]) -> None:
+    store = open_store(env["OOB_HELPER_STORE"], encryption_keys=[])
+    record = store.get(INSTALL)
+    assert record is not None
+    expired = Token(access_token="old", refresh_token="r", expires_at=time.time() - 60, obtained_at=0)
+    store.put(dataclasses.replace(record, token=expired), expected_version=record.version)
+    store.close()
+    closed_port = {**env, "OOB_HELPER_AUTH_BASE": "http://127.0.0.1:9", "OOB_HELPER_CLIENT_SECRET": "s"}
+    result, modules = _imported(["token", "--install", INSTALL], closed_port)
+    assert result.returncode != 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert {"httpx", "httpcore"} <= modules  # it did build a client and try to send
+    loaded = sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in HTTPX_COMMAND_LINE))
+    assert loaded == []
+
+
+def test_httpx_command_line_still_works_in_the_cli_process() -> None:
+    code = (
+        "from oob_helper.cli import _defer_httpx_command_line as d; d(); import httpx, sys; "
+        "sys.argv = ['httpx', '--help']; httpx.main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Usage: httpx" in result.stdout
