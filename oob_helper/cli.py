@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import types
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -35,6 +34,7 @@ from oob_helper.errors import (
 )
 from oob_helper.health import KEEPALIVE_MARGIN
 from oob_helper.notify.settings import NOTIFY_HELP
+from oob_helper.transport import defer_httpx_command_line
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -468,33 +468,9 @@ def _attach_values(argv: list[str]) -> list[str]:
     return out
 
 
-def _defer_httpx_command_line() -> None:
-    """Keep ``import httpx`` from importing httpx's own command line in this process.
-
-    httpx's ``__init__`` imports ``httpx._main`` for its ``httpx`` command, and that imports
-    click, rich and pygments whenever they are installed (click comes with uvicorn): about
-    90 ms of every ``oob-helper`` run that sends a request, more than the rest of httpx
-    (bench/bench_refresh_all.py, bench/bench_cli_startup.py). The CLI owns its process, so it
-    puts a stand-in there first; the stand-in imports the real one if anything calls it. The
-    library never does this: it does not own its host's process.
-    """
-    if "httpx" in sys.modules or "httpx._main" in sys.modules:
-        return
-    stand_in = types.ModuleType("httpx._main", "Stand-in until httpx's command line is used.")
-
-    def real_main(*args: Any, **kwargs: Any) -> Any:
-        del sys.modules["httpx._main"]
-        from httpx._main import main as httpx_main  # noqa: PLC0415 - the point of the stand-in
-
-        return httpx_main(*args, **kwargs)
-
-    stand_in.main = real_main  # type: ignore[attr-defined]
-    sys.modules["httpx._main"] = stand_in
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    _defer_httpx_command_line()
+    defer_httpx_command_line()
     try:
         try:
             args = build_parser().parse_args(_attach_values(sys.argv[1:] if argv is None else list(argv)))

@@ -14,10 +14,12 @@ host and the status.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oob_helper.errors import InvalidToken, NetworkError, ProviderError
@@ -47,6 +49,31 @@ def default_timeout() -> httpx.Timeout:
     import httpx  # noqa: PLC0415 - lazy, see above
 
     return httpx.Timeout(15.0, connect=5.0)
+
+
+def defer_httpx_command_line() -> None:
+    """Keep ``import httpx`` from importing httpx's own command line in this process.
+
+    httpx's ``__init__`` imports ``httpx._main`` for its ``httpx`` command, and that imports
+    click, rich and pygments whenever they are installed (click comes with uvicorn): about
+    90 ms of every ``oob-helper`` run that sends a request, more than the rest of httpx
+    (bench/bench_refresh_all.py, bench/bench_cli_startup.py). ``oob_helper.cli.main``, which
+    owns its process, calls this first: a stand-in goes in, and imports the real one if
+    anything calls it. The library never calls it: it does not own its host's process. Here in
+    the transport because only the transport and the auth may import httpx.
+    """
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main", "Stand-in until httpx's command line is used.")
+
+    def real_main(*args: Any, **kwargs: Any) -> Any:
+        del sys.modules["httpx._main"]
+        from httpx._main import main as httpx_main  # noqa: PLC0415 - the point of the stand-in
+
+        return httpx_main(*args, **kwargs)
+
+    stand_in.main = real_main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
 
 
 def _not_sent(exc: Exception) -> bool:
@@ -334,4 +361,4 @@ class Transport:
             self._http.close()
 
 
-__all__ = ["Transport", "default_timeout"]
+__all__ = ["Transport", "default_timeout", "defer_httpx_command_line"]

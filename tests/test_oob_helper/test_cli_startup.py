@@ -117,7 +117,7 @@ def test_a_command_that_sends_skips_httpx_command_line(env: dict[str, str]) -> N
 
 def test_httpx_command_line_still_works_in_the_cli_process() -> None:
     code = (
-        "from oob_helper.cli import _defer_httpx_command_line as d; d(); import httpx, sys; "
+        "from oob_helper.transport import defer_httpx_command_line as d; d(); import httpx, sys; "
         "sys.argv = ['httpx', '--help']; httpx.main()"
     )
     result = subprocess.run(
