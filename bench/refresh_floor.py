@@ -3,15 +3,18 @@
 One keep-alive httpx client sends each install's refresh grant in turn and commits the new pair
 to SQLite (``synchronous=FULL``, one transaction per refresh) before the next; nothing else
 (no lock, no compare-and-set, no retries, no record shape). Run as a subprocess by
-bench_refresh_all, so its CPU time is counted like the CLI's:
+bench_refresh_all, so its CPU time is counted like the CLI's. With THREADS, that many threads
+share the client (one kept connection each) and take the rows in turn, each committing on a
+connection of its own: the floor of the delayed runs, which need as many requests in flight.
 
-    python -m bench.refresh_floor DB_PATH MOCK_URL CLIENT_ID CLIENT_SECRET
+    python -m bench.refresh_floor DB_PATH MOCK_URL CLIENT_ID CLIENT_SECRET [THREADS]
 """
 
 from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 
 import httpx
 
@@ -27,25 +30,49 @@ def seed(db_path: str, pairs: list[tuple[str, str, str]]) -> None:
 
 def main(argv: list[str]) -> int:
     """Refresh every row once; print how many."""
-    db_path, mock_url, client_id, secret = argv
-    conn = sqlite3.connect(db_path, isolation_level=None)
+    db_path, mock_url, client_id, secret, *rest = argv
+    threads = int(rest[0]) if rest else 1
+    rows = iter(_connect(db_path).execute("SELECT install, refresh FROM tokens ORDER BY install").fetchall())
+    take = threading.Lock()
+    done = [0] * threads
+    limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
+    with httpx.Client(base_url=mock_url, auth=(client_id, secret), timeout=30, limits=limits) as http:
+
+        def work(slot: int) -> None:
+            conn = _connect(db_path)
+            while True:
+                with take:
+                    row = next(rows, None)
+                if row is None:
+                    break
+                install, refresh = row
+                answer = http.post(
+                    "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
+                ).json()
+                conn.execute(  # autocommit: one durable transaction per pair
+                    "UPDATE tokens SET access = ?, refresh = ? WHERE install = ?",
+                    (answer["access_token"], answer["refresh_token"], install),
+                )
+                done[slot] += 1
+            conn.close()
+
+        if threads == 1:
+            work(0)  # no thread at all: the plain loop
+        else:
+            workers = [threading.Thread(target=work, args=(slot,)) for slot in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    print(f"refreshed {sum(done)}")
+    return 0
+
+
+def _connect(db_path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    rows = conn.execute("SELECT install, refresh FROM tokens ORDER BY install").fetchall()
-    done = 0
-    with httpx.Client(base_url=mock_url, auth=(client_id, secret), timeout=30) as http:
-        for install, refresh in rows:
-            answer = http.post(
-                "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
-            ).json()
-            conn.execute(  # autocommit: one durable transaction per pair
-                "UPDATE tokens SET access = ?, refresh = ? WHERE install = ?",
-                (answer["access_token"], answer["refresh_token"], install),
-            )
-            done += 1
-    conn.close()
-    print(f"refreshed {done}")
-    return 0
+    return conn
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ import argparse
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from oob_helper.cli_signals import critical
 from oob_helper.config import Settings
@@ -46,6 +46,19 @@ WAIT_TICKS = 3
 # grow, and after SHRINK_TICKS of it in a row half its workers pause (park).
 SATURATED = 0.85
 SHRINK_TICKS = 20
+# A change of size that may not pay is tried, then kept only if the throughput says so: a
+# doubling expected to bring the process near a core, and every halving. The verdict compares
+# the refreshes finished per second over a span as long as a typical refresh (at least
+# TRIAL_SPAN_MIN, for enough of them to count; at most TRIAL_SPAN_MAX), just before the change
+# and one span after it (the new workers' first refreshes have finished by then).
+TRIAL_SPAN_MIN = 0.1
+TRIAL_SPAN_MAX = 1.0
+TRIAL_GAIN = 1.25  # a doubling stays if it brought at least this much more throughput
+TRIAL_KEEP = 0.8  # a halving stays if it kept at least this much of the throughput
+# After a change did not pay, the same kind is not tried again for RETRY_AFTER seconds, twice
+# that after the next one that does not pay, and so on up to RETRY_MAX.
+RETRY_AFTER = 1.0
+RETRY_MAX = 16.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,16 @@ class _Pool:
     checks in a row at or above it. Without that, one stall (an fsync of a SQLite checkpoint)
     grew the pool to two workers, whose contention looked like a wait, and within 30 ms it ran
     16 threads against a provider one thread could keep up with.
+
+    The CPU alone still misjudges two cases, so a change that may not pay is put on trial and
+    undone unless the refreshes finished per second say it paid (TRIAL_GAIN, TRIAL_KEEP):
+    - a doubling that would bring the process near a core: against a fast provider at its own
+      limit (the mock on the other core of two) the process used 0.5-0.8 of a core, so the pool
+      grew to 16, whose threads finished no more refreshes than two, at 1.3-1.7 times the CPU
+      per refresh (bench/bench_refresh_all.py);
+    - every halving: 32 workers against a 100 ms provider on a slow core are saturated and still
+      waiting; halving them halved the throughput (10,000 installs took 1.96 times the ideal).
+    A kind of change that did not pay is not tried again for a while (RETRY_AFTER, doubling).
     """
 
     def __init__(
@@ -215,6 +238,8 @@ class _Pool:
         self.workers: list[threading.Thread] = []
         # Per worker: time.monotonic() when its current refresh began, None between refreshes.
         self.busy_since: list[float | None] = []
+        self.finished = 0  # refreshes finished (under ``mutex``)
+        self.durations: deque[float] = deque(maxlen=DURATIONS)  # the latest ones' (under ``mutex``)
 
     def run(self, limit: int) -> None:
         """Refresh every install on at most ``limit`` threads; raise a worker's bug, if any."""
@@ -245,20 +270,38 @@ class _Pool:
 
     def _steer(self, limit: int) -> None:
         """Every SLOW_REFRESH until the feed runs out: grow while workers wait and the CPU is
-        not saturated; halve while it stays saturated (see the class docstring)."""
+        not saturated; halve while it stays saturated; undo a trial that did not pay (see
+        the class docstring)."""
         streak = 0  # checks in a row with the workers waiting
         hot = 0  # checks in a row with the CPU saturated
         judged = 1  # the workers the next check looks at: those active at the last one
-        wall, cpu = time.monotonic(), self.cpu_clock()
+        # (monotonic time, process CPU time, refreshes finished) at each check.
+        history: deque[tuple[float, float, int]] = deque(maxlen=HISTORY)
+        history.append((time.monotonic(), self.cpu_clock(), 0))
+        trial: _Trial | None = None
+        retry = {"grow": _Retry(), "shrink": _Retry()}
         while not self.stop.is_set():
             if self.exhausted.wait(SLOW_REFRESH):
                 return  # nothing left to hand out: more workers would find nothing
             now, used = time.monotonic(), self.cpu_clock()
+            wall, cpu, _ = history[-1]
             saturated = used - cpu >= SATURATED * (now - wall)
-            wall, cpu = now, used
+            history.append((now, used, self.finished))
+            if trial is not None:
+                if now < trial.ends:
+                    continue
+                kept = trial.pays(_rate(history, trial.settled))
+                if not kept:
+                    self._set_active(trial.before)
+                retry[trial.kind].judged(kept, now)
+                trial = None
+                hot = streak = 0
+                judged = self.active
+                continue
             hot = hot + 1 if saturated else 0
             if hot >= SHRINK_TICKS and self.active > 1:
-                self._set_active(self.active // 2)
+                if retry["shrink"].allows(now):
+                    trial = self._try(self.active // 2, "shrink", history, now)
                 hot = streak = 0
                 judged = self.active
                 continue
@@ -271,11 +314,39 @@ class _Pool:
             )
             judged = self.active
             streak = streak + 1 if waiting else 0
-            if streak >= WAIT_TICKS:
-                self._grow(min(self.active, limit - self.active), limit)
-                # While the wait goes on unbroken, each further check doubles again; a check
-                # without it starts the count over.
-                streak = WAIT_TICKS - 1
+            if streak < WAIT_TICKS:
+                continue
+            # While the wait goes on unbroken, each further check doubles again; a check
+            # without it starts the count over.
+            streak = WAIT_TICKS - 1
+            target = min(limit, 2 * self.active)
+            span = self._span()
+            (_, cpu_then, _), (_, cpu_now, _) = _sample_at(history, now - span), history[-1]
+            load = (cpu_now - cpu_then) / span  # of one core, over the last span
+            if load * target / self.active <= SATURATED:
+                self._grow(target - self.active, limit)  # the CPU has room: no doubt it pays
+            elif retry["grow"].allows(now):
+                trial = self._try(target, "grow", history, now)
+                judged = self.active
+
+    def _try(
+        self, size: int, kind: Literal["grow", "shrink"], history: deque[tuple[float, float, int]], now: float
+    ) -> _Trial:
+        """Change to ``size`` workers now; the returned trial says when and how to judge it."""
+        span = self._span()
+        trial = _Trial(kind, self.active, now + span, now + 2 * span, _rate(history, now - span))
+        if size > self.active:
+            self._grow(size - self.active, size)
+        else:
+            self._set_active(size)
+        return trial
+
+    def _span(self) -> float:
+        """A typical refresh's duration lately, within the trial bounds."""
+        with self.mutex:
+            recent = sorted(self.durations)
+        typical = recent[len(recent) // 2] if recent else 0.0  # the median, near enough
+        return min(TRIAL_SPAN_MAX, max(TRIAL_SPAN_MIN, typical))
 
     def _grow(self, count: int, limit: int) -> None:
         """Let ``count`` more workers take installs: parked ones first, then new threads."""
@@ -335,7 +406,7 @@ class _Pool:
                     self.exhausted.set()
                     self._wake()  # parked workers leave too
                     return
-                self.busy_since[slot] = time.monotonic()
+                began = self.busy_since[slot] = time.monotonic()
                 try:
                     outcome = _refresh_one(self.helper, install, self.plan)
                 except BaseException as exc:  # a bug, not a refresh failure: the main thread raises it
@@ -348,12 +419,14 @@ class _Pool:
                     self.busy_since[slot] = None
                 if not self.first_done.is_set():
                     self.first_done.set()
-                self._record(outcome)
+                self._record(outcome, time.monotonic() - began)
         finally:
             self._leave()
 
-    def _record(self, outcome: RefreshOutcome | None) -> None:
+    def _record(self, outcome: RefreshOutcome | None, duration: float) -> None:
         with self.mutex:
+            self.finished += 1
+            self.durations.append(duration)
             if outcome is None:
                 self.counts[NOT_DUE] += 1
                 self.progress.advance(NOT_DUE)
@@ -362,6 +435,66 @@ class _Pool:
             if outcome.result not in ("refreshed", "skipped"):
                 self.progress.message(_outcome_text(outcome))
             self.progress.advance(outcome.result)
+
+
+# Checks the steering remembers (10 s at SLOW_REFRESH), and refresh durations it takes the
+# typical one from.
+HISTORY = 2000
+DURATIONS = 32
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """A change of the pool's size on trial: judged on the throughput from ``settled`` to
+    ``ends`` against ``rate_before`` (refreshes per second before it); undone to ``before``
+    workers if it did not pay."""
+
+    kind: Literal["grow", "shrink"]
+    before: int
+    settled: float
+    ends: float
+    rate_before: float
+
+    def pays(self, rate_after: float) -> bool:
+        """Whether the change is kept, given the throughput since it settled."""
+        if self.kind == "grow":
+            return rate_after >= TRIAL_GAIN * self.rate_before
+        return rate_after >= TRIAL_KEEP * self.rate_before
+
+
+class _Retry:
+    """When a kind of trial may run again: at once after one that paid, else after a wait
+    that doubles with each one in a row that did not (RETRY_AFTER to RETRY_MAX)."""
+
+    def __init__(self) -> None:
+        self.wait = RETRY_AFTER
+        self.not_before = 0.0
+
+    def allows(self, now: float) -> bool:
+        """Whether a trial may start at ``now``."""
+        return now >= self.not_before
+
+    def judged(self, kept: bool, now: float) -> None:
+        """Note a trial's verdict, given at ``now``."""
+        if kept:
+            self.wait = RETRY_AFTER
+            return
+        self.not_before = now + self.wait
+        self.wait = min(RETRY_MAX, 2 * self.wait)
+
+
+def _sample_at(history: deque[tuple[float, float, int]], when: float) -> tuple[float, float, int]:
+    """The newest check at or before ``when`` (the oldest remembered if none is)."""
+    for sample in reversed(history):
+        if sample[0] <= when:
+            return sample
+    return history[0]
+
+
+def _rate(history: deque[tuple[float, float, int]], since: float) -> float:
+    """Refreshes finished per second from ``since`` to the newest check."""
+    then, (now, _, done) = _sample_at(history, since), history[-1]
+    return (done - then[2]) / (now - then[0]) if now > then[0] else 0.0
 
 
 def _refresh_exit_code(counts: Mapping[str, int]) -> int:

@@ -70,10 +70,12 @@ def _run(
 
 class _FakeCPU:
     """A process CPU clock for the pool: it runs as fast as the wall clock while ``saturated``
-    (every thread competing for one core), and stands still otherwise (every thread waiting)."""
+    (every thread competing for one core), and otherwise at ``idle_rate`` of it (0: every
+    thread waiting)."""
 
-    def __init__(self, *, saturated: bool) -> None:
+    def __init__(self, *, saturated: bool, idle_rate: float = 0.0) -> None:
         self.saturated = saturated
+        self.idle_rate = idle_rate
         self.mutex = threading.Lock()
         self.total = 0.0
         self.last = time.monotonic()
@@ -81,19 +83,29 @@ class _FakeCPU:
     def __call__(self) -> float:
         with self.mutex:
             now = time.monotonic()
-            if self.saturated:
-                self.total += now - self.last
+            self.total += (now - self.last) * (1.0 if self.saturated else self.idle_rate)
             self.last = now
             return self.total
 
 
 class _SlowHelper:
     """Refreshes that each take ``seconds`` (slow enough for the pool to look at them), noting
-    how many run at once when each starts; ``on_start`` may change the fake CPU meanwhile."""
+    how many run at once when each starts; ``on_start`` may change the fake CPU meanwhile.
 
-    def __init__(self, seconds: float, on_start: Callable[[_SlowHelper], None] | None = None) -> None:
+    While ``shared`` the refreshes share one resource (a core under the GIL, a provider at its
+    limit): each takes ``seconds`` times the refreshes in flight as it starts, so more workers
+    bring no more throughput."""
+
+    def __init__(
+        self,
+        seconds: float,
+        on_start: Callable[[_SlowHelper], None] | None = None,
+        *,
+        shared: bool = False,
+    ) -> None:
         self.seconds = seconds
         self.on_start = on_start
+        self.shared = shared
         self.mutex = threading.Lock()
         self.in_flight = 0
         self.starts: list[int] = []  # in-flight count as each refresh began (itself included)
@@ -106,7 +118,9 @@ class _SlowHelper:
             self.starts.append(self.in_flight)
         if self.on_start is not None:
             self.on_start(self)
-        time.sleep(self.seconds)
+        with self.mutex:
+            seconds = self.seconds * (self.in_flight if self.shared else 1)
+        time.sleep(seconds)
         with self.mutex:
             self.in_flight -= 1
         return RefreshOutcome(install, "refreshed")
@@ -167,7 +181,10 @@ def test_the_pool_halves_while_the_cpu_stays_saturated() -> None:
         nonlocal alone
         with helper.mutex:
             if not cpu.saturated and max(helper.starts) == 8:
-                cpu.saturated = True  # grown: from now on every thread wants the core
+                # Grown: from now on every thread wants the core, and fewer of them finish
+                # as many refreshes (8 in flight take 50 ms each, one alone 6.25 ms).
+                cpu.saturated = helper.shared = True
+                helper.seconds = 0.05 / 8
                 helper.starts.clear()
             elif cpu.saturated and helper.starts:
                 alone = alone + 1 if helper.starts[-1] == 1 else 0
@@ -181,6 +198,50 @@ def test_the_pool_halves_while_the_cpu_stays_saturated() -> None:
     assert alone >= 20, "the pool never came back down to one worker"
 
 
+def test_a_halving_that_costs_throughput_is_undone() -> None:
+    # The CPU is saturated, but each refresh still waits 50 ms for the provider whatever the
+    # number in flight (32 workers against a 100 ms provider on a slow core): halving the pool
+    # would halve the throughput. A halving is tried, finds that, and is undone; most
+    # refreshes keep running eight at a time.
+    cpu = _FakeCPU(saturated=False)
+
+    def on_start(helper: _SlowHelper) -> None:
+        with helper.mutex:
+            if not cpu.saturated and max(helper.starts) == 8:
+                cpu.saturated = True
+                helper.starts.clear()
+
+    helper = _SlowHelper(0.05, on_start)
+    installs = [f"site{i:05d}.example" for i in range(1_000)]
+    assert _run(helper, installs, limit=8, cpu_clock=cpu) == Counter(refreshed=1_000)
+    assert cpu.saturated, "the pool never grew to its ceiling"
+    crowded = sum(started >= 5 for started in helper.starts)
+    assert crowded >= 0.7 * len(helper.starts), f"{crowded} of {len(helper.starts)} began with 5 or more"
+
+
+def test_a_doubling_that_brings_no_throughput_is_undone() -> None:
+    # Refreshes wait (10 ms each alone, the process at 0.6 of a core), but share one resource:
+    # two at once take twice as long (a fast provider at its limit, on the other core). The
+    # pool tries a second worker, finds no more throughput, and goes back to one.
+    helper = _SlowHelper(0.01, shared=True)
+    installs = [f"site{i:03d}.example" for i in range(600)]
+    counts = _run(helper, installs, limit=8, cpu_clock=_FakeCPU(saturated=False, idle_rate=0.6))
+    assert counts == Counter(refreshed=600)
+    alone = sum(started == 1 for started in helper.starts)
+    assert alone >= 0.7 * len(helper.starts), f"only {alone} of {len(helper.starts)} began alone"
+    assert max(helper.starts) <= 2, "the pool doubled again after a doubling that did not pay"
+
+
+def test_a_doubling_that_pays_is_kept_to_the_ceiling() -> None:
+    # The same busy process (0.6 of a core), so every doubling is on trial; but each refresh
+    # waits 30 ms for the provider however many run: every doubling doubles the throughput.
+    helper = _SlowHelper(0.03)
+    installs = [f"site{i:03d}.example" for i in range(600)]
+    counts = _run(helper, installs, limit=8, cpu_clock=_FakeCPU(saturated=False, idle_rate=0.6))
+    assert counts == Counter(refreshed=600)
+    assert max(helper.starts) == 8
+
+
 def test_a_bug_while_workers_are_parked_ends_the_run_and_is_raised() -> None:
     # Stop meeting park: once the pool has shrunk to one worker (seven parked), that worker's
     # next refresh raises. The parked workers must wake and leave, and the bug must surface.
@@ -191,7 +252,8 @@ def test_a_bug_while_workers_are_parked_ends_the_run_and_is_raised() -> None:
         nonlocal alone
         with helper.mutex:
             if not cpu.saturated and max(helper.starts) == 8:
-                cpu.saturated = True
+                cpu.saturated = helper.shared = True  # as in the test above
+                helper.seconds = 0.05 / 8
                 helper.starts.clear()
                 return
             if cpu.saturated and helper.starts:
