@@ -271,9 +271,9 @@ class _Pool:
             raise self.errors[0]
 
     def _steer(self, limit: int) -> None:
-        """Every SLOW_REFRESH until the feed runs out: grow while workers wait and the CPU is
-        not saturated; halve while it stays saturated; undo a trial that did not pay (see
-        the class docstring)."""
+        """Every SLOW_REFRESH (up to IDLE_TICK apart while nothing needs watching) until the
+        feed runs out: grow while workers wait and the CPU is not saturated; halve while it
+        stays saturated; undo a trial that did not pay (see the class docstring)."""
         streak = 0  # checks in a row with the workers waiting
         hot = 0  # checks in a row with the CPU saturated
         judged = 1  # the workers the next check looks at: those active at the last one
