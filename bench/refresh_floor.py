@@ -32,7 +32,9 @@ def main(argv: list[str]) -> int:
     """Refresh every row once; print how many."""
     db_path, mock_url, client_id, secret, *rest = argv
     threads = int(rest[0]) if rest else 1
-    rows = iter(_connect(db_path).execute("SELECT install, refresh FROM tokens ORDER BY install").fetchall())
+    listing = _connect(db_path)
+    rows = iter(listing.execute("SELECT install, refresh FROM tokens ORDER BY install").fetchall())
+    listing.close()
     take = threading.Lock()
     done = [0] * threads
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
