@@ -14,7 +14,8 @@ policy, so each refresh rotates a real refresh token that must be stored. In the
   file, and its CPU per refresh is printed on its own line.
 - Latency: with the mock's delay fault holding every token request 100 ms, the CLI with
   ``--concurrency 32`` against the ideal ``installs x 0.1 s / 32`` (target at most 1.15 times);
-  and, for scale, the floor on 32 threads under the same delay against the same ideal.
+  and, for scale, the floor on 32 threads under the same delay against the same ideal, and
+  that floor again with ``http.client`` in place of httpx (what httpx's own CPU costs there).
 
     .venv/bin/python -m bench.bench_refresh_all [--concurrency 16] [--rounds 2] [--sizes 1000 10000]
         [--delay-concurrency 32] [--quick]
@@ -126,7 +127,9 @@ def refresh_all(env: dict[str, str], store_url: str, concurrency: int, expected:
     return elapsed
 
 
-def floor(env: dict[str, str], db_path: Path, mock_url: str, threads: int = 1) -> float:
+def floor(
+    env: dict[str, str], db_path: Path, mock_url: str, threads: int = 1, client: str = "httpx"
+) -> float:
     """Wall time of one floor run (a subprocess, so its CPU counts as the CLI's does)."""
     cpu_before = _children_cpu()
     started = time.perf_counter()
@@ -140,6 +143,7 @@ def floor(env: dict[str, str], db_path: Path, mock_url: str, threads: int = 1) -
             CLI_CLIENT_ID,
             CLI_CLIENT_SECRET,
             str(threads),
+            client,
         ],
         env=env,
         cwd=ROOT,
@@ -243,11 +247,14 @@ def main() -> None:
 
         delayed: dict[int, float] = {}
         delayed_floor: dict[int, float] = {}
+        delayed_stdlib: dict[int, float] = {}
         for n in sizes:
             _hold_token_requests(mock_url, n)
             delayed[n] = refresh_all(env, urls[n], args.delay_concurrency, n)
             _hold_token_requests(mock_url, n)
             delayed_floor[n] = floor(env, floors[n], mock_url, args.delay_concurrency)
+            _hold_token_requests(mock_url, n)
+            delayed_stdlib[n] = floor(env, floors[n], mock_url, args.delay_concurrency, "stdlib")
             httpx.delete(f"{mock_url}/_mock/faults").raise_for_status()
 
     t_small, t_large = median(times[small]), median(times[large])
@@ -277,7 +284,8 @@ def main() -> None:
             f"  100 ms per token request, --concurrency {args.delay_concurrency}, {n:,} installs: "
             f"{delayed[n]:.2f}s, ideal {ideal:.2f}s, ratio {delayed[n] / ideal:.2f} "
             f"({verdict} the target <= 1.15); the floor on {args.delay_concurrency} threads: "
-            f"{delayed_floor[n]:.2f}s, ratio {delayed_floor[n] / ideal:.2f}"
+            f"{delayed_floor[n]:.2f}s, ratio {delayed_floor[n] / ideal:.2f}; on http.client: "
+            f"{delayed_stdlib[n]:.2f}s, ratio {delayed_stdlib[n] / ideal:.2f}"
         )
     print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 

@@ -6,15 +6,23 @@ to SQLite (``synchronous=FULL``, one transaction per refresh) before the next; n
 bench_refresh_all, so its CPU time is counted like the CLI's. With THREADS, that many threads
 share the client (one kept connection each) and take the rows in turn, each committing on a
 connection of its own: the floor of the delayed runs, which need as many requests in flight.
+With CLIENT ``stdlib``, each thread sends on a kept ``http.client.HTTPConnection`` of its own
+instead of httpx: not the floor of any target, but it shows the delayed runs what the same
+work costs without httpx's per-request CPU.
 
-    python -m bench.refresh_floor DB_PATH MOCK_URL CLIENT_ID CLIENT_SECRET [THREADS]
+    python -m bench.refresh_floor DB_PATH MOCK_URL CLIENT_ID CLIENT_SECRET [THREADS [CLIENT]]
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
+import json
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -32,6 +40,7 @@ def main(argv: list[str]) -> int:
     """Refresh every row once; print how many."""
     db_path, mock_url, client_id, secret, *rest = argv
     threads = int(rest[0]) if rest else 1
+    client = rest[1] if len(rest) > 1 else "httpx"
     listing = _connect(db_path)
     rows = iter(listing.execute("SELECT install, refresh FROM tokens ORDER BY install").fetchall())
     listing.close()
@@ -42,15 +51,15 @@ def main(argv: list[str]) -> int:
 
         def work(slot: int) -> None:
             conn = _connect(db_path)
+            send = _stdlib_sender(mock_url, client_id, secret) if client == "stdlib" else None
             while True:
                 with take:
                     row = next(rows, None)
                 if row is None:
                     break
                 install, refresh = row
-                answer = http.post(
-                    "/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
-                ).json()
+                form = {"grant_type": "refresh_token", "refresh_token": refresh}
+                answer = send(form) if send else http.post("/oauth2/token", data=form).json()
                 conn.execute(  # autocommit: one durable transaction per pair
                     "UPDATE tokens SET access = ?, refresh = ? WHERE install = ?",
                     (answer["access_token"], answer["refresh_token"], install),
@@ -68,6 +77,21 @@ def main(argv: list[str]) -> int:
                 worker.join()
     print(f"refreshed {sum(done)}")
     return 0
+
+
+def _stdlib_sender(mock_url: str, client_id: str, secret: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    """POST a form to the token endpoint on a kept connection of this thread's own."""
+    url = urlsplit(mock_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
+
+    def send(form: dict[str, str]) -> dict[str, str]:
+        conn.request("POST", "/oauth2/token", urlencode(form), headers)
+        answer: dict[str, str] = json.loads(conn.getresponse().read())
+        return answer
+
+    return send
 
 
 def _connect(db_path: str) -> sqlite3.Connection:
