@@ -21,7 +21,6 @@ import json
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -41,9 +40,13 @@ def main(argv: list[str]) -> int:
     db_path, mock_url, client_id, secret, *rest = argv
     threads = int(rest[0]) if rest else 1
     client = rest[1] if len(rest) > 1 else "httpx"
+    if client not in ("httpx", "stdlib"):
+        raise SystemExit(f"CLIENT must be httpx or stdlib, not {client!r}")
     listing = _connect(db_path)
     rows = iter(listing.execute("SELECT install, refresh FROM tokens ORDER BY install").fetchall())
     listing.close()
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    stdlib_headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
     take = threading.Lock()
     done = [0] * threads
     limits = httpx.Limits(max_connections=threads, max_keepalive_connections=threads)
@@ -51,7 +54,7 @@ def main(argv: list[str]) -> int:
 
         def work(slot: int) -> None:
             conn = _connect(db_path)
-            send = _stdlib_sender(mock_url, client_id, secret) if client == "stdlib" else None
+            stdlib = _stdlib_connection(mock_url) if client == "stdlib" else None
             while True:
                 with take:
                     row = next(rows, None)
@@ -59,13 +62,19 @@ def main(argv: list[str]) -> int:
                     break
                 install, refresh = row
                 form = {"grant_type": "refresh_token", "refresh_token": refresh}
-                answer = send(form) if send else http.post("/oauth2/token", data=form).json()
+                if stdlib is None:
+                    answer = http.post("/oauth2/token", data=form).json()
+                else:
+                    stdlib.request("POST", "/oauth2/token", urlencode(form), stdlib_headers)
+                    answer = json.loads(stdlib.getresponse().read())
                 conn.execute(  # autocommit: one durable transaction per pair
                     "UPDATE tokens SET access = ?, refresh = ? WHERE install = ?",
                     (answer["access_token"], answer["refresh_token"], install),
                 )
                 done[slot] += 1
             conn.close()
+            if stdlib is not None:
+                stdlib.close()
 
         if threads == 1:
             work(0)  # no thread at all: the plain loop
@@ -79,19 +88,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _stdlib_sender(mock_url: str, client_id: str, secret: str) -> Callable[[dict[str, str]], dict[str, str]]:
-    """POST a form to the token endpoint on a kept connection of this thread's own."""
+def _stdlib_connection(mock_url: str) -> http.client.HTTPConnection:
+    """A thread's own kept connection to the mock, for CLIENT ``stdlib``."""
     url = urlsplit(mock_url)
-    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
-
-    def send(form: dict[str, str]) -> dict[str, str]:
-        conn.request("POST", "/oauth2/token", urlencode(form), headers)
-        answer: dict[str, str] = json.loads(conn.getresponse().read())
-        return answer
-
-    return send
+    return http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
 
 
 def _connect(db_path: str) -> sqlite3.Connection:
