@@ -93,8 +93,9 @@ class _SlowHelper:
     how many run at once when each starts; ``on_start`` may change the fake CPU meanwhile.
 
     While ``shared`` the refreshes share one resource (a core under the GIL, a provider at its
-    limit): each takes ``seconds`` times the refreshes in flight as it starts, so more workers
-    bring no more throughput."""
+    limit): each holds it for ``seconds``, one at a time, so more workers bring no more
+    throughput. A lock, not a sleep scaled by the refreshes in flight: on a loaded machine each
+    sleep overshoots, and overshoots that overlap would make two workers look faster than one."""
 
     def __init__(
         self,
@@ -107,6 +108,7 @@ class _SlowHelper:
         self.on_start = on_start
         self.shared = shared
         self.mutex = threading.Lock()
+        self.resource = threading.Lock()  # what ``shared`` refreshes take turns on
         self.in_flight = 0
         self.starts: list[int] = []  # in-flight count as each refresh began (itself included)
 
@@ -118,9 +120,11 @@ class _SlowHelper:
             self.starts.append(self.in_flight)
         if self.on_start is not None:
             self.on_start(self)
-        with self.mutex:
-            seconds = self.seconds * (self.in_flight if self.shared else 1)
-        time.sleep(seconds)
+        if self.shared:
+            with self.resource:
+                time.sleep(self.seconds)
+        else:
+            time.sleep(self.seconds)
         with self.mutex:
             self.in_flight -= 1
         return RefreshOutcome(install, "refreshed")
