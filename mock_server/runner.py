@@ -68,6 +68,15 @@ class MockServerError(RuntimeError):
     """The mock could not start, or a request crashed inside it."""
 
 
+def _control_http(base: str, control_token: str | None, timeout: float) -> httpx.Client:
+    """The control API's client. Idle connections are reused for 1 s at most: httpx's default of
+    5 s is uvicorn's keep-alive timeout too, and a call sent while the server closes that idle
+    connection fails with no answer (a control call between two storms of a test did)."""
+    headers = {"Authorization": f"Bearer {control_token}"} if control_token else {}
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    return httpx.Client(base_url=base, headers=headers, timeout=timeout, limits=limits)
+
+
 class ControlClient:
     """Every control-API call of interface.md, as a method, over HTTP."""
 
@@ -77,8 +86,7 @@ class ControlClient:
         self.url = url.rstrip("/")
         self._token = control_token
         self._timeout = timeout
-        headers = {"Authorization": f"Bearer {control_token}"} if control_token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = _control_http(self.url, control_token, timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r})"
@@ -522,8 +530,7 @@ class MockServer(ControlClient):
         base = f"http://{'[' + self._host + ']' if ':' in self._host else self._host}:{port}"
         self.url = base
         self._http.close()
-        headers = {"Authorization": f"Bearer {self._control_token}"} if self._control_token else {}
-        self._http = httpx.Client(base_url=base, headers=headers, timeout=10.0)
+        self._http = _control_http(base, self._control_token, 10.0)
         return self
 
     def stop(self) -> None:

@@ -62,7 +62,11 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+        # A receiver's idle connection is reused for 1 s at most, well under common servers'
+        # keep-alive timeouts (httpx's default, 5 s, is uvicorn's too): a delivery sent while
+        # the receiver closes it would fail with no answer and count as a failed attempt.
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        async with httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits) as client:
             while True:
                 self._wake.clear()
                 for send in self.webhooks.take_due():

@@ -19,6 +19,7 @@ import httpx
 from oob_helper.protocol import is_token_rejected
 from oob_helper.refresh import RefreshCoordinator
 from oob_helper.tokens import Token
+from oob_helper.transport import KEEPALIVE_EXPIRY
 
 
 class OAuthHelperAuth(httpx.Auth):
@@ -94,6 +95,16 @@ class _ClosingClient(httpx.Client):
                 self._on_close()
 
 
+def _api_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """JSON answers, and (unless the caller brings its own limits or transport) idle connections
+    reused only as long as the token requests' are: an API POST sent on a connection the server
+    is closing may have been acted on and cannot be resent either."""
+    kwargs.setdefault("headers", {"Accept": "application/json"})
+    if "limits" not in kwargs and "transport" not in kwargs:
+        kwargs["limits"] = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+    return kwargs
+
+
 def api_http_client(
     coordinator: RefreshCoordinator,
     install: str,
@@ -103,8 +114,9 @@ def api_http_client(
     **kwargs: Any,
 ) -> httpx.Client:
     """An httpx.Client for the API at ``base_url`` whose auth keeps ``install``'s token fresh."""
-    kwargs.setdefault("headers", {"Accept": "application/json"})
-    client = _ClosingClient(base_url=base_url, auth=OAuthHelperAuth(coordinator, install), **kwargs)
+    client = _ClosingClient(
+        base_url=base_url, auth=OAuthHelperAuth(coordinator, install), **_api_defaults(kwargs)
+    )
     client._on_close = on_close
     return client
 
@@ -113,5 +125,6 @@ def async_api_http_client(
     coordinator: RefreshCoordinator, install: str, *, base_url: str, **kwargs: Any
 ) -> httpx.AsyncClient:
     """The async twin of ``api_http_client``."""
-    kwargs.setdefault("headers", {"Accept": "application/json"})
-    return httpx.AsyncClient(base_url=base_url, auth=OAuthHelperAuth(coordinator, install), **kwargs)
+    return httpx.AsyncClient(
+        base_url=base_url, auth=OAuthHelperAuth(coordinator, install), **_api_defaults(kwargs)
+    )

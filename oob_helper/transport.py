@@ -136,6 +136,14 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 DEFAULT_KEEP_ALIVE = 20  # idle connections kept open, as httpx's default
 
+# How long an idle connection may be reused: well under the shortest idle timeout servers ship
+# with (gunicorn 2 s; uvicorn, Apache and Node 5 s). httpx's default is 5 s, the same as
+# uvicorn's: a request sent on a connection the server is closing that same moment fails with
+# no answer after it may have been sent, and a refresh or a code exchange cannot be resent.
+# Within a burst (``refresh --all``, one page's API calls) connections are idle for
+# milliseconds and are still reused.
+KEEPALIVE_EXPIRY = 1.0
+
 
 class Transport:
     """Sends token, refresh and revoke requests and API probes over one httpx.Client."""
@@ -331,6 +339,7 @@ class Transport:
                     limits = httpx.Limits(
                         max_connections=max(100, self._keep_alive),
                         max_keepalive_connections=self._keep_alive,
+                        keepalive_expiry=KEEPALIVE_EXPIRY,
                     )
                     self._http = _cookieless_client(timeout=timeout, limits=limits)
                     if self._closed:  # used after close(): fail as a closed client does
@@ -361,4 +370,4 @@ class Transport:
             self._http.close()
 
 
-__all__ = ["Transport", "default_timeout", "defer_httpx_command_line"]
+__all__ = ["KEEPALIVE_EXPIRY", "Transport", "default_timeout", "defer_httpx_command_line"]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpcore._async.http11
+import httpcore._sync.http11
 import httpx
 import pytest
 from hanging import Hanging
 from pytest_httpserver import HTTPServer
 
+from oob_helper.auth import api_http_client, async_api_http_client
 from oob_helper.errors import (
     InvalidClient,
     InvalidGrant,
@@ -24,9 +28,13 @@ from oob_helper.errors import (
 )
 from oob_helper.protocol import TokenRequest, refresh_request, revoke_request
 from oob_helper.providers import AWEBER, Provider
+from oob_helper.refresh import RefreshCoordinator
+from oob_helper.stores import open_store
+from oob_helper.tokens import InstallRecord, Token
 from oob_helper.transport import Transport
 
 NOW = 1_000.0
+INSTALL = "blog.example"
 
 
 class Sleeps(list[float]):
@@ -370,3 +378,104 @@ def test_its_own_client_keeps_no_cookie_from_a_token_answer(
         own.close()
     second = httpserver.log[1][0]
     assert "Cookie" not in second.headers
+
+
+class _PoolClock:
+    """Stands in for the ``time`` module of httpcore's HTTP/1.1 connections, whose
+    ``monotonic`` decides when an idle connection has expired: the test moves it instead of
+    waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def pool_clock(monkeypatch: pytest.MonkeyPatch) -> _PoolClock:
+    clock = _PoolClock()
+    monkeypatch.setattr(httpcore._sync.http11, "time", clock)
+    monkeypatch.setattr(httpcore._async.http11, "time", clock)
+    return clock
+
+
+def _get(client: httpx.Client) -> Callable[[str], None]:
+    def send(url: str) -> None:
+        client.get(url).raise_for_status()
+
+    return send
+
+
+def _reuse_after(idle: list[float], send: Callable[[str], None], clock: _PoolClock) -> int:
+    """Connections a keep-alive server accepts for one request, then one after each ``idle``."""
+    server = _CountingServer(1)
+    try:
+        send(server.url)
+        for seconds in idle:
+            clock.now += seconds
+            send(server.url)
+    finally:
+        server.sock.close()
+    return server.accepted
+
+
+def test_a_connection_idle_near_a_servers_keepalive_timeout_is_not_reused(pool_clock: _PoolClock) -> None:
+    # httpx's default expiry is 5 s, uvicorn's keep-alive timeout too: a refresh sent at that
+    # moment meets the server's close and fails after it may have been sent (a CI storm did,
+    # and a spent refresh token cannot be resent). Idle 0.2 s (a burst): reused; idle 2 s
+    # (gunicorn's timeout) and 4.9 s (just under uvicorn's): a new connection each.
+    transport = Transport()
+    try:
+
+        def send(url: str) -> None:
+            assert transport.api_get(url, "token").status_code == 200
+
+        assert _reuse_after([0.2, 2.0, 4.9], send, pool_clock) == 3
+    finally:
+        transport.close()
+
+
+class _NoRefresh:
+    """The stored token is valid throughout: nothing may refresh it."""
+
+    def refresh(self, token: Token, *, guard: object = None) -> Token:
+        raise AssertionError("no refresh expected")
+
+    def revoke(self, token: Token) -> None:
+        raise AssertionError("no revocation expected")
+
+
+@pytest.fixture
+def coordinator() -> Iterator[RefreshCoordinator]:
+    store = open_store("memory://", encryption_keys=())
+    token = Token(access_token="a0", expires_at=NOW + 3600, refresh_token="r0", obtained_at=NOW)
+    store.put(InstallRecord(install=INSTALL, token=token, state="connected"), expected_version=None)
+    yield RefreshCoordinator(store, _NoRefresh(), clock=lambda: NOW)
+    store.close()
+
+
+def test_the_api_clients_reuse_idle_connections_no_longer_than_the_token_requests(
+    pool_clock: _PoolClock, coordinator: RefreshCoordinator
+) -> None:
+    # An API POST (a new subscriber) meets the same server close as a refresh would.
+    with api_http_client(coordinator, INSTALL, base_url="http://unused.invalid") as client:
+        assert _reuse_after([0.2, 2.0], _get(client), pool_clock) == 2
+
+    async def async_connections() -> int:
+        server = _CountingServer(1)
+        try:
+            aclient = async_api_http_client(coordinator, INSTALL, base_url="http://unused.invalid")
+            async with aclient:
+                for idle in (0.0, 0.2, 2.0):
+                    pool_clock.now += idle
+                    (await aclient.get(server.url)).raise_for_status()
+        finally:
+            server.sock.close()
+        return server.accepted
+
+    assert asyncio.run(async_connections()) == 2
+    # A caller's own limits are kept as given.
+    own = httpx.Limits(keepalive_expiry=60)
+    with api_http_client(coordinator, INSTALL, base_url="http://unused.invalid", limits=own) as client:
+        assert _reuse_after([2.0], _get(client), pool_clock) == 1
