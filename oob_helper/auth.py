@@ -19,7 +19,7 @@ import httpx
 from oob_helper.protocol import is_token_rejected
 from oob_helper.refresh import RefreshCoordinator
 from oob_helper.tokens import Token
-from oob_helper.transport import KEEPALIVE_EXPIRY
+from oob_helper.transport import API_KEEPALIVE_EXPIRY
 
 
 class OAuthHelperAuth(httpx.Auth):
@@ -97,11 +97,11 @@ class _ClosingClient(httpx.Client):
 
 def _api_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
     """JSON answers, and (unless the caller brings its own limits or transport) idle connections
-    reused only as long as the token requests' are: an API POST sent on a connection the server
-    is closing may have been acted on and cannot be resent either."""
+    reused for API_KEEPALIVE_EXPIRY at most, not httpx's 5 s: an API POST sent on a connection
+    the server is closing at that moment may have been acted on and cannot be resent."""
     kwargs.setdefault("headers", {"Accept": "application/json"})
     if "limits" not in kwargs and "transport" not in kwargs:
-        kwargs["limits"] = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+        kwargs["limits"] = httpx.Limits(keepalive_expiry=API_KEEPALIVE_EXPIRY)
     return kwargs
 
 
