@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import permutations
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from cryptography.fernet import Fernet
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores.backends import CROSS_PROCESS, Backend, make_backend
 
+from oob_helper.cli_migrate import _copy
+from oob_helper.errors import StoreError
 from oob_helper.stores import open_store
+from oob_helper.stores.memory import MemoryStore
 from oob_helper.tokens import InstallRecord, Token
 
 SCRIPT = str(Path(sys.executable).with_name("oob-helper"))
@@ -65,8 +69,7 @@ def test_migrate_store_moves_every_install_unchanged(pair: tuple[Backend, Backen
     source, target = pair
     records = [sample(i) for i in range(COUNT)]
     store = source.open()
-    for record in records:
-        store.import_record(record)  # type: ignore[attr-defined]
+    store.import_records(records)  # type: ignore[attr-defined]
     store.set_setting_if_absent("web_secret_key", "k" * 32)
     store.close()
 
@@ -140,3 +143,36 @@ def test_migrate_store_to_the_same_url_reencrypts_in_place(tmp_path: Path) -> No
         for i in sorted(range(20), key=lambda i: sample(i).install)
     ]
     sealed.close()
+
+
+class _LossyTarget(MemoryStore):
+    """A target whose batch write alters one record and drops another (a broken backend)."""
+
+    def import_records(self, records: Iterable[InstallRecord]) -> int:
+        kept = []
+        for record in records:
+            if record.install == sample(3).install:
+                continue
+            altered = record.install == sample(5).install
+            kept.append(dataclasses.replace(record, account_name="someone else") if altered else record)
+        return super().import_records(kept)
+
+
+@pytest.mark.parametrize(("left_out", "named"), [(3, 5), (5, 3)], ids=["altered", "dropped"])
+def test_migrate_store_names_the_install_the_target_reads_back_differently(left_out: int, named: int) -> None:
+    # Leaving 3 out of the source shows the altered 5; leaving 5 out shows the dropped 3.
+    source = MemoryStore()
+    source.import_records([sample(i) for i in range(20) if i != left_out])
+    target = _LossyTarget()
+    target.import_record(InstallRecord(install="zz-own.example", version=7))  # the target's own
+    with pytest.raises(StoreError, match=rf"install '{sample(named).install}' differs in the target store"):
+        _copy(source, target, io.StringIO())
+
+
+def test_migrate_store_leaves_the_targets_own_installs_out_of_the_check() -> None:
+    source = MemoryStore()
+    source.import_records([sample(i) for i in range(20) if i not in (3, 5)])
+    target = _LossyTarget()
+    target.import_record(InstallRecord(install="zz-own.example", version=7))
+    assert _copy(source, target, io.StringIO()) == 18
+    assert target.get("zz-own.example") == InstallRecord(install="zz-own.example", version=7)
