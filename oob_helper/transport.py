@@ -106,11 +106,50 @@ def _cookieless_client(timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.Cl
         def extract_cookies(self, response: httpx.Response) -> None:
             """Ignore the answer's cookies (without building urllib stand-ins for it)."""
 
-    client = httpx.Client(timeout=timeout, limits=limits)
+    client = httpx.Client(timeout=timeout, limits=limits, transport=_trust_store_on_first_https(limits))
     # httpx.Client keeps its cookies in ``_cookies`` and calls ``extract_cookies`` on it for
     # every answer; its ``cookies`` setter would wrap ours in a plain Cookies again.
     client._cookies = NoCookies(NoCookieJar())
     return client
+
+
+def _trust_store_on_first_https(limits: httpx.Limits) -> httpx.BaseTransport:
+    """httpx's default transport, except that its trust store is loaded on the first https://
+    request, not with the client. Loading certifi's bundle cost 35 ms of every ``refresh --all``
+    and freeing it 20 ms more at exit, a process's whole start-up against a mock on http://
+    (bench/bench_refresh_all.py). http:// requests go through a transport whose TLS context
+    trusts no certificate, so a handshake there could only fail; https:// ones through the
+    transport httpx.Client would have made (certifi, or SSL_CERT_FILE / SSL_CERT_DIR)."""
+    import ssl  # noqa: PLC0415 - with httpx, which imports it anyway
+
+    import httpx  # noqa: PLC0415 - lazy, see above
+
+    class TrustStoreOnFirstHttps(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+            self._plain = httpx.HTTPTransport(limits=limits, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+            self._tls: httpx.HTTPTransport | None = None
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            """Send ``request`` on the transport for its scheme."""
+            if request.url.scheme == "http":
+                return self._plain.handle_request(request)
+            return self._secure().handle_request(request)
+
+        def _secure(self) -> httpx.HTTPTransport:
+            with self._lock:
+                if self._tls is None:
+                    self._tls = httpx.HTTPTransport(limits=limits)
+                return self._tls
+
+        def close(self) -> None:
+            """Close both transports' connections."""
+            self._plain.close()
+            with self._lock:
+                if self._tls is not None:
+                    self._tls.close()
+
+    return TrustStoreOnFirstHttps()
 
 
 def _host(url: str) -> str:

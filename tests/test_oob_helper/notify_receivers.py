@@ -140,7 +140,8 @@ def free_port() -> int:
 
 
 def tls_contexts(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A test CA and a certificate for 127.0.0.1: (the server's context, a client's that trusts it)."""
+    """A test CA and a certificate for 127.0.0.1: (the server's context, a client's that trusts it).
+    The CA's certificate is left in ``directory / "ca.pem"``."""
     from cryptography import x509  # noqa: PLC0415
     from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
@@ -172,6 +173,7 @@ def tls_contexts(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
     (directory / "cert.pem").write_bytes(cert.public_bytes(pem))
     (directory / "key.pem").write_bytes(
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpcore._async.http11
 import httpcore._sync.http11
 import httpx
 import pytest
 from hanging import Hanging
+from notify_receivers import tls_contexts
 from pytest_httpserver import HTTPServer
 
 from oob_helper.auth import api_http_client, async_api_http_client
@@ -288,6 +292,65 @@ def test_own_client_closed() -> None:
     Transport(shared).close()
     assert not shared.is_closed
     shared.close()
+
+
+class _Accounts(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def https_url(tmp_path: Path) -> Iterator[str]:
+    """An https:// URL on loopback, its certificate signed by a test CA (tmp_path / "ca.pem")."""
+    server_tls, _ = tls_contexts(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Accounts)
+    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/1.0/accounts"
+    server.shutdown()
+    server.server_close()
+
+
+def test_its_own_client_loads_a_trust_store_only_for_https_and_verifies_with_it(
+    httpserver: HTTPServer, https_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loading certifi's bundle is most of a refresh --all's start-up against a mock on
+    # http://: an http:// request loads none. An https:// one still verifies, with the trust
+    # store httpx.Client would have used: certifi (which knows no test CA), or SSL_CERT_FILE.
+    loads: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        loads.append(args or kwargs)
+        load(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    httpserver.expect_request("/1.0/accounts").respond_with_json({})
+    certifi = Transport()
+    try:
+        assert certifi.api_get(httpserver.url_for("/1.0/accounts"), "AT").status_code == 200
+        assert loads == []
+        with pytest.raises(NetworkError, match="ConnectError"):
+            certifi.api_get(https_url, "AT")
+        assert len(loads) == 1
+    finally:
+        certifi.close()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    trusting = Transport()
+    try:
+        assert trusting.api_get(https_url, "AT").status_code == 200
+        assert trusting.api_get(https_url, "AT").status_code == 200  # one store, kept
+        assert len(loads) == 2
+    finally:
+        trusting.close()
 
 
 _ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
