@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from oob_helper.cli import console_main
 
-from oob_helper.cli import main
-
-sys.exit(main())
+console_main()
