@@ -259,6 +259,11 @@ def _failover_mid_storm(mock: MockServer, sentinel: SentinelServers, wait_replic
             sentinel.kill_primary_and_wait_for_failover()
             storm.wait_for(storm.outcomes() + 2 * INSTALLS)
     with open_helper(target, url, clock) as after:
+        # A lock the replica heard taken but not released (its holder's release went to the
+        # dead primary) outlives the failover until its lease runs out. With the default 30 s
+        # wait below the 60 s lease, this check timed out on one such install (CI, 2026-12-04);
+        # it now waits out a whole lease. Nothing is lost meanwhile: the lock only delays.
+        after.records.lock_timeout = helper.records.lease + 15
         return {install: after.refresh(install).result for install in installs}
 
 
