@@ -436,6 +436,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.rounds, args.sparse, args.processes = 100, 1, 2, 2
+    for flag in ("requests", "rounds", "sparse", "processes"):
+        if getattr(args, flag) < 1:
+            # Each is a sample count: with none there is no median to report.
+            parser.error(f"--{flag} must be at least 1 (it counts samples)")
     run(
         args.requests,
         args.rounds,

@@ -206,6 +206,10 @@ class InstallRecords:
 
     def get(self, install: str) -> InstallRecord | None:
         """The stored record (and a cache fill with its token)."""
+        if self.cache_ttl <= 0:
+            # The cache is off: nothing to fill, so no generation to take (with cache_ttl=0
+            # every authorized request comes here).
+            return self.store.get(install)
         generation = self._bump(install, drop=False)
         read_at, read_mono = self.clock(), time.monotonic()
         record = self.store.get(install)
