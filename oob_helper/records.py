@@ -224,6 +224,8 @@ class InstallRecords:
 
     def cached_token(self, install: str, usable: Callable[[Token, float], bool]) -> Token | None:
         """The cached token if it is young enough and ``usable(token, now)``; no I/O, never blocks."""
+        if self.cache_ttl <= 0:
+            return None  # the cache is off (an entry left from before is never young enough)
         entry = self._cache.get(install)
         if entry is None:
             return None

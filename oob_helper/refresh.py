@@ -113,10 +113,9 @@ class RefreshCoordinator:
 
         Raises NotConnected, ReauthorizationRequired, ProviderError or NetworkError.
         """
-        if self.records.cache_ttl > 0:
-            cached = self.cached_token(install)
-            if cached is not None:
-                return cached
+        cached = self.cached_token(install)
+        if cached is not None:
+            return cached
         record = self.records.get(install)
         self.records.check_site(install, record)  # a copy serves no token at all (README)
         token = _usable_token(install, record)
