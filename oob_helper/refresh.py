@@ -131,14 +131,17 @@ class RefreshCoordinator:
         ``valid_token`` tries this first; the async auth flow calls it on the event loop and
         only goes to a worker thread when it returns None.
         """
-        return self.records.cached_token(
-            install, lambda token, now: not token.is_expiring(now, self._window(token))
-        )
+        return self.records.cached_token(install, self._servable)
+
+    def _servable(self, token: Token, now: float) -> bool:
+        # A method rather than a closure built on every call: this runs once per API request.
+        return not token.is_expiring(now, self._window(token))
 
     def _window(self, token: Token) -> float:
         # Jitter spreads the proactive refreshes of many installs written at the same moment
         # (e.g. by `refresh --all`) so they do not all come due together next time.
-        within = self.leeway + random.uniform(0.0, self.jitter)  # noqa: S311 - not a secret
+        # random.random (C) times the span: random.uniform's value, without its Python frame.
+        within = self.leeway + self.jitter * random.random()  # noqa: S311 - not a secret
         return _capped(within, token)
 
     def refresh(
